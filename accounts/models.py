@@ -1,0 +1,85 @@
+"""People who sign in, the roles they hold, and what ties them to organisations and to
+a patient's record."""
+
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **extra):
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.update(is_staff=True, is_superuser=True)
+        return self._create(email, password, **extra)
+
+
+class Role(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    CLINICIAN = "clinician", "Clinician or records staff"
+    IG_OFFICER = "ig_officer", "Information governance officer"
+
+
+class User(AbstractUser):
+    """A person who signs in with an email address; what they may do follows from role."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.PATIENT)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Membership(models.Model):
+    """A member of staff acting for an organisation of the network."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    organisation = models.ForeignKey(
+        "phr.Organisation", on_delete=models.PROTECT, related_name="memberships"
+    )
+    job_title = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "organisation"], name="one_membership_per_org")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.organisation}"
+
+
+class PatientLink(models.Model):
+    """A verified tie between an account and the record of the person it belongs to."""
+
+    class Method(models.TextChoices):
+        LINKAGE_KEY = "linkage_key", "Practice linkage key"
+        NHS_LOGIN = "nhs_login", "NHS login"
+        DEMO = "demo", "Demo data"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="patient_link")
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="accounts")
+    method = models.CharField(max_length=20, choices=Method.choices)
+    verified_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} -> patient {self.patient_id}"

@@ -1,0 +1,210 @@
+"""The shared care record: member organisations, patients, and record entries that keep
+their data owner and every version ever received or amended."""
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from .nhs_number import is_valid_nhs_number
+
+
+class OrganisationKind(models.TextChoices):
+    GP_PRACTICE = "gp_practice", "GP practice"
+    ACUTE_TRUST = "acute_trust", "Acute trust"
+    MENTAL_HEALTH_TRUST = "mental_health_trust", "Mental health trust"
+    COMMUNITY_SERVICES = "community_services", "Community services"
+    SOCIAL_CARE = "social_care", "Social care"
+    AMBULANCE = "ambulance", "Ambulance service"
+    OTHER = "other", "Other"
+
+
+class Category(models.TextChoices):
+    """Sensitivity categories a patient can share or withhold separately."""
+
+    GENERAL = "general", "General"
+    MENTAL_HEALTH = "mental_health", "Mental health"
+    SEXUAL_HEALTH = "sexual_health", "Sexual health"
+    SOCIAL_CARE = "social_care", "Social care"
+    SAFEGUARDING = "safeguarding", "Safeguarding"
+
+
+class Organisation(models.Model):
+    """A member of the network, known by its ODS code, and the data owner of what it sends."""
+
+    ods_code = models.CharField("ODS code", max_length=12, unique=True)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=30, choices=OrganisationKind.choices, default=OrganisationKind.OTHER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ods_code})"
+
+
+def validate_nhs_number(value: str) -> None:
+    if not is_valid_nhs_number(value):
+        raise ValidationError("%(value)s is not a valid NHS number", params={"value": value})
+
+
+class Patient(models.Model):
+    """One person across the network, matched by NHS number or another configured identifier.
+
+    Its primary key is a random UUID so that no NHS number or name ever appears in a URL.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    nhs_number = models.CharField(
+        "NHS number", max_length=10, unique=True, null=True, blank=True, validators=[validate_nhs_number]
+    )
+    family_name = models.CharField(max_length=200, blank=True)
+    given_names = models.CharField(max_length=200, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=20, blank=True)
+    deceased = models.BooleanField(default=False)
+    postcode = models.CharField(max_length=12, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.id)
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(part for part in (self.given_names, self.family_name) if part)
+
+
+class PatientIdentifier(models.Model):
+    """Any other identifier a member organisation knows the patient by."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="identifiers")
+    system = models.CharField(max_length=255)
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["system", "value"], name="identifier_unique")]
+
+
+class IngestBatch(models.Model):
+    """One call of ingest: every path given together, with its counts and progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="batches")
+    source = models.CharField(max_length=40, default="command")
+    atomic = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    outcome = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "ingest batches"
+
+
+class RecordEntryQuerySet(models.QuerySet):
+    def of_patient(self, patient: Patient) -> "RecordEntryQuerySet":
+        return self.filter(patient=patient)
+
+    def owned_by(self, organisation: Organisation) -> "RecordEntryQuerySet":
+        return self.filter(owner=organisation)
+
+    def clinical(self) -> "RecordEntryQuerySet":
+        return self.filter(patient__isnull=False)
+
+
+class RecordEntry(models.Model):
+    """The current state of one resource held by one data owner.
+
+    The head row carries the current canonical JSON (served as it is, never re-encoded)
+    and the columns pages and searches need. Its history lives in EntryVersion.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="entries")
+    resource_type = models.CharField(max_length=64)
+    fhir_id = models.CharField(max_length=64)
+    # Null for reference data (Organization, Practitioner, Location...) and for items
+    # whose patient has not arrived yet; subject_ref lets them be linked when it does.
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    subject_ref = models.CharField(max_length=140, blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.GENERAL)
+    clinical_status = models.CharField(max_length=40, blank=True)
+    entered_in_error = models.BooleanField(default=False)
+    display = models.CharField(max_length=255, blank=True)
+    clinical_date = models.DateTimeField(null=True, blank=True)
+    json = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    first_received_at = models.DateTimeField(auto_now_add=True)
+    last_updated_at = models.DateTimeField()
+
+    objects = RecordEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "record entries"
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "resource_type", "fhir_id"], name="entry_per_owner_type_id")
+        ]
+        indexes = [
+            models.Index(fields=["patient", "resource_type", "clinical_date"], name="entry_patient_type_date"),
+            models.Index(fields=["patient", "category"], name="entry_patient_category"),
+            models.Index(fields=["owner", "subject_ref"], name="entry_owner_subject"),
+            models.Index(fields=["last_updated_at"], name="entry_last_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type}/{self.fhir_id} held by {self.owner.ods_code}"
+
+
+class ImmutableQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Entry versions are immutable; add a new version instead")
+
+    def delete(self):
+        raise TypeError("Entry versions are never deleted")
+
+
+class EntryVersion(models.Model):
+    """One version of an entry exactly as it was received or amended; never changed."""
+
+    class Source(models.TextChoices):
+        INGEST = "ingest", "Received from the data owner"
+        CORRECTION = "correction", "Amended after a correction request"
+
+    entry = models.ForeignKey(RecordEntry, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    json = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.INGEST)
+    batch = models.ForeignKey(IngestBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="versions")
+    recorded_at = models.DateTimeField()
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["entry", "number"]
+        constraints = [models.UniqueConstraint(fields=["entry", "number"], name="version_number_unique")]
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Entry versions are immutable; add a new version instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Entry versions are never deleted")
