@@ -1,0 +1,622 @@
+"""Ingest: FHIR data from a member organisation into the shared care record.
+
+One call is one batch. It runs in three steps:
+1. read: every path (or parsed document) becomes a list of received resources; input
+   that cannot be used at all (unreadable, not JSON, too large, too deep) stops the
+   batch before anything is stored (UnusableInput, exit 2);
+2. check: each resource is given its identity, its urn:uuid references are resolved
+   across the whole batch, and it is validated on its own against FHIR R4;
+3. store: in one transaction, patients are matched, and each valid resource becomes a
+   new entry, a new version of an existing entry, or nothing when its content is the
+   same as the current version. Nothing is overwritten: versions are append-only.
+
+The data owner is always the sending organisation, never something read from the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+import audit
+
+from . import columns, fhir
+from .models import (
+    EntryVersion,
+    IngestBatch,
+    Organisation,
+    Patient,
+    PatientIdentifier,
+    RecordEntry,
+)
+from .nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number, normalise
+
+log = logging.getLogger(__name__)
+
+BUNDLE_TYPES_WITH_ENTRIES = {"transaction", "batch", "collection", "searchset", "document", "message", "history"}
+JSON_SUFFIXES = {".json"}
+NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
+# Top-level elements that point at the patient whose record an item belongs to.
+PATIENT_REFERENCE_FIELDS = ("subject", "patient", "beneficiary", "for", "individual")
+
+Progress = Callable[[int, int], None]
+
+
+class UnusableInput(Exception):
+    """The input cannot be used at all; the message is one line a person can act on."""
+
+
+@dataclass
+class Received:
+    """One resource as received, with where it sat, for messages and reference resolution."""
+
+    resource: dict
+    where: str  # FHIRPath of the resource in its document, e.g. "Bundle.entry[3].resource"
+    label: str  # the file or document it came from
+    full_url: str = ""
+    request_url: str = ""
+    method: str = ""
+
+
+@dataclass
+class Checked:
+    received: Received
+    resource_type: str
+    fhir_id: str
+    text: str
+    content_hash: str
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    issues: list[dict] = field(default_factory=list)
+    batch_id: str = ""
+    # resource type -> {"created": n, "updated": n, "unchanged": n, "rejected": n}
+    by_type: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, resource_type: str, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        row = self.by_type.setdefault(resource_type or "(none)", {})
+        row[outcome] = row.get(outcome, 0) + 1
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.rejected else 0
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "issues": self.issues,
+            "batch": self.batch_id,
+        }
+
+
+# --- 1. Read ------------------------------------------------------------------------
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files named, and the JSON and NDJSON files inside folders named, in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in JSON_SUFFIXES | NDJSON_SUFFIXES)
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UnusableInput(f"{path}: no such file or folder")
+    if not found:
+        raise UnusableInput("no JSON or NDJSON files found in the paths given")
+    return found
+
+
+def _loads(data: bytes, label: str):
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise UnusableInput(f"{label}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UnusableInput(f"{label}: nested too deeply") from None
+
+
+def read_documents(paths: Iterable[str | os.PathLike]) -> list[tuple[str, object]]:
+    """Parse each file into (label, JSON value); an NDJSON file gives a list of resources."""
+    documents: list[tuple[str, object]] = []
+    for path in expand_paths(paths):
+        label = path.name
+        try:
+            size = path.stat().st_size
+            if size > settings.INGEST_MAX_FILE_BYTES:
+                raise UnusableInput(
+                    f"{label}: {size:,} bytes is larger than the {settings.INGEST_MAX_FILE_BYTES:,} allowed"
+                )
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UnusableInput(f"{label}: cannot be read ({exc.strerror or exc})") from None
+        if path.suffix.lower() in NDJSON_SUFFIXES:
+            lines = []
+            for number, line in enumerate(data.splitlines(), start=1):
+                if line.strip():
+                    lines.append((number, _loads(line, f"{label} line {number}")))
+            documents.append((label, lines))
+        else:
+            documents.append((label, _loads(data, label)))
+    return documents
+
+
+def _received_from(label: str, document) -> list[Received]:
+    if isinstance(document, list):  # NDJSON lines
+        items = []
+        for number, value in document:
+            if not isinstance(value, dict):
+                raise UnusableInput(f"{label} line {number}: a line must hold one JSON object")
+            items.append(Received(value, value.get("resourceType") or "Resource", f"{label} line {number}"))
+        return items
+    if not isinstance(document, dict):
+        raise UnusableInput(f"{label}: expected a FHIR resource or Bundle (a JSON object)")
+    if document.get("resourceType") == "Bundle" and document.get("type") in BUNDLE_TYPES_WITH_ENTRIES:
+        entries = document.get("entry") or []
+        if not isinstance(entries, list):
+            raise UnusableInput(f"{label}: Bundle.entry must be a list")
+        items = []
+        for index, entry in enumerate(entries):
+            where = f"Bundle.entry[{index}]"
+            if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
+                # An entry with nothing to store (a DELETE, a search link): reported, not stored.
+                items.append(Received({}, f"{where}.resource", label))
+                continue
+            request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+            items.append(
+                Received(
+                    entry["resource"],
+                    f"{where}.resource",
+                    label,
+                    full_url=str(entry.get("fullUrl") or ""),
+                    request_url=str(request.get("url") or ""),
+                    method=str(request.get("method") or "").upper(),
+                )
+            )
+        return items
+    return [Received(document, document.get("resourceType") or "Resource", label)]
+
+
+# --- 2. Check -----------------------------------------------------------------------
+
+
+def _depth_and_references(value, max_depth: int, local: dict[str, str]) -> int:
+    """Walk a resource once: refuse nesting deeper than max_depth and rewrite references
+    to other resources of the same batch (urn:uuid: or absolute fullUrls) as Type/id."""
+    stack = [(value, 1)]
+    deepest = 1
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if depth > max_depth:
+                raise UnusableInput(f"nested more than {max_depth} levels deep")
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str) and ref in local:
+                node["reference"] = local[ref]
+            for child in node.values():
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+        else:
+            for child in node:
+                if isinstance(child, dict | list):
+                    stack.append((child, depth + 1))
+    return deepest
+
+
+def _identity(item: Received) -> str:
+    """The resource's id: its own, else from its entry's fullUrl or request URL, else
+    derived from its content so that sending the same thing again changes nothing."""
+    own = item.resource.get("id")
+    if isinstance(own, str) and own:
+        return own
+    for url in (item.full_url, item.request_url):
+        if url.startswith("urn:uuid:"):
+            return url.removeprefix("urn:uuid:")
+        tail = url.rstrip("/").rsplit("/", 2)
+        if len(tail) >= 2 and tail[-2] == item.resource.get("resourceType") and tail[-1]:
+            return tail[-1].split("?")[0]
+    return "c" + hashlib.sha256(orjson.dumps(item.resource, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
+
+
+def _hash(resource: dict, text: bytes) -> str:
+    # The sender's own version stamps are not content: resending the same item with a new
+    # lastUpdated is no change.
+    meta = resource.get("meta")
+    if isinstance(meta, dict) and ("lastUpdated" in meta or "versionId" in meta):
+        trimmed = {k: v for k, v in meta.items() if k not in ("lastUpdated", "versionId")}
+        copy = {**resource, "meta": trimmed} if trimmed else {k: v for k, v in resource.items() if k != "meta"}
+        text = orjson.dumps(copy, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(text).hexdigest()
+
+
+def check(
+    items: list[Received], result: IngestResult, progress: Progress | None = None
+) -> list[Checked]:
+    """Give each resource its identity, resolve references inside the batch, validate it.
+
+    Raises UnusableInput for a resource too large or too deep to handle at all.
+    """
+    local: dict[str, str] = {}
+    for item in items:
+        rtype = item.resource.get("resourceType")
+        if isinstance(rtype, str) and rtype:
+            item.resource["id"] = _identity(item)
+            target = f"{rtype}/{item.resource['id']}"
+            if item.full_url:
+                local[item.full_url] = target
+    max_depth = settings.INGEST_MAX_DEPTH
+    max_bytes = settings.INGEST_MAX_RESOURCE_BYTES
+    checked: list[Checked] = []
+    for number, item in enumerate(items, start=1):
+        if progress and number % 200 == 0:
+            progress(number, len(items))
+        resource = item.resource
+        if not resource:
+            result.count("(empty entry)", "rejected")
+            result.issues.append(
+                fhir.issue(item.where, f"{item.label}: this entry carries no resource to store", code="not-supported")
+            )
+            continue
+        try:
+            _depth_and_references(resource, max_depth, local)
+        except UnusableInput as exc:
+            raise UnusableInput(f"{item.label}: {item.where} is {exc}") from None
+        text = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+        if len(text) > max_bytes:
+            raise UnusableInput(
+                f"{item.label}: {item.where} is {len(text):,} bytes, larger than the {max_bytes:,} allowed"
+            )
+        problems = fhir.validate(resource)
+        if item.method == "DELETE":
+            problems = [("", "a DELETE cannot be applied: the record keeps everything; send the item "
+                             "with status entered-in-error instead")]
+        if problems:
+            result.count(str(resource.get("resourceType") or "(none)")[:64], "rejected")
+            for path, message in problems:
+                expression = f"{item.where}.{path}" if path else item.where
+                result.issues.append(fhir.issue(expression, f"{item.label}: {expression} {message}"))
+            continue
+        checked.append(
+            Checked(item, resource["resourceType"], resource["id"], text.decode(), _hash(resource, text))
+        )
+    if progress:
+        progress(len(items), len(items))
+    return checked
+
+
+# --- 3. Store -----------------------------------------------------------------------
+
+
+def _reference_target(resource: dict) -> tuple[str, str]:
+    """(reference, NHS number) of the patient this item is about, either may be empty."""
+    for name in PATIENT_REFERENCE_FIELDS:
+        value = resource.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if not isinstance(value, dict):
+            continue
+        ref = value.get("reference")
+        if isinstance(ref, str) and ref.startswith("Patient/"):
+            return ref, ""
+        ident = value.get("identifier")
+        if isinstance(ident, dict) and ident.get("system") == NHS_NUMBER_SYSTEM:
+            return "", normalise(str(ident.get("value") or ""))
+    return "", ""
+
+
+def _demographics(resource: dict) -> dict:
+    names = resource.get("name") or []
+    official = next((n for n in names if isinstance(n, dict) and n.get("use") == "official"), None)
+    name = official or (names[0] if names and isinstance(names[0], dict) else {})
+    addresses = resource.get("address") or []
+    birth = columns.parse_fhir_datetime(resource.get("birthDate"))
+    return {
+        "family_name": str(name.get("family") or "")[:200],
+        "given_names": " ".join(str(g) for g in name.get("given") or ())[:200],
+        "birth_date": birth.date() if birth else None,
+        "gender": str(resource.get("gender") or "")[:20],
+        "deceased": bool(resource.get("deceasedBoolean") or resource.get("deceasedDateTime")),
+        "postcode": str((addresses[0] or {}).get("postalCode") or "")[:12] if addresses else "",
+    }
+
+
+def _match_patient(organisation: Organisation, resource: dict) -> Patient:
+    """The network's patient for a Patient resource: by NHS number, else by a configured
+    identifier system, else by the same organisation's earlier copy; else a new patient."""
+    identifiers = [
+        (str(i.get("system") or ""), normalise(str(i.get("value") or "")))
+        for i in resource.get("identifier") or ()
+        if isinstance(i, dict) and i.get("value")
+    ]
+    nhs_number = next((v for s, v in identifiers if s == NHS_NUMBER_SYSTEM and is_valid_nhs_number(v)), None)
+    patient = None
+    if nhs_number:
+        patient = Patient.objects.filter(nhs_number=nhs_number).first()
+    if patient is None:
+        for system in settings.PATIENT_IDENTIFIER_SYSTEMS:
+            values = [v for s, v in identifiers if s == system]
+            if values:
+                link = PatientIdentifier.objects.filter(system=system, value__in=values).first()
+                if link:
+                    patient = link.patient
+                    break
+    if patient is None:
+        earlier = RecordEntry.objects.filter(
+            owner=organisation, resource_type="Patient", fhir_id=resource["id"]
+        ).first()
+        patient = earlier.patient if earlier else None
+    demographics = _demographics(resource)
+    if patient is None:
+        patient = Patient.objects.create(nhs_number=nhs_number, **demographics)
+    else:
+        # Fill what is missing; a member organisation never overwrites another's details.
+        missing = {k: v for k, v in demographics.items() if v and not getattr(patient, k)}
+        if nhs_number and not patient.nhs_number:
+            missing["nhs_number"] = nhs_number
+        if missing:
+            for key, value in missing.items():
+                setattr(patient, key, value)
+            patient.save(update_fields=list(missing))
+    known = set(PatientIdentifier.objects.filter(patient=patient).values_list("system", "value"))
+    new = [
+        PatientIdentifier(patient=patient, system=s[:255], value=v[:255])
+        for s, v in dict.fromkeys(identifiers)
+        if s and s != NHS_NUMBER_SYSTEM and (s, v) not in known
+    ]
+    taken = set(
+        PatientIdentifier.objects.filter(value__in=[p.value for p in new]).values_list("system", "value")
+    )
+    PatientIdentifier.objects.bulk_create([p for p in new if (p.system, p.value) not in taken])
+    return patient
+
+
+def _existing(organisation: Organisation, keys: set[tuple[str, str]]) -> dict[tuple[str, str], RecordEntry]:
+    by_type: dict[str, list[str]] = {}
+    for rtype, fid in keys:
+        by_type.setdefault(rtype, []).append(fid)
+    found: dict[tuple[str, str], RecordEntry] = {}
+    for rtype, ids in by_type.items():
+        for start in range(0, len(ids), 500):
+            for entry in RecordEntry.objects.filter(
+                owner=organisation, resource_type=rtype, fhir_id__in=ids[start : start + 500]
+            ):
+                found[(rtype, entry.fhir_id)] = entry
+    return found
+
+
+UPDATED_FIELDS = [
+    "patient", "subject_ref", "category", "clinical_status", "entered_in_error", "display",
+    "clinical_date", "json", "content_hash", "version", "last_updated_at",
+]
+
+
+def _apply(entry: RecordEntry, item: Checked, resource: dict, owner_kind: str) -> None:
+    entry.category = columns.category(resource, owner_kind)
+    entry.clinical_status = columns.clinical_status(resource)
+    entry.entered_in_error = columns.is_entered_in_error(resource)
+    entry.display = columns.display_text(resource)
+    entry.clinical_date = columns.clinical_date(resource)
+    entry.json = item.text
+    entry.content_hash = item.content_hash
+
+
+def store(checked: list[Checked], *, organisation: Organisation, batch: IngestBatch, result: IngestResult) -> None:
+    """Write checked resources as entries and versions; the caller holds the transaction."""
+    now = timezone.now()
+    # Patients first, so that every item of the batch can find its patient whatever the
+    # order of files (Bulk Data NDJSON comes one file per type, Patient not first).
+    patients_by_ref: dict[str, Patient] = {}
+    for item in checked:
+        if item.resource_type == "Patient":
+            patients_by_ref[f"Patient/{item.fhir_id}"] = _match_patient(organisation, item.received.resource)
+
+    existing = _existing(organisation, {(c.resource_type, c.fhir_id) for c in checked})
+    unresolved_refs = {
+        ref for item in checked for ref in [_reference_target(item.received.resource)[0]]
+        if ref and ref not in patients_by_ref
+    }
+    if unresolved_refs:
+        ids = [r.removeprefix("Patient/") for r in unresolved_refs]
+        for entry in RecordEntry.objects.filter(
+            owner=organisation, resource_type="Patient", fhir_id__in=ids, patient__isnull=False
+        ).select_related("patient"):
+            patients_by_ref[f"Patient/{entry.fhir_id}"] = entry.patient
+
+    to_create: dict[tuple[str, str], RecordEntry] = {}
+    to_update: dict[tuple[str, str], RecordEntry] = {}
+    versions: list[EntryVersion] = []
+    kind = organisation.kind
+    for item in checked:
+        resource = item.received.resource
+        key = (item.resource_type, item.fhir_id)
+        if item.resource_type == "Patient":
+            patient, subject_ref = patients_by_ref[f"Patient/{item.fhir_id}"], ""
+        else:
+            subject_ref, nhs_number = _reference_target(resource)
+            patient = patients_by_ref.get(subject_ref) if subject_ref else None
+            if nhs_number and patient is None:
+                patient = Patient.objects.filter(nhs_number=nhs_number).first()
+        entry = to_create.get(key) or existing.get(key)
+        if entry is None:
+            entry = RecordEntry(
+                owner=organisation, resource_type=item.resource_type, fhir_id=item.fhir_id,
+                patient=patient, subject_ref=subject_ref[:140], version=1, last_updated_at=now,
+            )
+            _apply(entry, item, resource, kind)
+            to_create[key] = entry
+            result.count(item.resource_type, "created")
+        elif entry.content_hash == item.content_hash:
+            result.count(item.resource_type, "unchanged")
+            continue
+        else:
+            entry.version += 1
+            entry.last_updated_at = now
+            entry.patient = patient or entry.patient
+            entry.subject_ref = subject_ref[:140]
+            _apply(entry, item, resource, kind)
+            if key not in to_create:
+                to_update[key] = entry
+            result.count(item.resource_type, "updated")
+        versions.append(
+            EntryVersion(
+                entry=entry, number=entry.version, json=item.text, content_hash=item.content_hash,
+                source=EntryVersion.Source.INGEST, batch=batch, recorded_at=now,
+            )
+        )
+    RecordEntry.objects.bulk_create(to_create.values(), batch_size=500)
+    RecordEntry.objects.bulk_update(to_update.values(), UPDATED_FIELDS, batch_size=500)
+    EntryVersion.objects.bulk_create(versions, batch_size=500)
+    # Items that arrived before their patient, in an earlier batch, join the record now.
+    for ref, patient in patients_by_ref.items():
+        RecordEntry.objects.filter(owner=organisation, subject_ref=ref, patient__isnull=True).update(
+            patient=patient
+        )
+    result.accepted = result.created + result.updated + result.unchanged
+
+
+# --- The whole batch ----------------------------------------------------------------
+
+
+def get_or_register_organisation(ods_code: str, name: str = "") -> Organisation:
+    """The organisation with this ODS code; a name registers one that is new and is
+    ignored for one that exists (a sender cannot rename a member)."""
+    code = ods_code.strip().upper()
+    if not code or len(code) > 12 or not code.isalnum():
+        raise UnusableInput(f"{ods_code!r} is not an ODS code (up to 12 letters and digits)")
+    found = Organisation.objects.filter(ods_code=code).first()
+    if found:
+        return found
+    if not name.strip():
+        raise UnusableInput(f"organisation {code} is not a member; give --org-name to register it")
+    return Organisation.objects.create(ods_code=code, name=name.strip()[:200])
+
+
+def ingest_documents(
+    documents: list[tuple[str, object]],
+    *,
+    organisation: Organisation,
+    atomic: bool = False,
+    source: str = "api",
+    progress: Progress | None = None,
+    batch: IngestBatch | None = None,
+) -> IngestResult:
+    """Store every valid resource of the documents as owned by the sending organisation.
+
+    Invalid resources are rejected with an issue naming their element and the rest are
+    stored; with atomic=True nothing is stored when anything is rejected.
+    """
+    if batch is None:
+        batch = IngestBatch.objects.create(organisation=organisation, source=source, atomic=atomic)
+    try:
+        items = [item for label, document in documents for item in _received_from(label, document)]
+        batch.status, batch.total = IngestBatch.Status.RUNNING, len(items)
+        batch.save(update_fields=["status", "total"])
+        result = IngestResult(batch_id=str(batch.id))
+        checked = check(items, result, progress)
+    except UnusableInput as exc:
+        fail_batch(batch, str(exc))
+        raise
+    if atomic and result.rejected:
+        result.issues.append(
+            fhir.issue("", f"nothing was stored: {result.rejected} resource(s) rejected and --atomic was given",
+                       severity="information", code="informational")
+        )
+        rejected_outright = result.rejected + len(checked)
+        result.rejected = rejected_outright
+    else:
+        for attempt in range(3):
+            attempt_result = IngestResult(
+                rejected=result.rejected, issues=list(result.issues), batch_id=result.batch_id,
+                by_type={t: dict(row) for t, row in result.by_type.items()},
+            )
+            try:
+                with transaction.atomic():
+                    store(checked, organisation=organisation, batch=batch, result=attempt_result)
+                result = attempt_result
+                break
+            except IntegrityError:
+                # Another batch from the same owner created one of these entries at the
+                # same moment: read again and store as an update.
+                if attempt == 2:
+                    raise
+    _finish(batch, result)
+    return result
+
+
+def fail_batch(batch: IngestBatch, message: str) -> None:
+    """Close a batch whose input could not be used; nothing of it was stored."""
+    batch.status, batch.finished_at = IngestBatch.Status.FAILED, timezone.now()
+    batch.outcome = {"error": message}
+    batch.save(update_fields=["status", "finished_at", "outcome"])
+    audit.record(
+        "ingest.batch", organisation=batch.organisation, actor_label=f"ingest:{batch.source}",
+        outcome="deny", detail={"batch": str(batch.id), "error": "input unusable"},
+    )
+
+
+def _finish(batch: IngestBatch, result: IngestResult) -> None:
+    batch.processed = batch.total
+    for name in ("accepted", "created", "updated", "unchanged", "rejected"):
+        setattr(batch, name, getattr(result, name))
+    batch.status = IngestBatch.Status.DONE
+    batch.outcome = result.as_dict()
+    batch.finished_at = timezone.now()
+    batch.save()
+    audit.record(
+        "ingest.batch",
+        organisation=batch.organisation,
+        actor_label=f"ingest:{batch.source}",
+        outcome="permit",
+        detail={k: v for k, v in result.as_dict().items() if k != "issues"} | {"issues": len(result.issues)},
+    )
+    log.info(
+        "ingest batch %s for %s: %s accepted, %s rejected",
+        batch.id, batch.organisation.ods_code, result.accepted, result.rejected,
+    )
+
+
+def ingest_paths(
+    paths: Iterable[str | os.PathLike],
+    *,
+    organisation: Organisation,
+    atomic: bool = False,
+    source: str = "command",
+    progress: Progress | None = None,
+    batch: IngestBatch | None = None,
+) -> IngestResult:
+    """Ingest files and folders of Bundles, single resources and NDJSON as one batch."""
+    if batch is None:
+        batch = IngestBatch.objects.create(organisation=organisation, source=source, atomic=atomic)
+    try:
+        documents = read_documents(paths)
+    except UnusableInput as exc:
+        fail_batch(batch, str(exc))
+        raise
+    return ingest_documents(
+        documents, organisation=organisation, atomic=atomic, source=source, progress=progress, batch=batch
+    )
