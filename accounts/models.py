@@ -53,9 +53,7 @@ class Membership(models.Model):
     """A member of staff acting for an organisation of the network."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
-    organisation = models.ForeignKey(
-        "phr.Organisation", on_delete=models.PROTECT, related_name="memberships"
-    )
+    organisation = models.ForeignKey("phr.Organisation", on_delete=models.PROTECT, related_name="memberships")
     job_title = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

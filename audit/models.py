@@ -24,6 +24,9 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["occurred_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.action} at {self.occurred_at:%Y-%m-%d %H:%M:%S} ({self.outcome})"
+
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise TypeError("Audit events are append-only")

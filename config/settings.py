@@ -54,7 +54,7 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
 DEBUG = env_bool("DEBUG", False)
 
 # A development key is tolerated only with DEBUG on; production must bring its own.
-DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"
+DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"  # noqa: S105
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class PhrConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'phr'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "phr"

@@ -121,7 +121,9 @@ def display_text(resource: dict) -> str:
         text = _human_name(resource.get("name"))
     elif rtype == "Encounter":
         types = resource.get("type") or [None]
-        text = _concept_text(types[0]) or str(_get(resource, "class.display") or _get(resource, "class.code") or "")
+        text = _concept_text(types[0]) or str(
+            _get(resource, "class.display") or _get(resource, "class.code") or ""
+        )
     elif rtype == "DocumentReference":
         text = str(resource.get("description") or "") or _concept_text(resource.get("type"))
     if not text and isinstance(resource.get("name"), str):
@@ -198,6 +200,12 @@ def category(resource: dict, owner_kind: str) -> str:
         if system in ICD10_SYSTEMS:
             if code.startswith("F"):
                 return Category.MENTAL_HEALTH
-            if code[:3] in {f"A{n}" for n in range(50, 65)} or code[:3] in {"B20", "B21", "B22", "B23", "B24"}:
+            if code[:3] in {f"A{n}" for n in range(50, 65)} or code[:3] in {
+                "B20",
+                "B21",
+                "B22",
+                "B23",
+                "B24",
+            }:
                 return Category.SEXUAL_HEALTH
     return OWNER_KIND_CATEGORY.get(owner_kind, Category.GENERAL)

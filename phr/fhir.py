@@ -95,5 +95,6 @@ def issue(expression: str, diagnostics: str, *, severity: str = "error", code: s
 def operation_outcome(issues: list[dict]) -> dict:
     return {
         "resourceType": "OperationOutcome",
-        "issue": issues or [issue("", "All resources were accepted", severity="information", code="informational")],
+        "issue": issues
+        or [issue("", "All resources were accepted", severity="information", code="informational")],
     }

@@ -42,7 +42,15 @@ from .nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number, normalise
 
 log = logging.getLogger(__name__)
 
-BUNDLE_TYPES_WITH_ENTRIES = {"transaction", "batch", "collection", "searchset", "document", "message", "history"}
+BUNDLE_TYPES_WITH_ENTRIES = {
+    "transaction",
+    "batch",
+    "collection",
+    "searchset",
+    "document",
+    "message",
+    "history",
+}
 JSON_SUFFIXES = {".json"}
 NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
 # Top-level elements that point at the patient whose record an item belongs to.
@@ -119,7 +127,11 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in JSON_SUFFIXES | NDJSON_SUFFIXES)
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and p.suffix.lower() in JSON_SUFFIXES | NDJSON_SUFFIXES
+                )
             )
         elif path.is_file():
             found.append(path)
@@ -249,14 +261,14 @@ def _hash(resource: dict, text: bytes) -> str:
     meta = resource.get("meta")
     if isinstance(meta, dict) and ("lastUpdated" in meta or "versionId" in meta):
         trimmed = {k: v for k, v in meta.items() if k not in ("lastUpdated", "versionId")}
-        copy = {**resource, "meta": trimmed} if trimmed else {k: v for k, v in resource.items() if k != "meta"}
+        copy = (
+            {**resource, "meta": trimmed} if trimmed else {k: v for k, v in resource.items() if k != "meta"}
+        )
         text = orjson.dumps(copy, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(text).hexdigest()
 
 
-def check(
-    items: list[Received], result: IngestResult, progress: Progress | None = None
-) -> list[Checked]:
+def check(items: list[Received], result: IngestResult, progress: Progress | None = None) -> list[Checked]:
     """Give each resource its identity, resolve references inside the batch, validate it.
 
     Raises UnusableInput for a resource too large or too deep to handle at all.
@@ -279,7 +291,9 @@ def check(
         if not resource:
             result.count("(empty entry)", "rejected")
             result.issues.append(
-                fhir.issue(item.where, f"{item.label}: this entry carries no resource to store", code="not-supported")
+                fhir.issue(
+                    item.where, f"{item.label}: this entry carries no resource to store", code="not-supported"
+                )
             )
             continue
         try:
@@ -293,8 +307,13 @@ def check(
             )
         problems = fhir.validate(resource)
         if item.method == "DELETE":
-            problems = [("", "a DELETE cannot be applied: the record keeps everything; send the item "
-                             "with status entered-in-error instead")]
+            problems = [
+                (
+                    "",
+                    "a DELETE cannot be applied: the record keeps everything; send the item "
+                    "with status entered-in-error instead",
+                )
+            ]
         if problems:
             result.count(str(resource.get("resourceType") or "(none)")[:64], "rejected")
             for path, message in problems:
@@ -410,8 +429,17 @@ def _existing(organisation: Organisation, keys: set[tuple[str, str]]) -> dict[tu
 
 
 UPDATED_FIELDS = [
-    "patient", "subject_ref", "category", "clinical_status", "entered_in_error", "display",
-    "clinical_date", "json", "content_hash", "version", "last_updated_at",
+    "patient",
+    "subject_ref",
+    "category",
+    "clinical_status",
+    "entered_in_error",
+    "display",
+    "clinical_date",
+    "json",
+    "content_hash",
+    "version",
+    "last_updated_at",
 ]
 
 
@@ -425,7 +453,9 @@ def _apply(entry: RecordEntry, item: Checked, resource: dict, owner_kind: str) -
     entry.content_hash = item.content_hash
 
 
-def store(checked: list[Checked], *, organisation: Organisation, batch: IngestBatch, result: IngestResult) -> None:
+def store(
+    checked: list[Checked], *, organisation: Organisation, batch: IngestBatch, result: IngestResult
+) -> None:
     """Write checked resources as entries and versions; the caller holds the transaction."""
     now = timezone.now()
     # Patients first, so that every item of the batch can find its patient whatever the
@@ -437,7 +467,9 @@ def store(checked: list[Checked], *, organisation: Organisation, batch: IngestBa
 
     existing = _existing(organisation, {(c.resource_type, c.fhir_id) for c in checked})
     unresolved_refs = {
-        ref for item in checked for ref in [_reference_target(item.received.resource)[0]]
+        ref
+        for item in checked
+        for ref in [_reference_target(item.received.resource)[0]]
         if ref and ref not in patients_by_ref
     }
     if unresolved_refs:
@@ -464,8 +496,13 @@ def store(checked: list[Checked], *, organisation: Organisation, batch: IngestBa
         entry = to_create.get(key) or existing.get(key)
         if entry is None:
             entry = RecordEntry(
-                owner=organisation, resource_type=item.resource_type, fhir_id=item.fhir_id,
-                patient=patient, subject_ref=subject_ref[:140], version=1, last_updated_at=now,
+                owner=organisation,
+                resource_type=item.resource_type,
+                fhir_id=item.fhir_id,
+                patient=patient,
+                subject_ref=subject_ref[:140],
+                version=1,
+                last_updated_at=now,
             )
             _apply(entry, item, resource, kind)
             to_create[key] = entry
@@ -484,8 +521,13 @@ def store(checked: list[Checked], *, organisation: Organisation, batch: IngestBa
             result.count(item.resource_type, "updated")
         versions.append(
             EntryVersion(
-                entry=entry, number=entry.version, json=item.text, content_hash=item.content_hash,
-                source=EntryVersion.Source.INGEST, batch=batch, recorded_at=now,
+                entry=entry,
+                number=entry.version,
+                json=item.text,
+                content_hash=item.content_hash,
+                source=EntryVersion.Source.INGEST,
+                batch=batch,
+                recorded_at=now,
             )
         )
     RecordEntry.objects.bulk_create(to_create.values(), batch_size=500)
@@ -543,15 +585,21 @@ def ingest_documents(
         raise
     if atomic and result.rejected:
         result.issues.append(
-            fhir.issue("", f"nothing was stored: {result.rejected} resource(s) rejected and --atomic was given",
-                       severity="information", code="informational")
+            fhir.issue(
+                "",
+                f"nothing was stored: {result.rejected} resource(s) rejected and --atomic was given",
+                severity="information",
+                code="informational",
+            )
         )
         rejected_outright = result.rejected + len(checked)
         result.rejected = rejected_outright
     else:
         for attempt in range(3):
             attempt_result = IngestResult(
-                rejected=result.rejected, issues=list(result.issues), batch_id=result.batch_id,
+                rejected=result.rejected,
+                issues=list(result.issues),
+                batch_id=result.batch_id,
                 by_type={t: dict(row) for t, row in result.by_type.items()},
             )
             try:
@@ -574,8 +622,11 @@ def fail_batch(batch: IngestBatch, message: str) -> None:
     batch.outcome = {"error": message}
     batch.save(update_fields=["status", "finished_at", "outcome"])
     audit.record(
-        "ingest.batch", organisation=batch.organisation, actor_label=f"ingest:{batch.source}",
-        outcome="deny", detail={"batch": str(batch.id), "error": "input unusable"},
+        "ingest.batch",
+        organisation=batch.organisation,
+        actor_label=f"ingest:{batch.source}",
+        outcome="deny",
+        detail={"batch": str(batch.id), "error": "input unusable"},
     )
 
 
@@ -596,7 +647,10 @@ def _finish(batch: IngestBatch, result: IngestResult) -> None:
     )
     log.info(
         "ingest batch %s for %s: %s accepted, %s rejected",
-        batch.id, batch.organisation.ods_code, result.accepted, result.rejected,
+        batch.id,
+        batch.organisation.ods_code,
+        result.accepted,
+        result.rejected,
     )
 
 

@@ -85,6 +85,9 @@ class PatientIdentifier(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["system", "value"], name="identifier_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.system}|{self.value}"
+
 
 class IngestBatch(models.Model):
     """One call of ingest: every path given together, with its counts and progress."""
@@ -113,6 +116,9 @@ class IngestBatch(models.Model):
 
     class Meta:
         verbose_name_plural = "ingest batches"
+
+    def __str__(self) -> str:
+        return f"ingest batch {self.id} ({self.status})"
 
 
 class RecordEntryQuerySet(models.QuerySet):
@@ -159,10 +165,14 @@ class RecordEntry(models.Model):
     class Meta:
         verbose_name_plural = "record entries"
         constraints = [
-            models.UniqueConstraint(fields=["owner", "resource_type", "fhir_id"], name="entry_per_owner_type_id")
+            models.UniqueConstraint(
+                fields=["owner", "resource_type", "fhir_id"], name="entry_per_owner_type_id"
+            )
         ]
         indexes = [
-            models.Index(fields=["patient", "resource_type", "clinical_date"], name="entry_patient_type_date"),
+            models.Index(
+                fields=["patient", "resource_type", "clinical_date"], name="entry_patient_type_date"
+            ),
             models.Index(fields=["patient", "category"], name="entry_patient_category"),
             models.Index(fields=["owner", "subject_ref"], name="entry_owner_subject"),
             models.Index(fields=["last_updated_at"], name="entry_last_updated"),
@@ -192,7 +202,9 @@ class EntryVersion(models.Model):
     json = models.TextField()
     content_hash = models.CharField(max_length=64)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.INGEST)
-    batch = models.ForeignKey(IngestBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="versions")
+    batch = models.ForeignKey(
+        IngestBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="versions"
+    )
     recorded_at = models.DateTimeField()
 
     objects = ImmutableQuerySet.as_manager()
@@ -200,6 +212,9 @@ class EntryVersion(models.Model):
     class Meta:
         ordering = ["entry", "number"]
         constraints = [models.UniqueConstraint(fields=["entry", "number"], name="version_number_unique")]
+
+    def __str__(self) -> str:
+        return f"version {self.number} of entry {self.entry_id}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

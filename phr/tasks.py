@@ -20,8 +20,12 @@ def ingest_batch(batch_id: str, paths: list[str]) -> dict:
 
     try:
         result = ingest_paths(
-            paths, organisation=batch.organisation, atomic=batch.atomic, source=batch.source,
-            progress=progress, batch=batch,
+            paths,
+            organisation=batch.organisation,
+            atomic=batch.atomic,
+            source=batch.source,
+            progress=progress,
+            batch=batch,
         )
     except UnusableInput:
         return IngestBatch.objects.values_list("outcome", flat=True).get(pk=batch.pk)

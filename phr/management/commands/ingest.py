@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
-        parser.add_argument("--org", required=True, metavar="ODS", help="ODS code of the sending organisation")
+        parser.add_argument(
+            "--org", required=True, metavar="ODS", help="ODS code of the sending organisation"
+        )
         parser.add_argument("--org-name", default="", help="registers the organisation if it is new")
         parser.add_argument("--atomic", action="store_true", help="store nothing if anything is rejected")
         parser.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
@@ -42,7 +44,9 @@ class Command(BaseCommand):
             else:
                 bar = None if as_json else ProgressBar(self.stderr)
                 outcome = ingest_paths(
-                    files, organisation=organisation, atomic=options["atomic"],
+                    files,
+                    organisation=organisation,
+                    atomic=options["atomic"],
                     progress=bar.update if bar else None,
                 )
                 if bar:
@@ -73,8 +77,10 @@ class Command(BaseCommand):
         if batch.status == IngestBatch.Status.FAILED:
             raise UnusableInput(batch.outcome.get("error", "the input could not be used"))
         data = batch.outcome
-        return IngestResult(**{k: data[k] for k in ("accepted", "created", "updated", "unchanged", "rejected",
-                                                     "issues")}, batch_id=data.get("batch", ""))
+        return IngestResult(
+            **{k: data[k] for k in ("accepted", "created", "updated", "unchanged", "rejected", "issues")},
+            batch_id=data.get("batch", ""),
+        )
 
     def _report(self, outcome: IngestResult, as_json: bool) -> None:
         if as_json:
@@ -99,7 +105,11 @@ class Command(BaseCommand):
 
 def unusable_outcome(message: str) -> dict:
     return {
-        "accepted": 0, "created": 0, "updated": 0, "unchanged": 0, "rejected": 0,
+        "accepted": 0,
+        "created": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
         "issues": [fhir.issue("", message, severity="fatal", code="structure")],
         "error": message,
     }
@@ -112,7 +122,10 @@ class ProgressBar:
         self.stream, self.always, self.threshold, self.shown = stream, always, threshold, False
 
     def update(self, done: int, total: int) -> None:
-        if not (self.always or total >= self.threshold) or not getattr(self.stream, "isatty", lambda: False)():
+        if (
+            not (self.always or total >= self.threshold)
+            or not getattr(self.stream, "isatty", lambda: False)()
+        ):
             return
         width = 30
         filled = int(width * done / total) if total else width
