@@ -1,0 +1,81 @@
+"""The settings refuse to start half-configured: a wrong value stops the process and
+the message names the variable to fix."""
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SETTINGS_SOURCE = (BASE_DIR / "config" / "settings.py").read_text()
+READ_VARIABLE = re.compile(
+    r"""(?:os\.environ\.get|os\.getenv|env_bool|env_int|env_list|env_choice)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+)
+SETTINGS_VARIABLES = set(READ_VARIABLE.findall(SETTINGS_SOURCE))
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(60)[:60],
+    "ALLOWED_HOSTS": "portal.example.nhs.uk",
+}
+
+
+def run_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run Python in a fresh process whose environment holds only `env` of the
+    variables the settings read (pytest's own defaults are removed)."""
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    clean.update(env, DJANGO_SETTINGS_MODULE="config.settings", PYTHONDONTWRITEBYTECODE="1")
+    if not args:
+        args = ("-c", "import django; django.setup()")
+    return subprocess.run(
+        [sys.executable, *args], cwd=BASE_DIR, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_settings_parser_finds_the_variables_settings_reads():
+    assert {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL"} <= SETTINGS_VARIABLES
+
+
+def test_it_starts_with_a_sound_development_environment():
+    result = run_with({"DEBUG": "true"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_it_starts_with_a_sound_production_environment():
+    result = run_with(PRODUCTION)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        pytest.param({"DEBUG": "maybe"}, "DEBUG", id="debug-not-a-boolean"),
+        pytest.param({"DEBUG": "false", "ALLOWED_HOSTS": "portal.example.nhs.uk"}, "SECRET_KEY",
+                     id="production-without-secret-key"),
+        pytest.param({**PRODUCTION, "SECRET_KEY": "too-short"}, "SECRET_KEY", id="short-secret-key"),
+        pytest.param({**PRODUCTION, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS", id="production-without-hosts"),
+        pytest.param({"DEBUG": "true", "ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS", id="wildcard-hosts"),
+        pytest.param({"DEBUG": "true", "DATABASE_URL": "mysql://portal:pw@db/portal"}, "DATABASE_URL",
+                     id="unsupported-database"),
+        pytest.param({"DEBUG": "true", "CELERY_BROKER_URL": "ftp://x"}, "CELERY_BROKER_URL",
+                     id="unsupported-broker"),
+        pytest.param({"DEBUG": "true", "EMAIL_BACKEND": "smtp"}, "EMAIL_HOST", id="smtp-without-host"),
+        pytest.param({"DEBUG": "true", "EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND", id="unknown-email-backend"),
+        pytest.param({"DEBUG": "true", "EMAIL_PORT": "abc"}, "EMAIL_PORT", id="email-port-not-a-number"),
+    ],
+)
+def test_it_refuses_to_start_and_names_the_variable(env, named):
+    result = run_with(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr
+
+
+def test_the_deploy_checks_pass_with_production_settings():
+    result = run_with(PRODUCTION, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
