@@ -71,8 +71,10 @@ def validate(resource: dict) -> list[tuple[str, str]]:
             message = PLAIN_MESSAGES.get(error["type"]) or error.get("msg", "is not valid")
             problems.append((_path(tuple(error.get("loc", ()))), message.removeprefix("Value error, ")))
         return problems or [("", "is not a valid FHIR R4 resource")]
-    except (ValueError, TypeError, RecursionError) as exc:
-        return [("", f"is not a valid FHIR R4 resource ({type(exc).__name__})")]
+    except Exception:
+        # fhir.resources raises plain KeyError/TypeError on some malformed values (an
+        # invalid type name inside a reference, say); the resource is still invalid.
+        return [("", "is not a valid FHIR R4 resource: an element holds a value of the wrong kind")]
     return []
 
 

@@ -59,6 +59,10 @@ PATIENT_REFERENCE_FIELDS = ("subject", "patient", "beneficiary", "for", "individ
 Progress = Callable[[int, int], None]
 
 
+class NdjsonLines(list):
+    """The parsed lines of an NDJSON file: (line number, value) pairs."""
+
+
 class UnusableInput(Exception):
     """The input cannot be used at all; the message is one line a person can act on."""
 
@@ -170,23 +174,23 @@ def read_documents(paths: Iterable[str | os.PathLike]) -> list[tuple[str, object
             for number, line in enumerate(data.splitlines(), start=1):
                 if line.strip():
                     lines.append((number, _loads(line, f"{label} line {number}")))
-            documents.append((label, lines))
+            documents.append((label, NdjsonLines(lines)))
         else:
             documents.append((label, _loads(data, label)))
     return documents
 
 
 def _received_from(label: str, document) -> list[Received]:
-    if isinstance(document, list):  # NDJSON lines
+    if isinstance(document, NdjsonLines):
         items = []
         for number, value in document:
             if not isinstance(value, dict):
                 raise UnusableInput(f"{label} line {number}: a line must hold one JSON object")
-            items.append(Received(value, value.get("resourceType") or "Resource", f"{label} line {number}"))
+            items.append(Received(value, _type_name(value), f"{label} line {number}"))
         return items
     if not isinstance(document, dict):
         raise UnusableInput(f"{label}: expected a FHIR resource or Bundle (a JSON object)")
-    if document.get("resourceType") == "Bundle" and document.get("type") in BUNDLE_TYPES_WITH_ENTRIES:
+    if document.get("resourceType") == "Bundle" and str(document.get("type")) in BUNDLE_TYPES_WITH_ENTRIES:
         entries = document.get("entry") or []
         if not isinstance(entries, list):
             raise UnusableInput(f"{label}: Bundle.entry must be a list")
@@ -209,7 +213,12 @@ def _received_from(label: str, document) -> list[Received]:
                 )
             )
         return items
-    return [Received(document, document.get("resourceType") or "Resource", label)]
+    return [Received(document, _type_name(document), label)]
+
+
+def _type_name(resource: dict) -> str:
+    rtype = resource.get("resourceType")
+    return rtype if isinstance(rtype, str) and rtype.isalnum() else "Resource"
 
 
 # --- 2. Check -----------------------------------------------------------------------
@@ -243,9 +252,6 @@ def _depth_and_references(value, max_depth: int, local: dict[str, str]) -> int:
 def _identity(item: Received) -> str:
     """The resource's id: its own, else from its entry's fullUrl or request URL, else
     derived from its content so that sending the same thing again changes nothing."""
-    own = item.resource.get("id")
-    if isinstance(own, str) and own:
-        return own
     for url in (item.full_url, item.request_url):
         if url.startswith("urn:uuid:"):
             return url.removeprefix("urn:uuid:")
@@ -277,7 +283,10 @@ def check(items: list[Received], result: IngestResult, progress: Progress | None
     for item in items:
         rtype = item.resource.get("resourceType")
         if isinstance(rtype, str) and rtype:
-            item.resource["id"] = _identity(item)
+            if item.resource.get("id") is None:
+                item.resource["id"] = _identity(item)
+            if not isinstance(item.resource["id"], str):
+                continue  # validation will reject it by name
             target = f"{rtype}/{item.resource['id']}"
             if item.full_url:
                 local[item.full_url] = target
@@ -306,6 +315,8 @@ def check(items: list[Received], result: IngestResult, progress: Progress | None
                 f"{item.label}: {item.where} is {len(text):,} bytes, larger than the {max_bytes:,} allowed"
             )
         problems = fhir.validate(resource)
+        if not problems and len(resource["id"]) > 64:
+            problems = [("id", "must be at most 64 characters (FHIR R4 id)")]
         if item.method == "DELETE":
             problems = [
                 (

@@ -1,0 +1,43 @@
+"""Shared fixtures: the shared FHIR samples and the organisations that send data."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "fhir-samples"
+
+
+@pytest.fixture
+def samples() -> Path:
+    """../shared/fhir-samples, or a skip when this checkout has no ../shared beside it."""
+    if not SAMPLES.is_dir():
+        pytest.skip("../shared/fhir-samples is not beside this checkout")
+    return SAMPLES
+
+
+@pytest.fixture
+def gp(db):
+    from phr.models import Organisation, OrganisationKind
+
+    return Organisation.objects.create(
+        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
+    )
+
+
+@pytest.fixture
+def hospital(db):
+    from phr.models import Organisation, OrganisationKind
+
+    return Organisation.objects.create(
+        ods_code="RX100", name="City Teaching Hospitals", kind=OrganisationKind.ACUTE_TRUST
+    )
+
+
+@pytest.fixture
+def mental_health_trust(db):
+    from phr.models import Organisation, OrganisationKind
+
+    return Organisation.objects.create(
+        ods_code="RX200", name="City Mind Partnership", kind=OrganisationKind.MENTAL_HEALTH_TRUST
+    )
