@@ -27,7 +27,9 @@ PRODUCTION = {
 def run_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """Run Python in a fresh process whose environment holds only `env` of the
     variables the settings read (pytest's own defaults are removed)."""
-    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    # DJANGO_ALLOW_ASYNC_UNSAFE comes from the e2e conftest and is itself a deploy-check error.
+    dropped = SETTINGS_VARIABLES | {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in dropped}
     clean.update(env, DJANGO_SETTINGS_MODULE="config.settings", PYTHONDONTWRITEBYTECODE="1")
     if not args:
         args = ("-c", "import django; django.setup()")
@@ -54,17 +56,26 @@ def test_it_starts_with_a_sound_production_environment():
     ("env", "named"),
     [
         pytest.param({"DEBUG": "maybe"}, "DEBUG", id="debug-not-a-boolean"),
-        pytest.param({"DEBUG": "false", "ALLOWED_HOSTS": "portal.example.nhs.uk"}, "SECRET_KEY",
-                     id="production-without-secret-key"),
+        pytest.param(
+            {"DEBUG": "false", "ALLOWED_HOSTS": "portal.example.nhs.uk"},
+            "SECRET_KEY",
+            id="production-without-secret-key",
+        ),
         pytest.param({**PRODUCTION, "SECRET_KEY": "too-short"}, "SECRET_KEY", id="short-secret-key"),
         pytest.param({**PRODUCTION, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS", id="production-without-hosts"),
         pytest.param({"DEBUG": "true", "ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS", id="wildcard-hosts"),
-        pytest.param({"DEBUG": "true", "DATABASE_URL": "mysql://portal:pw@db/portal"}, "DATABASE_URL",
-                     id="unsupported-database"),
-        pytest.param({"DEBUG": "true", "CELERY_BROKER_URL": "ftp://x"}, "CELERY_BROKER_URL",
-                     id="unsupported-broker"),
+        pytest.param(
+            {"DEBUG": "true", "DATABASE_URL": "mysql://portal:pw@db/portal"},
+            "DATABASE_URL",
+            id="unsupported-database",
+        ),
+        pytest.param(
+            {"DEBUG": "true", "CELERY_BROKER_URL": "ftp://x"}, "CELERY_BROKER_URL", id="unsupported-broker"
+        ),
         pytest.param({"DEBUG": "true", "EMAIL_BACKEND": "smtp"}, "EMAIL_HOST", id="smtp-without-host"),
-        pytest.param({"DEBUG": "true", "EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND", id="unknown-email-backend"),
+        pytest.param(
+            {"DEBUG": "true", "EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND", id="unknown-email-backend"
+        ),
         pytest.param({"DEBUG": "true", "EMAIL_PORT": "abc"}, "EMAIL_PORT", id="email-port-not-a-number"),
     ],
 )

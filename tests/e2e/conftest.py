@@ -31,7 +31,7 @@ AXE_SCRIPT = BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 @pytest.fixture(scope="session")
 def chromium_browser():
     if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is missing: install Debian's chromium package (make test does it as root)")
+        pytest.skip("/usr/bin/chromium is missing: `apt-get install chromium` (make test does it as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
