@@ -51,3 +51,20 @@ def test_the_stylesheet_is_applied_in_the_browser(live_server, browser_page):
         "el => getComputedStyle(el).backgroundColor"
     )
     assert header_colour == "rgb(0, 94, 184)"  # NHS blue: the design system's CSS loaded
+
+
+def test_the_create_account_page_and_its_errors_are_accessible(
+    live_server, browser_page, axe_violations, screenshot
+):
+    page = browser_page
+    page.goto(live_server.url + "/accounts/signup/")
+    assert axe_violations() == []
+
+    page.get_by_label("Email").fill("not-an-email")
+    page.get_by_role("button", name="Create account").click()
+    summary = page.locator(".nhsuk-error-summary")
+    expect(summary).to_contain_text("There is a problem")
+    # Each summary entry links to its field, as the design system asks.
+    expect(summary.locator('a[href="#id_email"]')).to_have_count(1)
+    assert axe_violations() == []
+    screenshot("signup-errors")
