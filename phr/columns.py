@@ -44,6 +44,9 @@ SNOMED_CATEGORY = {
 }
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-uk"}
 
+# ICD-10 A50-A64 (infections with a predominantly sexual mode of transmission), B20-B24 (HIV)
+ICD10_SEXUAL_HEALTH = frozenset({f"A{n}" for n in range(50, 65)} | {f"B{n}" for n in range(20, 25)})
+
 OWNER_KIND_CATEGORY = {
     OrganisationKind.MENTAL_HEALTH_TRUST: Category.MENTAL_HEALTH,
     OrganisationKind.SOCIAL_CARE: Category.SOCIAL_CARE,
@@ -200,12 +203,6 @@ def category(resource: dict, owner_kind: str) -> str:
         if system in ICD10_SYSTEMS:
             if code.startswith("F"):
                 return Category.MENTAL_HEALTH
-            if code[:3] in {f"A{n}" for n in range(50, 65)} or code[:3] in {
-                "B20",
-                "B21",
-                "B22",
-                "B23",
-                "B24",
-            }:
+            if code[:3] in ICD10_SEXUAL_HEALTH:
                 return Category.SEXUAL_HEALTH
     return OWNER_KIND_CATEGORY.get(owner_kind, Category.GENERAL)

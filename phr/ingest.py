@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 import audit
@@ -224,29 +225,27 @@ def _type_name(resource: dict) -> str:
 # --- 2. Check -----------------------------------------------------------------------
 
 
-def _depth_and_references(value, max_depth: int, local: dict[str, str]) -> int:
+def _depth_and_references(value, max_depth: int, local: dict[str, str]) -> None:
     """Walk a resource once: refuse nesting deeper than max_depth and rewrite references
     to other resources of the same batch (urn:uuid: or absolute fullUrls) as Type/id."""
-    stack = [(value, 1)]
-    deepest = 1
-    while stack:
-        node, depth = stack.pop()
-        if depth > deepest:
-            deepest = depth
-            if depth > max_depth:
-                raise UnusableInput(f"nested more than {max_depth} levels deep")
-        if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str) and ref in local:
-                node["reference"] = local[ref]
-            for child in node.values():
-                if isinstance(child, dict | list):
-                    stack.append((child, depth + 1))
+
+    def walk(node, depth: int) -> None:
+        if depth > max_depth:
+            raise UnusableInput(f"nested more than {max_depth} levels deep")
+        if type(node) is dict:
+            if local:
+                ref = node.get("reference")
+                if type(ref) is str and ref in local:
+                    node["reference"] = local[ref]
+            children = node.values()
         else:
-            for child in node:
-                if isinstance(child, dict | list):
-                    stack.append((child, depth + 1))
-    return deepest
+            children = node
+        for child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                walk(child, depth + 1)
+
+    walk(value, 1)
 
 
 def _identity(item: Received) -> str:
@@ -439,6 +438,110 @@ def _existing(organisation: Organisation, keys: set[tuple[str, str]]) -> dict[tu
     return found
 
 
+class NewEntry:
+    """A record entry about to be inserted: the columns only, none of a model's weight."""
+
+    __slots__ = (
+        "category",
+        "clinical_date",
+        "clinical_status",
+        "content_hash",
+        "display",
+        "entered_in_error",
+        "fhir_id",
+        "first_received_at",
+        "id",
+        "json",
+        "last_updated_at",
+        "owner_id",
+        "patient_id",
+        "resource_type",
+        "subject_ref",
+        "version",
+    )
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            setattr(self, name, value)
+
+
+def _values(entry, names: list[str]) -> list:
+    return [getattr(entry, ATTNAMES.get(name, name)) for name in names]
+
+
+def _adapter(field, connection):
+    target = field.target_field if field.is_relation else field
+    if isinstance(target, models.UUIDField) and not connection.features.has_native_uuid_field:
+        return lambda value: value.hex if value is not None else None
+    if isinstance(target, models.DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    return None
+
+
+def _adapted(model, names: list[str], rows: Iterable[list]) -> tuple[list, list[list]]:
+    fields = [model._meta.get_field(name) for name in names]
+    adapters = [(i, a) for i, a in enumerate(_adapter(f, connection) for f in fields) if a is not None]
+    out = []
+    for row in rows:
+        for i, adapt in adapters:
+            row[i] = adapt(row[i])
+        out.append(row)
+    return fields, out
+
+
+# The ORM's bulk_create spends more time compiling SQL and building model instances
+# than the database spends storing the rows (measured: 0.7 s of 1.0 s for the Synthea
+# samples); these write the same rows with COPY or one prepared executemany.
+def _insert(model, names: list[str], rows: Iterable[list]) -> None:
+    fields, rows = _adapted(model, names, rows)
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table, columns = quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            # Names come from model metadata, values are parameters.
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", rows)  # noqa: S608
+
+
+def _update(model, names: list[str], rows: Iterable[list]) -> None:
+    fields, rows = _adapted(model, [*names, "id"], rows)
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields[:-1])
+    table, key = quote(model._meta.db_table), quote(fields[-1].column)
+    sql = f"UPDATE {table} SET {assignments} WHERE {key} = %s"  # noqa: S608 - names from model metadata
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+ATTNAMES = {"owner": "owner_id", "patient": "patient_id", "entry": "entry_id", "batch": "batch_id"}
+ENTRY_COLUMNS = [
+    "id",
+    "owner",
+    "resource_type",
+    "fhir_id",
+    "patient",
+    "subject_ref",
+    "category",
+    "clinical_status",
+    "entered_in_error",
+    "display",
+    "clinical_date",
+    "json",
+    "content_hash",
+    "version",
+    "first_received_at",
+    "last_updated_at",
+]
+VERSION_COLUMNS = ["entry", "number", "json", "content_hash", "source", "batch", "recorded_at"]
+
 UPDATED_FIELDS = [
     "patient",
     "subject_ref",
@@ -454,7 +557,7 @@ UPDATED_FIELDS = [
 ]
 
 
-def _apply(entry: RecordEntry, item: Checked, resource: dict, owner_kind: str) -> None:
+def _apply(entry: RecordEntry | NewEntry, item: Checked, resource: dict, owner_kind: str) -> None:
     entry.category = columns.category(resource, owner_kind)
     entry.clinical_status = columns.clinical_status(resource)
     entry.entered_in_error = columns.is_entered_in_error(resource)
@@ -490,9 +593,9 @@ def store(
         ).select_related("patient"):
             patients_by_ref[f"Patient/{entry.fhir_id}"] = entry.patient
 
-    to_create: dict[tuple[str, str], RecordEntry] = {}
+    to_create: dict[tuple[str, str], NewEntry] = {}
     to_update: dict[tuple[str, str], RecordEntry] = {}
-    versions: list[EntryVersion] = []
+    versions: list[list] = []
     kind = organisation.kind
     for item in checked:
         resource = item.received.resource
@@ -506,16 +609,14 @@ def store(
                 patient = Patient.objects.filter(nhs_number=nhs_number).first()
         entry = to_create.get(key) or existing.get(key)
         if entry is None:
-            entry = RecordEntry(
-                owner=organisation,
+            entry = NewEntry(
+                id=uuid.uuid4(),
+                owner_id=organisation.pk,
                 resource_type=item.resource_type,
                 fhir_id=item.fhir_id,
-                patient=patient,
-                subject_ref=subject_ref[:140],
                 version=1,
-                last_updated_at=now,
+                first_received_at=now,
             )
-            _apply(entry, item, resource, kind)
             to_create[key] = entry
             result.count(item.resource_type, "created")
         elif entry.content_hash == item.content_hash:
@@ -523,32 +624,27 @@ def store(
             continue
         else:
             entry.version += 1
-            entry.last_updated_at = now
-            entry.patient = patient or entry.patient
-            entry.subject_ref = subject_ref[:140]
-            _apply(entry, item, resource, kind)
             if key not in to_create:
                 to_update[key] = entry
             result.count(item.resource_type, "updated")
+        entry.patient_id = patient.pk if patient else getattr(entry, "patient_id", None)
+        entry.subject_ref = subject_ref[:140]
+        entry.last_updated_at = now
+        _apply(entry, item, resource, kind)
         versions.append(
-            EntryVersion(
-                entry=entry,
-                number=entry.version,
-                json=item.text,
-                content_hash=item.content_hash,
-                source=EntryVersion.Source.INGEST,
-                batch=batch,
-                recorded_at=now,
-            )
+            [entry.id, entry.version, item.text, item.content_hash, EntryVersion.Source.INGEST, batch.pk, now]
         )
-    RecordEntry.objects.bulk_create(to_create.values(), batch_size=500)
-    RecordEntry.objects.bulk_update(to_update.values(), UPDATED_FIELDS, batch_size=500)
-    EntryVersion.objects.bulk_create(versions, batch_size=500)
+    _insert(RecordEntry, ENTRY_COLUMNS, (_values(e, ENTRY_COLUMNS) for e in to_create.values()))
+    _update(RecordEntry, UPDATED_FIELDS, (_values(e, [*UPDATED_FIELDS, "id"]) for e in to_update.values()))
+    _insert(EntryVersion, VERSION_COLUMNS, versions)
     # Items that arrived before their patient, in an earlier batch, join the record now.
-    for ref, patient in patients_by_ref.items():
-        RecordEntry.objects.filter(owner=organisation, subject_ref=ref, patient__isnull=True).update(
-            patient=patient
-        )
+    refs = list(patients_by_ref)
+    for start in range(0, len(refs), 500):
+        orphans = RecordEntry.objects.filter(
+            owner=organisation, patient__isnull=True, subject_ref__in=refs[start : start + 500]
+        ).values_list("pk", "subject_ref")
+        for pk, ref in list(orphans):
+            RecordEntry.objects.filter(pk=pk).update(patient=patients_by_ref[ref])
     result.accepted = result.created + result.updated + result.unchanged
 
 

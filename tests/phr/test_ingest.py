@@ -528,3 +528,22 @@ def test_malformed_structures_are_rejected_or_refused_never_crash(gp):
         assert all(i.get("diagnostics") for i in result.issues)
         outcomes["rejected" if result.rejected else "accepted"] += 1
     assert outcomes["rejected"] > 0
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("F32.1", Category.MENTAL_HEALTH),
+        ("A56.0", Category.SEXUAL_HEALTH),
+        ("B20", Category.SEXUAL_HEALTH),
+        ("J45", Category.GENERAL),
+    ],
+)
+def test_icd10_chapters_mark_mental_and_sexual_health(code, expected):
+    from phr.columns import category
+
+    resource = {
+        "resourceType": "Condition",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code}]},
+    }
+    assert category(resource, "gp_practice") == expected

@@ -1,0 +1,184 @@
+"""Ingest throughput against bare fhir.resources.R4B validation of the same bytes.
+
+Both are run side by side, alternating round by round in one process per database, so
+that the ratio survives a noisy shared machine. For each database (SQLite in a scratch
+file; PostgreSQL when DATABASE_URL_BENCH or 127.0.0.1:5432 answers) it measures:
+
+  bare       parse each Synthea file and validate every entry with R4B, nothing else
+  ingest     the full ingest into an empty record (every entry created)
+  re-ingest  the same files again (every entry unchanged: hashing and lookups only)
+
+Prints a table and writes bench/results/ingest.json.
+
+    python bench/ingest.py [--rounds 3] [--files N] [--only sqlite|postgresql]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "fhir-samples" / "synthea"
+RESULTS = REPO / "bench" / "results"
+PG_ADMIN_URL = os.environ.get("DATABASE_URL_BENCH", "postgres://postgres@127.0.0.1:5432/postgres")
+PG_BENCH_DB = "bench_ingest"
+
+
+def measure(rounds: int, files: int) -> dict:
+    """Run inside a child process whose DATABASE_URL points at an empty bench database."""
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    import logging
+
+    import orjson
+    from django.core.management import call_command
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from phr.ingest import ingest_documents
+    from phr.models import Organisation
+
+    logging.disable(logging.INFO)
+    call_command("migrate", verbosity=0)
+    paths = sorted(SAMPLES.glob("*.json"))[:files]
+    blobs = [(p.name, p.read_bytes()) for p in paths]
+    resources = sum(len(orjson.loads(b)["entry"]) for _, b in blobs)
+
+    def bare() -> float:
+        start = time.perf_counter()
+        for _, blob in blobs:
+            for entry in orjson.loads(blob)["entry"]:
+                resource = entry["resource"]
+                get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        return time.perf_counter() - start
+
+    def ingest(org) -> float:
+        start = time.perf_counter()
+        result = ingest_documents([(n, orjson.loads(b)) for n, b in blobs], organisation=org, source="bench")
+        elapsed = time.perf_counter() - start
+        assert result.rejected == 0 and result.accepted == resources, result.as_dict()
+        return elapsed
+
+    bare()  # warm the model classes and the validator caches
+    runs: dict[str, list[float]] = {"bare": [], "ingest": [], "re-ingest": []}
+    for number in range(rounds):
+        org = Organisation.objects.create(ods_code=f"BENCH{number}{int(time.time()) % 10000}", name="Bench")
+        runs["bare"].append(bare())
+        runs["ingest"].append(ingest(org))
+        runs["re-ingest"].append(ingest(org))
+    rates = {name: [resources / t for t in times] for name, times in runs.items()}
+    return {
+        "resources": resources,
+        "files": len(blobs),
+        "rounds": rounds,
+        "per_second_median": {name: round(statistics.median(r), 1) for name, r in rates.items()},
+        "per_second_all": {name: [round(x, 1) for x in r] for name, r in rates.items()},
+        "ratio_ingest_to_bare": round(
+            statistics.median([i / b for i, b in zip(rates["ingest"], rates["bare"], strict=True)]), 3
+        ),
+        "ratio_reingest_to_bare": round(
+            statistics.median([i / b for i, b in zip(rates["re-ingest"], rates["bare"], strict=True)]), 3
+        ),
+    }
+
+
+def postgres_available() -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB}")
+            conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def child(backend: str, rounds: int, files: int, workdir: str) -> dict:
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir}/bench.sqlite3"
+    else:
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}"
+    # Production settings: DEBUG on would make Django keep every query's SQL text.
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "localhost",
+        "SECRET_KEY": "bench-only-" + "k" * 60,
+        "SECURE_SSL_REDIRECT": "false",
+    }
+    env.pop("CELERY_BROKER_URL", None)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", "--rounds", str(rounds), "--files", str(files)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{backend} run failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--files", type=int, default=99)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.rounds, args.files)))
+        return
+    if not SAMPLES.is_dir():
+        raise SystemExit(f"{SAMPLES} not found: the benchmark needs ../shared/fhir-samples")
+
+    backends = [args.only] if args.only else ["sqlite", "postgresql"]
+    report = {
+        "benchmark": "ingest vs bare fhir.resources.R4B validation",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "results": {},
+    }
+    with tempfile.TemporaryDirectory() as workdir:
+        for backend in backends:
+            if backend == "postgresql" and not postgres_available():
+                print("postgresql: not reachable, skipped")
+                continue
+            print(f"running {backend} ({args.rounds} rounds)...", flush=True)
+            report["results"][backend] = child(backend, args.rounds, args.files, workdir)
+
+    print()
+    print(
+        f"{'database':<11} {'resources':>9} {'bare/s':>9} {'ingest/s':>9} {'re-ingest/s':>11} "
+        f"{'ingest:bare':>11} {'re-ingest:bare':>14}"
+    )
+    for backend, r in report["results"].items():
+        m = r["per_second_median"]
+        print(
+            f"{backend:<11} {r['resources']:>9} {m['bare']:>9.0f} {m['ingest']:>9.0f} {m['re-ingest']:>11.0f} "
+            f"{r['ratio_ingest_to_bare']:>11.0%} {r['ratio_reingest_to_bare']:>14.0%}"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "ingest.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
