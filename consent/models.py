@@ -1,3 +1,1 @@
-from django.db import models
-
-# Create your models here.
+"""consent app: models arrive with their issue."""
