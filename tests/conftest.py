@@ -41,3 +41,18 @@ def mental_health_trust(db):
     return Organisation.objects.create(
         ods_code="RX200", name="City Mind Partnership", kind=OrganisationKind.MENTAL_HEALTH_TRUST
     )
+
+
+@pytest.fixture(autouse=True)
+def tasks_run_in_process(request):
+    """Unit tests run Celery tasks in-process even when a broker is configured; only the
+    integration suite sends them to a live worker."""
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
