@@ -18,12 +18,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import simplejson
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
@@ -147,13 +149,32 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[Path]:
     return found
 
 
-def _loads(data: bytes, label: str):
+# A JSON number whose text a float would not keep: a trailing zero in the fraction
+# ("1.10": FHIR decimals keep their precision), an exponent, or an integer too large
+# for 64 bits. Documents holding one are parsed with Decimal numbers instead of floats.
+_PRECISE_NUMBER = re.compile(rb"[:,\[]\s*-?\d+(?:\.\d*0|(?:\.\d+)?[eE][+-]?\d+|\d{18,})\s*[,}\]]")
+
+
+def parse_json(data: bytes, label: str):
     try:
+        if _PRECISE_NUMBER.search(data):
+            return simplejson.loads(data, use_decimal=True)
         return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+    except (orjson.JSONDecodeError, simplejson.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UnusableInput(f"{label}: not valid JSON ({exc})") from None
     except RecursionError:
         raise UnusableInput(f"{label}: nested too deeply") from None
+
+
+def canonical_json(resource: dict) -> bytes:
+    """The stored text: keys sorted, no spaces, UTF-8; decimals exactly as received."""
+    try:
+        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # a Decimal (or an integer beyond 64 bits) from a precise parse
+        text = simplejson.dumps(
+            resource, use_decimal=True, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return text.encode()
 
 
 def read_documents(paths: Iterable[str | os.PathLike]) -> list[tuple[str, object]]:
@@ -174,10 +195,10 @@ def read_documents(paths: Iterable[str | os.PathLike]) -> list[tuple[str, object
             lines = []
             for number, line in enumerate(data.splitlines(), start=1):
                 if line.strip():
-                    lines.append((number, _loads(line, f"{label} line {number}")))
+                    lines.append((number, parse_json(line, f"{label} line {number}")))
             documents.append((label, NdjsonLines(lines)))
         else:
-            documents.append((label, _loads(data, label)))
+            documents.append((label, parse_json(data, label)))
     return documents
 
 
@@ -257,7 +278,7 @@ def _identity(item: Received) -> str:
         tail = url.rstrip("/").rsplit("/", 2)
         if len(tail) >= 2 and tail[-2] == item.resource.get("resourceType") and tail[-1]:
             return tail[-1].split("?")[0]
-    return "c" + hashlib.sha256(orjson.dumps(item.resource, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
+    return "c" + hashlib.sha256(canonical_json(item.resource)).hexdigest()[:40]
 
 
 def _hash(resource: dict, text: bytes) -> str:
@@ -269,7 +290,7 @@ def _hash(resource: dict, text: bytes) -> str:
         copy = (
             {**resource, "meta": trimmed} if trimmed else {k: v for k, v in resource.items() if k != "meta"}
         )
-        text = orjson.dumps(copy, option=orjson.OPT_SORT_KEYS)
+        text = canonical_json(copy)
     return hashlib.sha256(text).hexdigest()
 
 
@@ -308,7 +329,7 @@ def check(items: list[Received], result: IngestResult, progress: Progress | None
             _depth_and_references(resource, max_depth, local)
         except UnusableInput as exc:
             raise UnusableInput(f"{item.label}: {item.where} is {exc}") from None
-        text = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+        text = canonical_json(resource)
         if len(text) > max_bytes:
             raise UnusableInput(
                 f"{item.label}: {item.where} is {len(text):,} bytes, larger than the {max_bytes:,} allowed"

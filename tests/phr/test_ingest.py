@@ -547,3 +547,35 @@ def test_icd10_chapters_mark_mental_and_sexual_health(code, expected):
         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code}]},
     }
     assert category(resource, "gp_practice") == expected
+
+
+@pytest.mark.django_db
+def test_decimals_keep_their_precision_exactly_as_received(gp, tmp_path):
+    observation = (
+        '{"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "Potassium"},'
+        ' "valueQuantity": {"value": 4.10, "unit": "mmol/L"},'
+        ' "referenceRange": [{"low": {"value": 3.50}, "high": {"value": 5.3}}]}'
+    )
+    (tmp_path / "o.json").write_text(observation)
+
+    ingest_paths([tmp_path / "o.json"], organisation=gp)
+
+    stored = RecordEntry.objects.get().json
+    assert '"value":4.10' in stored
+    assert '"value":3.50' in stored
+    assert '"value":5.3' in stored
+    again = ingest_paths([tmp_path / "o.json"], organisation=gp)
+    assert again.unchanged == 1
+
+
+@pytest.mark.django_db
+def test_a_changed_precision_is_a_change(gp, tmp_path):
+    doc = (
+        '{"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"},'
+        ' "valueQuantity": {"value": %s}}'
+    )
+    (tmp_path / "a.json").write_text(doc % "4.1")
+    (tmp_path / "b.json").write_text(doc % "4.10")
+    ingest_paths([tmp_path / "a.json"], organisation=gp)
+    result = ingest_paths([tmp_path / "b.json"], organisation=gp)
+    assert result.updated == 1
