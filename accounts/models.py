@@ -81,3 +81,27 @@ class PatientLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} -> patient {self.patient_id}"
+
+
+class Notification(models.Model):
+    """A message in a user's portal inbox; the email copy is sent by a Celery task."""
+
+    class Kind(models.TextChoices):
+        BREAK_GLASS = "break_glass", "Emergency access to your record"
+        CONSENT = "consent", "Your sharing choices"
+        CORRECTION = "correction", "Your correction request"
+        GENERAL = "general", "Message"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GENERAL)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.title} for {self.user}"

@@ -1,11 +1,21 @@
 """Audit: the one place every disclosure and change is written down.
 
-Call ``audit.record("ingest.batch", organisation=..., detail={...})`` from anywhere.
+    audit.record("record.read", actor=user, organisation=org, patient=p, entries=[...])
+
+The write joins the caller's transaction when there is one; if it fails, the caller's
+work fails with it, so nothing is disclosed or changed without its event.
 """
 
 
-def record(action: str, **fields):
-    """Write one append-only audit event and return it; a failure propagates to the caller."""
-    from .models import AuditEvent  # imported late: audit is a leaf every app may import
+def record(action: str, *, entries=(), **fields):
+    """Append one event to the hash-chained trail and return it; failures propagate."""
+    from .chain import append  # late: audit is a leaf that every app imports
 
-    return AuditEvent.objects.create(action=action, **fields)
+    return append(action=action, entries=[entry_ref(e) for e in entries], **fields)
+
+
+def entry_ref(entry) -> str:
+    """How an event names an entry version: '<entry id hex>:<version>'."""
+    if isinstance(entry, str):
+        return entry
+    return f"{entry.pk.hex}:{entry.version}"

@@ -207,6 +207,19 @@ INGEST_BACKGROUND_BYTES = env_int("INGEST_BACKGROUND_BYTES", 50 * 1024 * 1024, m
 
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "")
 
+# --- Consent, break-glass, audit ------------------------------------------------------
+# opt-out: implied consent for direct care, the patient may object (the NHS default);
+# opt-in: nothing is shared with other organisations until the patient grants it.
+CONSENT_MODEL = env_choice("CONSENT_MODEL", ("opt-out", "opt-in"), "opt-out")
+BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
+# The audit chain's HMAC key; kept apart from the database so that someone who can
+# write to the database cannot forge a consistent chain. Falls back to SECRET_KEY.
+AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+# Unusual access: a clinician reading more distinct patients with no record from their
+# own organisation than this, within UNUSUAL_ACCESS_DAYS.
+UNUSUAL_ACCESS_PATIENTS = env_int("UNUSUAL_ACCESS_PATIENTS", 10, minimum=1)
+UNUSUAL_ACCESS_DAYS = env_int("UNUSUAL_ACCESS_DAYS", 7, minimum=1)
+
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

@@ -1,1 +1,156 @@
-"""consent app: models arrive with their issue."""
+"""A patient's sharing choices, emergency (break-glass) access, and items an owner
+withholds from the patient's own view. Choices are never edited: each change is a new
+row, and the current state is derived from the latest row for each scope."""
+
+from django.conf import settings
+from django.db import models
+
+from phr.models import Category
+
+
+class Scope(models.TextChoices):
+    NETWORK = "network", "Sharing across the network"
+    ORGANISATION = "organisation", "One organisation"
+    CATEGORY = "category", "One kind of information"
+    ORGANISATION_CATEGORY = "organisation_category", "One kind of information at one organisation"
+
+
+class Decision(models.TextChoices):
+    PERMIT = "permit", "Share"
+    DENY = "deny", "Do not share"
+    # Withdraws an earlier choice for this scope, so the default applies again.
+    DEFAULT = "default", "Back to the default"
+
+
+class ImmutableQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError(f"{self.model.__name__} rows are never changed; add a new row")
+
+    def delete(self):
+        raise TypeError(f"{self.model.__name__} rows are never deleted")
+
+
+class ConsentChoiceQuerySet(ImmutableQuerySet):
+    def of_patient(self, patient) -> "ConsentChoiceQuerySet":
+        return self.filter(patient=patient)
+
+
+class ConsentChoice(models.Model):
+    """One change a patient made to who may see their record; never changed afterwards."""
+
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="consent_choices")
+    scope = models.CharField(max_length=24, choices=Scope.choices)
+    organisation = models.ForeignKey(
+        "phr.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    category = models.CharField(max_length=20, choices=Category.choices, blank=True)
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    until = models.DateTimeField(null=True, blank=True, help_text="the choice lapses at this moment")
+    reason = models.CharField(max_length=500, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = ConsentChoiceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                name="consent_scope_fields",
+                condition=(
+                    models.Q(scope="network", organisation__isnull=True, category="")
+                    | models.Q(scope="organisation", organisation__isnull=False, category="")
+                    | (models.Q(scope="category", organisation__isnull=True) & ~models.Q(category=""))
+                    | (models.Q(scope="organisation_category", organisation__isnull=False) & ~models.Q(category=""))
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} ({self.get_scope_display()}) for patient {self.patient_id}"
+
+    @property
+    def key(self) -> tuple[str, int | None, str]:
+        return (self.scope, self.organisation_id, self.category)
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Consent choices are never changed; add a new choice")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Consent choices are never deleted")
+
+
+class BreakGlassReason(models.TextChoices):
+    EMERGENCY = "emergency", "Emergency care: the patient cannot consent"
+    CLINICAL_NEED = "clinical_need", "Urgent clinical need: information needed now to treat safely"
+    SAFEGUARDING = "safeguarding", "Safeguarding: risk of serious harm to the patient or others"
+    LEGAL = "legal", "Required by law or a court order"
+
+
+class BreakGlass(models.Model):
+    """An emergency opening of one patient's record to one clinician, for a short time."""
+
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    organisation = models.ForeignKey("phr.Organisation", on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="break_glass")
+    reason_code = models.CharField(max_length=20, choices=BreakGlassReason.choices)
+    reason_text = models.TextField()
+    opened_at = models.DateTimeField(db_index=True)
+    expires_at = models.DateTimeField()
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        verbose_name_plural = "break-glass openings"
+
+    def __str__(self) -> str:
+        return f"break-glass by {self.clinician_id} on patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("A break-glass opening is never changed")
+        super().save(*args, **kwargs)
+
+
+class BreakGlassReview(models.Model):
+    """An IG officer's verdict on one break-glass opening."""
+
+    class Verdict(models.TextChoices):
+        APPROPRIATE = "appropriate", "Appropriate"
+        NOT_APPROPRIATE = "not_appropriate", "Not appropriate"
+
+    break_glass = models.OneToOneField(BreakGlass, on_delete=models.PROTECT, related_name="review")
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    note = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ImmutableQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()}: break-glass {self.break_glass_id}"
+
+
+class Withholding(models.Model):
+    """An owner keeping one of its items from the patient's own view, with its reason
+    (for instance, information that would cause serious harm); IG reviews these."""
+
+    entry = models.ForeignKey("phr.RecordEntry", on_delete=models.PROTECT, related_name="withholdings")
+    reason = models.TextField()
+    withheld_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    withheld_at = models.DateTimeField(auto_now_add=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-withheld_at"]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} withheld from the patient"

@@ -1,0 +1,94 @@
+"""Writing to and checking the hash chain."""
+
+import hashlib
+from datetime import UTC
+import hmac
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import AuditEvent, ChainHead
+
+GENESIS = "0" * 64
+CONTENT_FIELDS = (
+    "seq", "occurred_at", "action", "actor_id", "actor_label", "organisation_id", "patient_id",
+    "entries", "outcome", "purpose", "reason", "source_address", "detail",
+)
+
+
+def _key() -> bytes:
+    return (settings.AUDIT_HMAC_KEY or settings.SECRET_KEY).encode()
+
+
+def canonical(event: AuditEvent) -> bytes:
+    """The event's content as bytes that do not depend on the database's round trip."""
+    content = {}
+    for name in CONTENT_FIELDS:
+        value = getattr(event, name)
+        if name == "occurred_at":
+            value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif name == "patient_id" and value is not None:
+            value = str(value).replace("-", "")
+        content[name] = value
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def event_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hmac.new(_key(), prev_hash.encode() + b"\n" + canonical(event), hashlib.sha256).hexdigest()
+
+
+def append(**fields) -> AuditEvent:
+    """Append one event at the end of the chain, serialised with every other writer.
+
+    The first statement is an UPDATE of the single head row: it takes the row lock on
+    PostgreSQL and the write lock on SQLite, so concurrent writers queue here and each
+    sees the hash its predecessor left.
+    """
+    with transaction.atomic():
+        if not ChainHead.objects.filter(pk=1).update(last_seq=F("last_seq") + 1):
+            ChainHead.objects.get_or_create(pk=1)
+            ChainHead.objects.filter(pk=1).update(last_seq=F("last_seq") + 1)
+        head = ChainHead.objects.get(pk=1)
+        event = AuditEvent(seq=head.last_seq, occurred_at=timezone.now(), prev_hash=head.last_hash, **fields)
+        event.hash = event_hash(head.last_hash, event)
+        event.save(force_insert=True)
+        ChainHead.objects.filter(pk=1).update(last_hash=event.hash)
+    return event
+
+
+@dataclass
+class Break:
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"audit event #{self.seq}: {self.problem}"
+
+
+def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
+    """Walk the chain from the start; return how many events were checked and the first
+    break: an event whose content changed (edited), a gap in the sequence (deleted), or
+    an event whose hash does not follow from its predecessor (inserted or re-chained)."""
+    expected_prev, expected_seq, checked = GENESIS, 1, 0
+    last_seq = 0
+    while True:
+        events = list(AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq")[:batch_size])
+        if not events:
+            break
+        for event in events:
+            if event.seq != expected_seq:
+                return checked, Break(expected_seq, f"missing: deleted before #{event.seq}")
+            if event.prev_hash != expected_prev:
+                return checked, Break(event.seq, "does not follow the event before it: inserted or re-chained")
+            if not hmac.compare_digest(event.hash, event_hash(event.prev_hash, event)):
+                return checked, Break(event.seq, "content does not match its hash: edited or forged")
+            expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
+            last_seq = event.seq
+    head = ChainHead.objects.filter(pk=1).first()
+    if head and head.last_seq != checked:
+        return checked, Break(checked + 1, f"missing: the chain head records #{head.last_seq}, deleted from the end")
+    return checked, None

@@ -1,0 +1,358 @@
+"""THE access decision: the only door to clinical data.
+
+Every read of a patient's record, by any user or client, through any page, API call,
+export or share link, goes through ``open_record``: it decides permit or deny with a
+reason, hands back only what is permitted, and writes the audit event. A denied or
+missing patient or entry raises ``NotFound`` either way, so that from outside "missing"
+and "not allowed" look the same.
+
+Rules, in the words of the design:
+- a patient sees their own record, except items an owner withholds with a recorded reason;
+- a clinician acting for a member organisation sees the entries their organisation
+  owns, and the other entries whose category the patient's choices permit for that
+  organisation: the most specific choice wins, deny wins a tie, and the deployment's
+  consent model is the default;
+- a break-glass opening shows the whole record to that clinician for a limited time;
+- an IG officer sees audit and consent metadata, never clinical content;
+- an organisation system reads as its organisation does and writes only its own data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+import audit
+from accounts.models import Role as UserRole
+from phr.models import Category, Organisation, Patient, RecordEntry
+
+from .models import BreakGlass, ConsentChoice, Decision, Scope, Withholding
+
+
+class NotFound(Exception):
+    """Raised alike for what does not exist and what the actor may not see."""
+
+
+class Denied(Exception):
+    """Raised for a change the actor may not make (the actor already knows the object)."""
+
+
+class ActorRole(StrEnum):
+    PATIENT = "patient"
+    CLINICIAN = "clinician"
+    IG_OFFICER = "ig_officer"
+    SYSTEM = "system"
+    ANONYMOUS = "anonymous"
+
+
+class Action(StrEnum):
+    READ_RECORD = "record.read"
+    SEARCH_RECORD = "record.search"
+    EXPORT_RECORD = "record.export"
+    READ_CONSENT = "consent.read"
+    CHANGE_CONSENT = "consent.change"
+    READ_AUDIT = "audit.read"
+    WRITE_RECORD = "record.write"
+    BREAK_GLASS = "breakglass.open"
+
+
+READ_ACTIONS = (Action.READ_RECORD, Action.SEARCH_RECORD, Action.EXPORT_RECORD)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking, for which organisation, from where."""
+
+    role: ActorRole
+    user: object | None = None
+    organisation: Organisation | None = None
+    patient_id: uuid.UUID | None = None  # a patient's own, verified record
+    client_id: str = ""
+    source_address: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.user is not None:
+            return str(self.user)
+        if self.client_id:
+            return f"system:{self.client_id}"
+        return self.role.value
+
+    def audit_fields(self) -> dict:
+        return {
+            "actor": self.user if self.user is not None and self.user.pk else None,
+            "actor_label": self.label[:200],
+            "organisation": self.organisation,
+            "source_address": self.source_address,
+        }
+
+
+def actor_for(user, *, organisation: Organisation | None = None, source_address: str | None = None) -> Actor:
+    """The actor a signed-in (or anonymous) user is, acting for one of their organisations."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Actor(ActorRole.ANONYMOUS, source_address=source_address)
+    if user.role == UserRole.PATIENT:
+        link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
+        return Actor(
+            ActorRole.PATIENT, user=user, patient_id=link.patient_id if link else None, source_address=source_address
+        )
+    if user.role == UserRole.IG_OFFICER:
+        return Actor(ActorRole.IG_OFFICER, user=user, source_address=source_address)
+    memberships = {m.organisation_id: m.organisation for m in user.memberships.select_related("organisation")}
+    if organisation is not None:
+        acting_for = memberships.get(organisation.pk)
+    else:
+        acting_for = next(iter(sorted(memberships.values(), key=lambda o: o.pk)), None)
+    return Actor(ActorRole.CLINICIAN, user=user, organisation=acting_for, source_address=source_address)
+
+
+def system_actor(organisation: Organisation, client_id: str, *, source_address: str | None = None) -> Actor:
+    """An organisation's own system (a machine client), acting only for that organisation."""
+    return Actor(ActorRole.SYSTEM, organisation=organisation, client_id=client_id, source_address=source_address)
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    permitted: bool
+    reason: str
+    basis: str  # own-record, owner, consent, default, break-glass, role
+    break_glass: BreakGlass | None = None
+    categories: frozenset[str] = frozenset()  # categories shared beyond what the org owns
+
+    def __bool__(self) -> bool:
+        return self.permitted
+
+    @property
+    def purpose(self) -> str:
+        return "emergency" if self.break_glass else ("patient-access" if self.basis == "own-record" else "direct-care")
+
+
+# --- Consent choices ----------------------------------------------------------------
+
+
+def current_choices(patient: Patient, *, now: datetime | None = None) -> dict[tuple, ConsentChoice]:
+    """The choices in force: the latest row for each scope, unless withdrawn or lapsed."""
+    now = now or timezone.now()
+    latest: dict[tuple, ConsentChoice] = {}
+    for choice in ConsentChoice.objects.filter(patient=patient).order_by("recorded_at", "id"):
+        latest[choice.key] = choice
+    return {
+        key: choice
+        for key, choice in latest.items()
+        if choice.decision != Decision.DEFAULT and (choice.until is None or choice.until > now)
+    }
+
+
+@dataclass(frozen=True)
+class CategoryRuling:
+    permitted: bool
+    choice: ConsentChoice | None  # the choice that decided, None for the default
+
+
+def sharing_for(
+    organisation: Organisation, choices: dict[tuple, ConsentChoice]
+) -> dict[str, CategoryRuling]:
+    """For each category: may this organisation see the patient's items of that category?
+
+    Specificity: a choice for this organisation and this category (3) beats a choice for
+    the organisation or for the category (2), which beats sharing across the network (1),
+    which beats the deployment's default (0). At equal specificity, deny wins.
+    """
+    default = settings.CONSENT_MODEL == "opt-out"
+    network = choices.get((Scope.NETWORK, None, ""))
+    for_org = choices.get((Scope.ORGANISATION, organisation.pk, ""))
+    ruling = {}
+    for category in Category.values:
+        candidates = [
+            (3, choices.get((Scope.ORGANISATION_CATEGORY, organisation.pk, category))),
+            (2, for_org),
+            (2, choices.get((Scope.CATEGORY, None, category))),
+            (1, network),
+        ]
+        present = [(level, c) for level, c in candidates if c is not None]
+        if not present:
+            ruling[category] = CategoryRuling(default, None)
+            continue
+        top = max(level for level, _ in present)
+        winners = [c for level, c in present if level == top]
+        deny = next((c for c in winners if c.decision == Decision.DENY), None)
+        ruling[category] = CategoryRuling(deny is None, deny or winners[0])
+    return ruling
+
+
+# --- The decision -------------------------------------------------------------------
+
+
+def open_break_glass(actor: Actor, patient: Patient, *, now: datetime | None = None) -> BreakGlass | None:
+    if actor.role != ActorRole.CLINICIAN or actor.user is None or actor.organisation is None:
+        return None
+    now = now or timezone.now()
+    return (
+        BreakGlass.objects.filter(
+            clinician=actor.user, organisation=actor.organisation, patient=patient, expires_at__gt=now
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
+def decide(actor: Actor, action: Action, patient: Patient, *, now: datetime | None = None) -> AccessDecision:
+    """Permit or deny one actor one action on one patient's record, with the reason."""
+    role = actor.role
+    if role == ActorRole.ANONYMOUS:
+        return AccessDecision(False, "not signed in", "role")
+    if role == ActorRole.PATIENT:
+        if actor.patient_id != patient.pk:
+            return AccessDecision(False, "not this patient's own record", "role")
+        if action in (*READ_ACTIONS, Action.READ_CONSENT, Action.CHANGE_CONSENT, Action.READ_AUDIT):
+            return AccessDecision(True, "the patient's own record", "own-record")
+        return AccessDecision(False, "patients cannot do this", "role")
+    if role == ActorRole.IG_OFFICER:
+        if action in (Action.READ_CONSENT, Action.READ_AUDIT):
+            return AccessDecision(True, "information governance review", "role")
+        return AccessDecision(False, "IG officers see audit and consent metadata, never clinical content", "role")
+    # A clinician or an organisation's system, acting for one organisation.
+    org = actor.organisation
+    if org is None:
+        return AccessDecision(False, "not acting for a member organisation", "role")
+    if action not in READ_ACTIONS:
+        return AccessDecision(False, f"{role.value} cannot {action.value}", "role")
+    glass = open_break_glass(actor, patient, now=now)
+    if glass is not None:
+        return AccessDecision(
+            True, f"emergency access: {glass.get_reason_code_display()}", "break-glass", glass, frozenset(Category.values)
+        )
+    ruling = sharing_for(org, current_choices(patient, now=now))
+    shared = frozenset(c for c, r in ruling.items() if r.permitted)
+    if shared:
+        chosen = any(r.choice is not None for c, r in ruling.items() if r.permitted)
+        return AccessDecision(
+            True, "the patient's sharing choices permit it" if chosen else "shared for direct care by default",
+            "consent" if chosen else "default", None, shared,
+        )
+    if RecordEntry.objects.filter(patient=patient, owner=org).exists():
+        return AccessDecision(True, f"{org.name} holds these items", "owner", None, frozenset())
+    return AccessDecision(False, f"the patient's sharing choices do not permit {org.name}", "consent")
+
+
+def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) -> QuerySet[RecordEntry]:
+    """The entries of the patient's record the decision lets this actor see."""
+    entries = RecordEntry.objects.filter(patient=patient)
+    if not decision:
+        return entries.none()
+    if decision.basis == "own-record":
+        withheld = Withholding.objects.filter(released_at__isnull=True).values("entry_id")
+        return entries.exclude(pk__in=withheld)
+    if decision.break_glass is not None:
+        return entries
+    return entries.filter(Q(owner=actor.organisation) | Q(category__in=decision.categories))
+
+
+# --- Fetch, authorise, audit: the caller-bound record ----------------------------------
+
+
+@dataclass
+class RecordAccess:
+    """One actor's permitted view of one patient's record, for one request.
+
+    Every read through it is audited with the entries it disclosed; nothing else in the
+    code base hands out clinical data.
+    """
+
+    actor: Actor
+    patient: Patient
+    decision: AccessDecision
+    action: Action
+    _base: QuerySet = field(repr=False, default=None)
+
+    @property
+    def entries(self) -> QuerySet[RecordEntry]:
+        """The permitted entries, unevaluated: filter, order and slice, then pass to read()."""
+        return self._base
+
+    def read(
+        self, shape: Callable[[QuerySet], Iterable[RecordEntry]] | None = None, *, detail: dict | None = None
+    ) -> list[RecordEntry]:
+        """Evaluate the permitted entries (shaped by the caller) and audit the disclosure."""
+        query = self._base if shape is None else shape(self._base)
+        with transaction.atomic():
+            rows = list(query)
+            self._audit(rows, detail)
+        return rows
+
+    def read_one(self, entry_id, *, detail: dict | None = None) -> RecordEntry:
+        """One permitted entry, or NotFound whether it is missing or not permitted."""
+        try:
+            entry_uuid = uuid.UUID(str(entry_id))
+        except ValueError:
+            raise NotFound from None
+        with transaction.atomic():
+            entry = self._base.filter(pk=entry_uuid).select_related("owner").first()
+            if entry is None:
+                audit.record(
+                    self.action.value, patient=self.patient, outcome="deny", reason="entry not found or not permitted",
+                    purpose=self.decision.purpose, detail={"entry": entry_uuid.hex, **(detail or {})},
+                    **self.actor.audit_fields(),
+                )
+            else:
+                self._audit([entry], detail)
+        if entry is None:
+            raise NotFound
+        return entry
+
+    def _audit(self, rows: list[RecordEntry], detail: dict | None) -> None:
+        extra = dict(detail or {})
+        if self.decision.break_glass is not None:
+            extra["break_glass"] = self.decision.break_glass.pk
+        audit.record(
+            self.action.value, entries=rows, patient=self.patient, outcome="permit",
+            purpose=self.decision.purpose, reason=self.decision.reason[:200], detail=extra,
+            **self.actor.audit_fields(),
+        )
+
+
+def find_patient(patient_id) -> Patient | None:
+    try:
+        return Patient.objects.filter(pk=uuid.UUID(str(patient_id))).first()
+    except ValueError:
+        return None
+
+
+def open_record(
+    actor: Actor, patient_id, *, action: Action = Action.READ_RECORD, now: datetime | None = None
+) -> RecordAccess:
+    """Fetch a patient's record for an actor: the permitted view, or NotFound (audited)."""
+    patient = find_patient(patient_id)
+    decision = decide(actor, action, patient, now=now) if patient else AccessDecision(False, "no such patient", "role")
+    if not decision:
+        audit.record(
+            action.value, patient=patient, outcome="deny", reason=decision.reason[:200],
+            detail={} if patient else {"requested": str(patient_id)[:64]}, **actor.audit_fields(),
+        )
+        raise NotFound
+    return RecordAccess(actor, patient, decision, action, permitted_entries(actor, patient, decision))
+
+
+def authorise(actor: Actor, action: Action, patient_id) -> tuple[Patient, AccessDecision]:
+    """Fetch-and-authorise for metadata actions (consent, audit log): NotFound alike."""
+    patient = find_patient(patient_id)
+    decision = decide(actor, action, patient) if patient else AccessDecision(False, "no such patient", "role")
+    if not decision:
+        audit.record(
+            action.value, patient=patient, outcome="deny", reason=decision.reason[:200], **actor.audit_fields()
+        )
+        raise NotFound
+    return patient, decision
+
+
+def may_write(actor: Actor, organisation: Organisation) -> bool:
+    """An organisation's system writes only its own organisation's data."""
+    return actor.role == ActorRole.SYSTEM and actor.organisation is not None and actor.organisation.pk == organisation.pk

@@ -1,0 +1,169 @@
+"""Workflows that change who may see a record. Each is atomic, checks the policy first,
+and writes its audit event in the same transaction as the change."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from accounts.models import Notification
+from accounts.tasks import notify
+from phr.models import Category, Organisation, Patient, RecordEntry
+
+from .models import BreakGlass, BreakGlassReason, BreakGlassReview, ConsentChoice, Decision, Scope, Withholding
+from .policy import Action, Actor, ActorRole, Denied, NotFound, authorise, current_choices, decide, sharing_for
+
+MIN_REASON_LENGTH = 10
+
+
+class InvalidChange(ValueError):
+    """The request names something impossible; the message says what to fix."""
+
+
+@transaction.atomic
+def change_consent(
+    *,
+    actor: Actor,
+    patient_id,
+    scope: str,
+    decision: str,
+    organisation: Organisation | None = None,
+    category: str = "",
+    until: datetime | None = None,
+    reason: str = "",
+) -> ConsentChoice:
+    """Record one new sharing choice; only the patient themself may make it."""
+    patient, _ = authorise(actor, Action.CHANGE_CONSENT, patient_id)
+    if scope not in Scope.values:
+        raise InvalidChange(f"Choose what the choice applies to: {', '.join(Scope.values)}")
+    if decision not in Decision.values:
+        raise InvalidChange("Choose share, do not share, or back to the default")
+    needs_org = scope in (Scope.ORGANISATION, Scope.ORGANISATION_CATEGORY)
+    needs_category = scope in (Scope.CATEGORY, Scope.ORGANISATION_CATEGORY)
+    if needs_org != (organisation is not None):
+        raise InvalidChange("Choose an organisation" if needs_org else "This choice does not name an organisation")
+    if needs_category != bool(category):
+        raise InvalidChange("Choose a kind of information" if needs_category else "This choice does not name a kind")
+    if category and category not in Category.values:
+        raise InvalidChange("Choose one of the kinds of information listed")
+    if until is not None and until <= timezone.now():
+        raise InvalidChange("The end date must be in the future")
+    choice = ConsentChoice.objects.create(
+        patient=patient, scope=scope, organisation=organisation, category=category, decision=decision,
+        until=until, reason=reason.strip()[:500], recorded_by=actor.user,
+    )
+    audit.record(
+        "consent.change", patient=patient, purpose="patient-choice",
+        detail={
+            "choice": choice.pk, "scope": scope, "decision": decision,
+            "organisation": organisation.ods_code if organisation else None, "category": category,
+            "until": until.isoformat() if until else None,
+        },
+        **actor.audit_fields(),
+    )
+    return choice
+
+
+def sharing_summary(patient: Patient, *, now: datetime | None = None) -> list[tuple[Organisation, dict]]:
+    """For every member organisation, which categories it may see under current choices."""
+    choices = current_choices(patient, now=now)
+    return [(org, sharing_for(org, choices)) for org in Organisation.objects.order_by("name")]
+
+
+@transaction.atomic
+def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_text: str) -> BreakGlass:
+    """Open a refused record to one clinician for a limited time, with a stated reason;
+    the patient is told and IG reviews it."""
+    if actor.role != ActorRole.CLINICIAN or actor.organisation is None:
+        raise NotFound
+    from .policy import find_patient
+
+    patient = find_patient(patient_id)
+    if patient is None:
+        raise NotFound
+    if reason_code not in BreakGlassReason.values:
+        raise InvalidChange("Choose the reason for emergency access")
+    if len(reason_text.strip()) < MIN_REASON_LENGTH:
+        raise InvalidChange(f"Explain the emergency in at least {MIN_REASON_LENGTH} characters")
+    now = timezone.now()
+    current = decide(actor, Action.READ_RECORD, patient, now=now)
+    if current.break_glass is None and set(current.categories) == set(Category.values):
+        raise InvalidChange("You can already see this whole record: emergency access is not needed")
+    glass = BreakGlass.objects.create(
+        clinician=actor.user, organisation=actor.organisation, patient=patient, reason_code=reason_code,
+        reason_text=reason_text.strip(), opened_at=now, expires_at=now + timedelta(minutes=settings.BREAK_GLASS_MINUTES),
+    )
+    audit.record(
+        Action.BREAK_GLASS.value, patient=patient, purpose="emergency",
+        reason=glass.get_reason_code_display()[:200],
+        detail={"break_glass": glass.pk, "reason_code": reason_code, "minutes": settings.BREAK_GLASS_MINUTES},
+        **actor.audit_fields(),
+    )
+    for link in patient.accounts.select_related("user"):
+        notify(
+            link.user, kind=Notification.Kind.BREAK_GLASS,
+            title="A clinician used emergency access to your record",
+            body=(
+                f"{actor.organisation.name} opened your record in an emergency on "
+                f"{timezone.localtime(now):%d %B %Y at %H:%M}. The reason they gave: "
+                f"{glass.get_reason_code_display()}. {glass.reason_text} "
+                "Our information governance team reviews every emergency access."
+            ),
+        )
+    return glass
+
+
+@transaction.atomic
+def review_break_glass(*, actor: Actor, break_glass_id: int, verdict: str, note: str = "") -> BreakGlassReview:
+    """An IG officer's verdict on an emergency access: appropriate or not, with a note."""
+    if actor.role != ActorRole.IG_OFFICER:
+        raise NotFound
+    glass = BreakGlass.objects.select_for_update().filter(pk=break_glass_id).first()
+    if glass is None:
+        raise NotFound
+    if verdict not in BreakGlassReview.Verdict.values:
+        raise InvalidChange("Choose appropriate or not appropriate")
+    if verdict == BreakGlassReview.Verdict.NOT_APPROPRIATE and not note.strip():
+        raise InvalidChange("Say why the access was not appropriate")
+    if BreakGlassReview.objects.filter(break_glass=glass).exists():
+        raise InvalidChange("This emergency access has already been reviewed")
+    review = BreakGlassReview.objects.create(break_glass=glass, verdict=verdict, note=note.strip(), reviewed_by=actor.user)
+    audit.record(
+        "breakglass.review", patient=glass.patient, purpose="governance",
+        detail={"break_glass": glass.pk, "verdict": verdict}, **actor.audit_fields(),
+    )
+    return review
+
+
+@transaction.atomic
+def withhold_from_patient(*, actor: Actor, entry: RecordEntry, reason: str) -> Withholding:
+    """The owner keeps one of its items from the patient's own view, with a reason IG can review."""
+    if actor.role != ActorRole.CLINICIAN or actor.organisation is None or entry.owner_id != actor.organisation.pk:
+        raise Denied("Only the organisation that holds an item can withhold it")
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise InvalidChange(f"Give the reason in at least {MIN_REASON_LENGTH} characters")
+    held = Withholding.objects.create(entry=entry, reason=reason.strip(), withheld_by=actor.user)
+    audit.record(
+        "record.withhold", entries=[entry], patient=entry.patient, purpose="direct-care",
+        detail={"withholding": held.pk}, **actor.audit_fields(),
+    )
+    return held
+
+
+@transaction.atomic
+def release_withholding(*, actor: Actor, withholding: Withholding) -> Withholding:
+    """Show a withheld item to the patient again."""
+    entry = withholding.entry
+    if actor.role != ActorRole.CLINICIAN or actor.organisation is None or entry.owner_id != actor.organisation.pk:
+        raise Denied("Only the organisation that holds an item can release it")
+    withholding.released_at, withholding.released_by = timezone.now(), actor.user
+    withholding.save(update_fields=["released_at", "released_by"])
+    audit.record(
+        "record.release", entries=[entry], patient=entry.patient, purpose="direct-care",
+        detail={"withholding": withholding.pk}, **actor.audit_fields(),
+    )
+    return withholding
