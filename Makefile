@@ -57,6 +57,7 @@ run: deps
 	@echo "      gp@example.com         records staff at the GP practice"
 	@echo "      hospital@example.com   records staff at the hospital trust"
 	@echo "      ig@example.com         information governance officer"
+	@echo "    Staff accounts need a two-factor code: .venv/bin/python manage.py demo_totp prints it"
 	@echo "==> Serving the portal on http://127.0.0.1:8000 (Ctrl+C to stop)"
 	$(PY) manage.py runserver 127.0.0.1:8000
 

@@ -13,7 +13,9 @@ from .models import Notification
 def email_notification(notification_id: int) -> bool:
     """Email one notification once; a redelivered task finds it sent and does nothing."""
     with transaction.atomic():
-        note = Notification.objects.select_for_update().select_related("user").filter(pk=notification_id).first()
+        note = (
+            Notification.objects.select_for_update().select_related("user").filter(pk=notification_id).first()
+        )
         if note is None or note.emailed_at is not None:
             return False
         # The email says only that something happened; the detail stays behind sign-in.

@@ -15,8 +15,19 @@ from .models import AuditEvent, ChainHead
 
 GENESIS = "0" * 64
 CONTENT_FIELDS = (
-    "seq", "occurred_at", "action", "actor_id", "actor_label", "organisation_id", "patient_id",
-    "entries", "outcome", "purpose", "reason", "source_address", "detail",
+    "seq",
+    "occurred_at",
+    "action",
+    "actor_id",
+    "actor_label",
+    "organisation_id",
+    "patient_id",
+    "entries",
+    "outcome",
+    "purpose",
+    "reason",
+    "source_address",
+    "detail",
 )
 
 
@@ -83,12 +94,16 @@ def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
             if event.seq != expected_seq:
                 return checked, Break(expected_seq, f"missing: deleted before #{event.seq}")
             if event.prev_hash != expected_prev:
-                return checked, Break(event.seq, "does not follow the event before it: inserted or re-chained")
+                return checked, Break(
+                    event.seq, "does not follow the event before it: inserted or re-chained"
+                )
             if not hmac.compare_digest(event.hash, event_hash(event.prev_hash, event)):
                 return checked, Break(event.seq, "content does not match its hash: edited or forged")
             expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
             last_seq = event.seq
     head = ChainHead.objects.filter(pk=1).first()
     if head and head.last_seq != checked:
-        return checked, Break(checked + 1, f"missing: the chain head records #{head.last_seq}, deleted from the end")
+        return checked, Break(
+            checked + 1, f"missing: the chain head records #{head.last_seq}, deleted from the end"
+        )
     return checked, None

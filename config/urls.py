@@ -7,6 +7,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
+    path("ig/", include("consent.ig_urls")),
+    path("clinician/", include("consent.clinician_urls")),
     path("admin/", admin.site.urls),
     re_path(r"^assets/images/(?P<name>[\w.-]+\.svg)$", views.nhsuk_icon, name="nhsuk-icon"),
 ]

@@ -63,7 +63,10 @@ class ConsentChoice(models.Model):
                     models.Q(scope="network", organisation__isnull=True, category="")
                     | models.Q(scope="organisation", organisation__isnull=False, category="")
                     | (models.Q(scope="category", organisation__isnull=True) & ~models.Q(category=""))
-                    | (models.Q(scope="organisation_category", organisation__isnull=False) & ~models.Q(category=""))
+                    | (
+                        models.Q(scope="organisation_category", organisation__isnull=False)
+                        & ~models.Q(category="")
+                    )
                 ),
             )
         ]

@@ -102,7 +102,10 @@ def actor_for(user, *, organisation: Organisation | None = None, source_address:
     if user.role == UserRole.PATIENT:
         link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
         return Actor(
-            ActorRole.PATIENT, user=user, patient_id=link.patient_id if link else None, source_address=source_address
+            ActorRole.PATIENT,
+            user=user,
+            patient_id=link.patient_id if link else None,
+            source_address=source_address,
         )
     if user.role == UserRole.IG_OFFICER:
         return Actor(ActorRole.IG_OFFICER, user=user, source_address=source_address)
@@ -116,7 +119,9 @@ def actor_for(user, *, organisation: Organisation | None = None, source_address:
 
 def system_actor(organisation: Organisation, client_id: str, *, source_address: str | None = None) -> Actor:
     """An organisation's own system (a machine client), acting only for that organisation."""
-    return Actor(ActorRole.SYSTEM, organisation=organisation, client_id=client_id, source_address=source_address)
+    return Actor(
+        ActorRole.SYSTEM, organisation=organisation, client_id=client_id, source_address=source_address
+    )
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,11 @@ class AccessDecision:
 
     @property
     def purpose(self) -> str:
-        return "emergency" if self.break_glass else ("patient-access" if self.basis == "own-record" else "direct-care")
+        return (
+            "emergency"
+            if self.break_glass
+            else ("patient-access" if self.basis == "own-record" else "direct-care")
+        )
 
 
 # --- Consent choices ----------------------------------------------------------------
@@ -157,9 +166,7 @@ class CategoryRuling:
     choice: ConsentChoice | None  # the choice that decided, None for the default
 
 
-def sharing_for(
-    organisation: Organisation, choices: dict[tuple, ConsentChoice]
-) -> dict[str, CategoryRuling]:
+def sharing_for(organisation: Organisation, choices: dict[tuple, ConsentChoice]) -> dict[str, CategoryRuling]:
     """For each category: may this organisation see the patient's items of that category?
 
     Specificity: a choice for this organisation and this category (3) beats a choice for
@@ -218,7 +225,9 @@ def decide(actor: Actor, action: Action, patient: Patient, *, now: datetime | No
     if role == ActorRole.IG_OFFICER:
         if action in (Action.READ_CONSENT, Action.READ_AUDIT):
             return AccessDecision(True, "information governance review", "role")
-        return AccessDecision(False, "IG officers see audit and consent metadata, never clinical content", "role")
+        return AccessDecision(
+            False, "IG officers see audit and consent metadata, never clinical content", "role"
+        )
     # A clinician or an organisation's system, acting for one organisation.
     org = actor.organisation
     if org is None:
@@ -228,15 +237,22 @@ def decide(actor: Actor, action: Action, patient: Patient, *, now: datetime | No
     glass = open_break_glass(actor, patient, now=now)
     if glass is not None:
         return AccessDecision(
-            True, f"emergency access: {glass.get_reason_code_display()}", "break-glass", glass, frozenset(Category.values)
+            True,
+            f"emergency access: {glass.get_reason_code_display()}",
+            "break-glass",
+            glass,
+            frozenset(Category.values),
         )
     ruling = sharing_for(org, current_choices(patient, now=now))
     shared = frozenset(c for c, r in ruling.items() if r.permitted)
     if shared:
         chosen = any(r.choice is not None for c, r in ruling.items() if r.permitted)
         return AccessDecision(
-            True, "the patient's sharing choices permit it" if chosen else "shared for direct care by default",
-            "consent" if chosen else "default", None, shared,
+            True,
+            "the patient's sharing choices permit it" if chosen else "shared for direct care by default",
+            "consent" if chosen else "default",
+            None,
+            shared,
         )
     if RecordEntry.objects.filter(patient=patient, owner=org).exists():
         return AccessDecision(True, f"{org.name} holds these items", "owner", None, frozenset())
@@ -298,8 +314,12 @@ class RecordAccess:
             entry = self._base.filter(pk=entry_uuid).select_related("owner").first()
             if entry is None:
                 audit.record(
-                    self.action.value, patient=self.patient, outcome="deny", reason="entry not found or not permitted",
-                    purpose=self.decision.purpose, detail={"entry": entry_uuid.hex, **(detail or {})},
+                    self.action.value,
+                    patient=self.patient,
+                    outcome="deny",
+                    reason="entry not found or not permitted",
+                    purpose=self.decision.purpose,
+                    detail={"entry": entry_uuid.hex, **(detail or {})},
                     **self.actor.audit_fields(),
                 )
             else:
@@ -313,8 +333,13 @@ class RecordAccess:
         if self.decision.break_glass is not None:
             extra["break_glass"] = self.decision.break_glass.pk
         audit.record(
-            self.action.value, entries=rows, patient=self.patient, outcome="permit",
-            purpose=self.decision.purpose, reason=self.decision.reason[:200], detail=extra,
+            self.action.value,
+            entries=rows,
+            patient=self.patient,
+            outcome="permit",
+            purpose=self.decision.purpose,
+            reason=self.decision.reason[:200],
+            detail=extra,
             **self.actor.audit_fields(),
         )
 
@@ -331,11 +356,19 @@ def open_record(
 ) -> RecordAccess:
     """Fetch a patient's record for an actor: the permitted view, or NotFound (audited)."""
     patient = find_patient(patient_id)
-    decision = decide(actor, action, patient, now=now) if patient else AccessDecision(False, "no such patient", "role")
+    decision = (
+        decide(actor, action, patient, now=now)
+        if patient
+        else AccessDecision(False, "no such patient", "role")
+    )
     if not decision:
         audit.record(
-            action.value, patient=patient, outcome="deny", reason=decision.reason[:200],
-            detail={} if patient else {"requested": str(patient_id)[:64]}, **actor.audit_fields(),
+            action.value,
+            patient=patient,
+            outcome="deny",
+            reason=decision.reason[:200],
+            detail={} if patient else {"requested": str(patient_id)[:64]},
+            **actor.audit_fields(),
         )
         raise NotFound
     return RecordAccess(actor, patient, decision, action, permitted_entries(actor, patient, decision))
@@ -347,7 +380,11 @@ def authorise(actor: Actor, action: Action, patient_id) -> tuple[Patient, Access
     decision = decide(actor, action, patient) if patient else AccessDecision(False, "no such patient", "role")
     if not decision:
         audit.record(
-            action.value, patient=patient, outcome="deny", reason=decision.reason[:200], **actor.audit_fields()
+            action.value,
+            patient=patient,
+            outcome="deny",
+            reason=decision.reason[:200],
+            **actor.audit_fields(),
         )
         raise NotFound
     return patient, decision
@@ -355,4 +392,8 @@ def authorise(actor: Actor, action: Action, patient_id) -> tuple[Patient, Access
 
 def may_write(actor: Actor, organisation: Organisation) -> bool:
     """An organisation's system writes only its own organisation's data."""
-    return actor.role == ActorRole.SYSTEM and actor.organisation is not None and actor.organisation.pk == organisation.pk
+    return (
+        actor.role == ActorRole.SYSTEM
+        and actor.organisation is not None
+        and actor.organisation.pk == organisation.pk
+    )

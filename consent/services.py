@@ -14,8 +14,26 @@ from accounts.models import Notification
 from accounts.tasks import notify
 from phr.models import Category, Organisation, Patient, RecordEntry
 
-from .models import BreakGlass, BreakGlassReason, BreakGlassReview, ConsentChoice, Decision, Scope, Withholding
-from .policy import Action, Actor, ActorRole, Denied, NotFound, authorise, current_choices, decide, sharing_for
+from .models import (
+    BreakGlass,
+    BreakGlassReason,
+    BreakGlassReview,
+    ConsentChoice,
+    Decision,
+    Scope,
+    Withholding,
+)
+from .policy import (
+    Action,
+    Actor,
+    ActorRole,
+    Denied,
+    NotFound,
+    authorise,
+    current_choices,
+    decide,
+    sharing_for,
+)
 
 MIN_REASON_LENGTH = 10
 
@@ -45,22 +63,37 @@ def change_consent(
     needs_org = scope in (Scope.ORGANISATION, Scope.ORGANISATION_CATEGORY)
     needs_category = scope in (Scope.CATEGORY, Scope.ORGANISATION_CATEGORY)
     if needs_org != (organisation is not None):
-        raise InvalidChange("Choose an organisation" if needs_org else "This choice does not name an organisation")
+        raise InvalidChange(
+            "Choose an organisation" if needs_org else "This choice does not name an organisation"
+        )
     if needs_category != bool(category):
-        raise InvalidChange("Choose a kind of information" if needs_category else "This choice does not name a kind")
+        raise InvalidChange(
+            "Choose a kind of information" if needs_category else "This choice does not name a kind"
+        )
     if category and category not in Category.values:
         raise InvalidChange("Choose one of the kinds of information listed")
     if until is not None and until <= timezone.now():
         raise InvalidChange("The end date must be in the future")
     choice = ConsentChoice.objects.create(
-        patient=patient, scope=scope, organisation=organisation, category=category, decision=decision,
-        until=until, reason=reason.strip()[:500], recorded_by=actor.user,
+        patient=patient,
+        scope=scope,
+        organisation=organisation,
+        category=category,
+        decision=decision,
+        until=until,
+        reason=reason.strip()[:500],
+        recorded_by=actor.user,
     )
     audit.record(
-        "consent.change", patient=patient, purpose="patient-choice",
+        "consent.change",
+        patient=patient,
+        purpose="patient-choice",
         detail={
-            "choice": choice.pk, "scope": scope, "decision": decision,
-            "organisation": organisation.ods_code if organisation else None, "category": category,
+            "choice": choice.pk,
+            "scope": scope,
+            "decision": decision,
+            "organisation": organisation.ods_code if organisation else None,
+            "category": category,
             "until": until.isoformat() if until else None,
         },
         **actor.audit_fields(),
@@ -94,18 +127,26 @@ def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_te
     if current.break_glass is None and set(current.categories) == set(Category.values):
         raise InvalidChange("You can already see this whole record: emergency access is not needed")
     glass = BreakGlass.objects.create(
-        clinician=actor.user, organisation=actor.organisation, patient=patient, reason_code=reason_code,
-        reason_text=reason_text.strip(), opened_at=now, expires_at=now + timedelta(minutes=settings.BREAK_GLASS_MINUTES),
+        clinician=actor.user,
+        organisation=actor.organisation,
+        patient=patient,
+        reason_code=reason_code,
+        reason_text=reason_text.strip(),
+        opened_at=now,
+        expires_at=now + timedelta(minutes=settings.BREAK_GLASS_MINUTES),
     )
     audit.record(
-        Action.BREAK_GLASS.value, patient=patient, purpose="emergency",
+        Action.BREAK_GLASS.value,
+        patient=patient,
+        purpose="emergency",
         reason=glass.get_reason_code_display()[:200],
         detail={"break_glass": glass.pk, "reason_code": reason_code, "minutes": settings.BREAK_GLASS_MINUTES},
         **actor.audit_fields(),
     )
     for link in patient.accounts.select_related("user"):
         notify(
-            link.user, kind=Notification.Kind.BREAK_GLASS,
+            link.user,
+            kind=Notification.Kind.BREAK_GLASS,
             title="A clinician used emergency access to your record",
             body=(
                 f"{actor.organisation.name} opened your record in an emergency on "
@@ -118,7 +159,9 @@ def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_te
 
 
 @transaction.atomic
-def review_break_glass(*, actor: Actor, break_glass_id: int, verdict: str, note: str = "") -> BreakGlassReview:
+def review_break_glass(
+    *, actor: Actor, break_glass_id: int, verdict: str, note: str = ""
+) -> BreakGlassReview:
     """An IG officer's verdict on an emergency access: appropriate or not, with a note."""
     if actor.role != ActorRole.IG_OFFICER:
         raise NotFound
@@ -131,10 +174,15 @@ def review_break_glass(*, actor: Actor, break_glass_id: int, verdict: str, note:
         raise InvalidChange("Say why the access was not appropriate")
     if BreakGlassReview.objects.filter(break_glass=glass).exists():
         raise InvalidChange("This emergency access has already been reviewed")
-    review = BreakGlassReview.objects.create(break_glass=glass, verdict=verdict, note=note.strip(), reviewed_by=actor.user)
+    review = BreakGlassReview.objects.create(
+        break_glass=glass, verdict=verdict, note=note.strip(), reviewed_by=actor.user
+    )
     audit.record(
-        "breakglass.review", patient=glass.patient, purpose="governance",
-        detail={"break_glass": glass.pk, "verdict": verdict}, **actor.audit_fields(),
+        "breakglass.review",
+        patient=glass.patient,
+        purpose="governance",
+        detail={"break_glass": glass.pk, "verdict": verdict},
+        **actor.audit_fields(),
     )
     return review
 
@@ -142,14 +190,22 @@ def review_break_glass(*, actor: Actor, break_glass_id: int, verdict: str, note:
 @transaction.atomic
 def withhold_from_patient(*, actor: Actor, entry: RecordEntry, reason: str) -> Withholding:
     """The owner keeps one of its items from the patient's own view, with a reason IG can review."""
-    if actor.role != ActorRole.CLINICIAN or actor.organisation is None or entry.owner_id != actor.organisation.pk:
+    if (
+        actor.role != ActorRole.CLINICIAN
+        or actor.organisation is None
+        or entry.owner_id != actor.organisation.pk
+    ):
         raise Denied("Only the organisation that holds an item can withhold it")
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise InvalidChange(f"Give the reason in at least {MIN_REASON_LENGTH} characters")
     held = Withholding.objects.create(entry=entry, reason=reason.strip(), withheld_by=actor.user)
     audit.record(
-        "record.withhold", entries=[entry], patient=entry.patient, purpose="direct-care",
-        detail={"withholding": held.pk}, **actor.audit_fields(),
+        "record.withhold",
+        entries=[entry],
+        patient=entry.patient,
+        purpose="direct-care",
+        detail={"withholding": held.pk},
+        **actor.audit_fields(),
     )
     return held
 
@@ -158,12 +214,20 @@ def withhold_from_patient(*, actor: Actor, entry: RecordEntry, reason: str) -> W
 def release_withholding(*, actor: Actor, withholding: Withholding) -> Withholding:
     """Show a withheld item to the patient again."""
     entry = withholding.entry
-    if actor.role != ActorRole.CLINICIAN or actor.organisation is None or entry.owner_id != actor.organisation.pk:
+    if (
+        actor.role != ActorRole.CLINICIAN
+        or actor.organisation is None
+        or entry.owner_id != actor.organisation.pk
+    ):
         raise Denied("Only the organisation that holds an item can release it")
     withholding.released_at, withholding.released_by = timezone.now(), actor.user
     withholding.save(update_fields=["released_at", "released_by"])
     audit.record(
-        "record.release", entries=[entry], patient=entry.patient, purpose="direct-care",
-        detail={"withholding": withholding.pk}, **actor.audit_fields(),
+        "record.release",
+        entries=[entry],
+        patient=entry.patient,
+        purpose="direct-care",
+        detail={"withholding": withholding.pk},
+        **actor.audit_fields(),
     )
     return withholding

@@ -9,10 +9,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.demo import DEMO_TOTP_SECRET
 from accounts.models import Membership, PatientLink, Role, User
 from phr import demo
 from phr.ingest import IngestResult, ingest_documents
@@ -170,6 +173,10 @@ def seed_account(
             organisation=organisations[account.organisation],
             defaults={"job_title": account.job_title},
         )
+    if account.role != Role.PATIENT and not Authenticator.objects.filter(user=user, type="totp").exists():
+        # Staff cannot reach patient or audit data without a second factor; the demo
+        # staff share one known authenticator secret (python manage.py demo_totp).
+        TOTP.activate(user, DEMO_TOTP_SECRET)
     if patient:
         PatientLink.objects.update_or_create(
             user=user, defaults={"patient": patient, "method": PatientLink.Method.DEMO}

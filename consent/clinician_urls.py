@@ -1,0 +1,4 @@
+"""Clinician pages: find a patient, read what the policy permits, declare break-glass."""
+
+app_name = "clinician"
+urlpatterns: list = []
