@@ -1,10 +1,10 @@
 """Writing to and checking the hash chain."""
 
 import hashlib
-from datetime import UTC
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import UTC
 
 from django.conf import settings
 from django.db import transaction

@@ -74,10 +74,6 @@ class ConsentChoice(models.Model):
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.get_scope_display()}) for patient {self.patient_id}"
 
-    @property
-    def key(self) -> tuple[str, int | None, str]:
-        return (self.scope, self.organisation_id, self.category)
-
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise TypeError("Consent choices are never changed; add a new choice")
@@ -85,6 +81,10 @@ class ConsentChoice(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Consent choices are never deleted")
+
+    @property
+    def key(self) -> tuple[str, int | None, str]:
+        return (self.scope, self.organisation_id, self.category)
 
 
 class BreakGlassReason(models.TextChoices):
@@ -112,7 +112,7 @@ class BreakGlass(models.Model):
         verbose_name_plural = "break-glass openings"
 
     def __str__(self) -> str:
-        return f"break-glass by {self.clinician_id} on patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"
+        return f"break-glass {self.pk} on patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
