@@ -1,4 +1,17 @@
-"""Clinician pages: find a patient, read what the policy permits, declare break-glass."""
+"""Clinician pages: find a patient, read what the policy permits, declare break-glass.
+
+Patients appear in these addresses only as their random UUID: never an NHS number or name.
+"""
+
+from django.urls import path
+
+from . import clinician_views as views
 
 app_name = "clinician"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.find_patient, name="find_patient"),
+    path("acting-for/", views.acting_for, name="acting_for"),
+    path("patients/<uuid:patient_id>/", views.record, name="record"),
+    path("patients/<uuid:patient_id>/emergency-access/", views.emergency_access, name="emergency_access"),
+    path("patients/<uuid:patient_id>/entries/<uuid:entry_id>/", views.entry, name="entry"),
+]

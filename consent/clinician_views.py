@@ -1,0 +1,221 @@
+"""Clinician pages: find a patient, read what the policy permits, declare break-glass.
+
+Every page is for clinicians with two-factor authentication; every read of clinical
+data goes through policy.open_record, which decides and audits. Patients are named in
+URLs only by their random UUID, never by NHS number or name.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.access import ACTING_FOR_SESSION_KEY, request_actor, staff_required
+from phr.columns import DATE_PATHS
+from phr.models import Category, Organisation, Patient
+
+from .forms import ActingForForm, BreakGlassForm, FindPatientForm
+from .policy import Action, NotFound, open_record
+from .services import InvalidChange, declare_break_glass
+
+PAGE_SIZE = 50
+# The kinds offered in the filter are a fixed list, not read from the record, so the
+# filter itself discloses nothing beyond the entries the page shows (and audits).
+KINDS = sorted({*DATE_PATHS, "DocumentReference"})
+
+
+def _memberships(user) -> list[Organisation]:
+    memberships = user.memberships.select_related("organisation").order_by("organisation__name")
+    return [m.organisation for m in memberships]
+
+
+def _refusal(request, patient_id):
+    """One page for "no such patient" and "not permitted": same body, same status."""
+    return render(request, "clinician/refused.html", {"patient_id": patient_id}, status=404)
+
+
+def _no_match_id(nhs_number: str) -> uuid.UUID:
+    # A stable, unguessable stand-in for a number that matches nobody: the same number
+    # always leads to the same address, just as a real patient's number does.
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"no-patient:{nhs_number}".encode(), hashlib.sha256)
+    return uuid.UUID(bytes=digest.digest()[:16], version=4)
+
+
+def spaced_nhs_number(number: str | None) -> str:
+    """An NHS number as people read it: 3-3-4 digits."""
+    return f"{number[:3]} {number[3:6]} {number[6:]}" if number else ""
+
+
+class _Number:
+    """A JSON number kept as the text it was written with."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def pretty_json(text: str) -> str:
+    """The stored JSON indented for reading, every number exactly as stored (1.10 stays
+    1.10: a float would drop the precision the sender recorded)."""
+    token = secrets.token_hex(8)
+    indented = json.dumps(
+        json.loads(text, parse_float=_Number),
+        indent=2,
+        ensure_ascii=False,
+        default=lambda number: f"{token}{number.text}",
+    )
+    return re.sub(rf'"{token}([-+0-9.eE]+)"', r"\1", indented)
+
+
+@staff_required("clinician")
+@require_http_methods(["GET", "POST"])
+def find_patient(request):
+    """Find a patient by NHS number and go to their record page.
+
+    Whether an NHS number belongs to a patient of the network is itself a disclosure.
+    So a number that matches nobody is not answered with "no record found": it leads,
+    like a real patient's number, to a record address (a stable pseudo-UUID derived
+    from the number with the server's secret), and the record page answers both a
+    patient who does not exist and one whose choices refuse this organisation with the
+    same "You cannot see this record" page. Only a declared, justified and audited
+    emergency access can tell the two apart.
+    """
+    actor = request_actor(request)
+    form = FindPatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        number = form.cleaned_data["nhs_number"]
+        found = Patient.objects.filter(nhs_number=number).values_list("pk", flat=True).first()
+        return redirect("clinician:record", patient_id=found or _no_match_id(number))
+    organisations = _memberships(request.user)
+    acting = actor.organisation
+    return render(
+        request,
+        "clinician/find_patient.html",
+        {
+            "form": form,
+            "acting_for": acting,
+            "acting_form": ActingForForm(
+                organisations=organisations, initial={"organisation": acting.pk if acting else None}
+            )
+            if len(organisations) > 1
+            else None,
+        },
+    )
+
+
+@staff_required("clinician")
+@require_POST
+def acting_for(request):
+    """Choose which of the clinician's own organisations they act for."""
+    form = ActingForForm(request.POST, organisations=_memberships(request.user))
+    if form.is_valid():
+        request.session[ACTING_FOR_SESSION_KEY] = form.cleaned_data["organisation"]
+    return redirect("clinician:find_patient")
+
+
+def _filters(request) -> dict:
+    kind = request.GET.get("kind", "")[:64]
+    owner = request.GET.get("owner", "")[:9]
+    return {"kind": kind, "owner": int(owner) if owner.isdigit() else None}
+
+
+@staff_required("clinician")
+def record(request, patient_id):
+    """The patient's record as the policy permits this clinician to see it."""
+    try:
+        access = open_record(request_actor(request), patient_id, action=Action.READ_RECORD)
+    except NotFound:
+        return _refusal(request, patient_id)
+    chosen = _filters(request)
+
+    def filtered(qs):
+        if chosen["kind"]:
+            qs = qs.filter(resource_type=chosen["kind"])
+        if chosen["owner"]:
+            qs = qs.filter(owner_id=chosen["owner"])
+        return qs
+
+    page = Paginator(filtered(access.entries).order_by("pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    start = (page.number - 1) * PAGE_SIZE
+    entries = access.read(
+        lambda qs: (
+            filtered(qs)
+            .select_related("owner")
+            .order_by("resource_type", "-clinical_date", "pk")[start : start + PAGE_SIZE]
+        ),
+        detail={"page": page.number, **{k: v for k, v in chosen.items() if v}},
+    )
+    decision = access.decision
+    query = {k: v for k, v in chosen.items() if v}
+    return render(
+        request,
+        "clinician/record.html",
+        {
+            "patient": access.patient,
+            "nhs_number": spaced_nhs_number(access.patient.nhs_number),
+            "entries": entries,
+            "page": page,
+            "query": urlencode(query),
+            "chosen": chosen,
+            "kinds": KINDS,
+            "owners": Organisation.objects.order_by("name"),
+            "break_glass": decision.break_glass,
+            # The policy's own answer: which categories this organisation may see. Whether
+            # any withheld items exist is not asked, since asking would disclose it.
+            "partly_withheld": (
+                decision.break_glass is None and set(decision.categories) != set(Category.values)
+            ),
+        },
+    )
+
+
+@staff_required("clinician")
+@require_http_methods(["GET", "POST"])
+def emergency_access(request, patient_id):
+    """Declare break-glass: a justified, time-limited opening the patient and IG are told of."""
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            declare_break_glass(
+                actor=request_actor(request),
+                patient_id=patient_id,
+                reason_code=form.cleaned_data["reason_code"],
+                reason_text=form.cleaned_data["reason_text"],
+            )
+        except NotFound:
+            return _refusal(request, patient_id)
+        except InvalidChange as problem:
+            form.add_service_error(str(problem), getattr(problem, "field", None))
+        else:
+            return redirect("clinician:record", patient_id=patient_id)
+    return render(request, "clinician/emergency_access.html", {"form": form, "patient_id": patient_id})
+
+
+@staff_required("clinician")
+def entry(request, patient_id, entry_id):
+    """One permitted entry in full, with its stored FHIR JSON."""
+    try:
+        access = open_record(request_actor(request), patient_id, action=Action.READ_RECORD)
+        item = access.read_one(entry_id)
+    except NotFound:
+        return _refusal(request, patient_id)
+    return render(
+        request,
+        "clinician/entry.html",
+        {
+            "patient": access.patient,
+            "entry": item,
+            "versions": item.versions.count(),
+            "pretty_json": pretty_json(item.json),
+            "break_glass": access.decision.break_glass,
+        },
+    )
