@@ -46,7 +46,7 @@ class BreakGlassForm(forms.Form):
     names the problem."""
 
     reason_code = forms.ChoiceField(
-        label="Why do you need emergency access?",
+        label="Reason for emergency access",
         choices=BreakGlassReason.choices,
         required=False,
         widget=forms.RadioSelect,
