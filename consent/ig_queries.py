@@ -1,0 +1,640 @@
+"""What the IG console asks of the audit trail and the consent history; no HTTP here.
+
+Information governance officers see audit and consent metadata, never clinical content:
+nothing in this module reads an entry's JSON or display text. Entries are named only by
+the references the audit trail holds ("<entry uuid hex>:<version>").
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from accounts.models import PatientLink, Role
+from audit.models import AuditEvent, Outcome
+from phr.models import Category, Organisation, Patient, RecordEntry
+
+from .models import BreakGlass, BreakGlassReview, ConsentChoice, Decision
+from .policy import READ_ACTIONS, sharing_for
+
+RECORD_ACCESS = tuple(action.value for action in READ_ACTIONS)
+ANY_RECORD_ACCESS = "record.*"
+
+# Every action code the trail holds, with words for the search form.
+ACTION_CHOICES = [
+    (ANY_RECORD_ACCESS, "Any access to a record (read, search or export)"),
+    ("record.read", "Record read"),
+    ("record.search", "Record searched"),
+    ("record.export", "Record exported"),
+    ("record.withhold", "Item withheld from the patient"),
+    ("record.release", "Withheld item released"),
+    ("consent.change", "Sharing choice changed"),
+    ("consent.read", "Sharing choices viewed"),
+    ("breakglass.open", "Emergency access opened"),
+    ("breakglass.review", "Emergency access reviewed"),
+    ("audit.read", "Audit trail viewed"),
+    ("audit.search", "Audit trail searched"),
+    ("audit.export", "Audit trail exported"),
+    ("ingest.batch", "Data received from an organisation"),
+]
+ACTION_LABELS = dict(ACTION_CHOICES)
+
+# How far back the unusual-access signals look for bursts and probing.
+SIGNAL_LOOKBACK_DAYS = 90
+# The most events one export carries; a larger search is narrowed first.
+EXPORT_LIMIT = 10_000
+
+
+# --- Searching the trail ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """One search of the trail. Patients and users are held as objects and travel in
+    URLs only as their opaque ids: never an NHS number, a name or an email address."""
+
+    patient: Patient | None = None
+    organisation: Organisation | None = None
+    actor: object | None = None  # a User
+    action: str = ""
+    outcome: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def as_query(self) -> dict[str, str]:
+        """The search as URL parameters."""
+        query = {
+            "patient": self.patient.pk.hex if self.patient else "",
+            "actor": str(self.actor.pk) if self.actor else "",
+            "organisation": self.organisation.ods_code if self.organisation else "",
+            "action": self.action,
+            "outcome": self.outcome,
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+        }
+        return {key: value for key, value in query.items() if value}
+
+    def as_detail(self) -> dict[str, str]:
+        """The search as it is written to the audit trail: ids only, nothing identifying."""
+        return self.as_query()
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def search_events(filters: AuditFilters) -> QuerySet[AuditEvent]:
+    """The audit events matching every given filter, newest first."""
+    events = AuditEvent.objects.select_related("organisation").order_by("-seq")
+    if filters.patient is not None:
+        events = events.filter(patient_id=filters.patient.pk)
+    if filters.organisation is not None:
+        events = events.filter(organisation_id=filters.organisation.pk)
+    if filters.actor is not None:
+        events = events.filter(actor_id=filters.actor.pk)
+    if filters.action == ANY_RECORD_ACCESS:
+        events = events.filter(action__in=RECORD_ACCESS)
+    elif filters.action:
+        events = events.filter(action=filters.action)
+    if filters.outcome:
+        events = events.filter(outcome=filters.outcome)
+    if filters.date_from:
+        events = events.filter(occurred_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        # The "to" date is inclusive: everything before the start of the next day.
+        events = events.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    return events
+
+
+def entry_id(ref: str) -> str:
+    """The entry id of an audit entry reference, without its version."""
+    return ref.split(":", 1)[0]
+
+
+# --- Consent in force at a moment ---------------------------------------------------
+
+
+def choices_as_of(choices: Iterable[ConsentChoice], at: datetime) -> dict[tuple, ConsentChoice]:
+    """The choices in force at a past moment: for each scope the latest row recorded by
+    then, unless it withdrew the choice or had lapsed by then (policy.current_choices,
+    replayed as of that moment)."""
+    latest: dict[tuple, ConsentChoice] = {}
+    for choice in sorted(choices, key=lambda c: (c.recorded_at, c.pk)):
+        if choice.recorded_at <= at:
+            latest[choice.key] = choice
+    return {
+        key: choice
+        for key, choice in latest.items()
+        if choice.decision != Decision.DEFAULT and (choice.until is None or choice.until > at)
+    }
+
+
+@dataclass
+class ConsentAtRead:
+    """What the patient's choices said about one reader's organisation when it read."""
+
+    deciding: list[ConsentChoice]  # the choices that decided a category, oldest first
+    shared: list[str]  # category labels the choices (or default) shared with the organisation
+    not_shared: list[str]
+
+    @property
+    def by_default(self) -> bool:
+        return not self.deciding
+
+
+def consent_at(organisation: Organisation, choices: Iterable[ConsentChoice], at: datetime) -> ConsentAtRead:
+    """The sharing choices in force for an organisation at a moment, category by category."""
+    ruling = sharing_for(organisation, choices_as_of(choices, at))
+    labels = dict(Category.choices)
+    deciding = {r.choice.pk: r.choice for r in ruling.values() if r.choice is not None}
+    return ConsentAtRead(
+        deciding=sorted(deciding.values(), key=lambda c: (c.recorded_at, c.pk)),
+        shared=[labels[c] for c, r in ruling.items() if r.permitted],
+        not_shared=[labels[c] for c, r in ruling.items() if not r.permitted],
+    )
+
+
+@dataclass
+class AccessUnderConsent:
+    """One access to a patient's record, with the choice in force and the reason for it."""
+
+    event: AuditEvent
+    consent: ConsentAtRead | None  # None when no organisation read (the patient's own access)
+    break_glass: BreakGlass | None
+
+    @property
+    def entry_count(self) -> int:
+        return len(self.event.entries)
+
+
+def consent_history(patient: Patient) -> list[ConsentChoice]:
+    """Every sharing choice the patient made, oldest first."""
+    return list(
+        ConsentChoice.objects.filter(patient=patient)
+        .select_related("organisation", "recorded_by")
+        .order_by("recorded_at", "id")
+    )
+
+
+def record_access_events(patient: Patient) -> QuerySet[AuditEvent]:
+    """Every read, search and export of the patient's record, permitted or not, newest first."""
+    return (
+        AuditEvent.objects.filter(patient_id=patient.pk, action__in=RECORD_ACCESS)
+        .select_related("organisation")
+        .order_by("-seq")
+    )
+
+
+def accesses_under_consent(
+    events: Iterable[AuditEvent], choices: list[ConsentChoice]
+) -> list[AccessUnderConsent]:
+    """Pair each access with the choices in force for the reader's organisation at that moment."""
+    events = list(events)
+    glass_ids = {e.detail.get("break_glass") for e in events if isinstance(e.detail, dict)} - {None}
+    glasses = BreakGlass.objects.in_bulk(glass_ids) if glass_ids else {}
+    rows = []
+    for event in events:
+        consent = (
+            consent_at(event.organisation, choices, event.occurred_at)
+            if event.organisation is not None
+            else None
+        )
+        glass = glasses.get((event.detail or {}).get("break_glass"))
+        rows.append(AccessUnderConsent(event, consent, glass))
+    return rows
+
+
+# --- Break-glass review -------------------------------------------------------------
+
+
+@dataclass
+class BreakGlassItem:
+    glass: BreakGlass
+    reads: int
+    review: BreakGlassReview | None = None
+    form: object | None = field(default=None, compare=False)  # the view's verdict form
+
+
+def unreviewed_break_glass() -> QuerySet[BreakGlass]:
+    """Emergency openings no IG officer has judged yet, oldest first."""
+    return (
+        BreakGlass.objects.filter(review__isnull=True)
+        .select_related("clinician", "organisation")
+        .order_by("opened_at", "id")
+    )
+
+
+def reviewed_break_glass() -> QuerySet[BreakGlass]:
+    """Emergency openings already judged, the most recently judged first."""
+    return (
+        BreakGlass.objects.filter(review__isnull=False)
+        .select_related("clinician", "organisation", "review", "review__reviewed_by")
+        .order_by("-review__reviewed_at", "-id")
+    )
+
+
+def with_read_counts(glasses: Iterable[BreakGlass]) -> list[BreakGlassItem]:
+    """Each opening with the number of permitted reads made under it."""
+    glasses = list(glasses)
+    counts: Counter = Counter()
+    if glasses:
+        ids = [g.pk for g in glasses]
+        details = AuditEvent.objects.filter(
+            action__in=RECORD_ACCESS,
+            outcome=Outcome.PERMIT,
+            patient_id__in={g.patient_id for g in glasses},
+            detail__break_glass__in=ids,
+        ).values_list("detail", flat=True)
+        counts.update(d.get("break_glass") for d in details)
+    return [BreakGlassItem(glass=g, reads=counts[g.pk], review=getattr(g, "review", None)) for g in glasses]
+
+
+# --- Unusual-access signals ---------------------------------------------------------
+
+
+@dataclass
+class UnrelatedAccess:
+    """A clinician who read many patients their organisation holds nothing for."""
+
+    actor_id: int
+    actor_label: str
+    organisation: Organisation
+    patients: int  # the most distinct unrelated patients within one window
+    window_start: datetime
+    window_end: datetime
+
+
+def unrelated_access(*, now: datetime | None = None) -> list[UnrelatedAccess]:
+    """Clinicians who read more than UNUSUAL_ACCESS_PATIENTS distinct patients within any
+    UNUSUAL_ACCESS_DAYS days, counting only patients whose record holds nothing from the
+    clinician's own organisation."""
+    now = now or timezone.now()
+    window = timedelta(days=settings.UNUSUAL_ACCESS_DAYS)
+    threshold = settings.UNUSUAL_ACCESS_PATIENTS
+    reads = (
+        AuditEvent.objects.filter(
+            action__in=RECORD_ACCESS,
+            outcome=Outcome.PERMIT,
+            occurred_at__gte=now - timedelta(days=SIGNAL_LOOKBACK_DAYS),
+            actor__isnull=False,
+            organisation__isnull=False,
+            patient__isnull=False,
+        )
+        .order_by("occurred_at", "seq")
+        .values_list("actor_id", "actor_label", "organisation_id", "patient_id", "occurred_at")
+    )
+    by_reader: dict[tuple[int, int], list[tuple[datetime, uuid.UUID]]] = defaultdict(list)
+    labels: dict[int, str] = {}
+    for actor_id, label, org_id, patient_id, at in reads:
+        by_reader[(actor_id, org_id)].append((at, patient_id))
+        labels[actor_id] = label
+    if not by_reader:
+        return []
+    patient_ids = {p for rows in by_reader.values() for _, p in rows}
+    held = set(
+        RecordEntry.objects.filter(patient_id__in=patient_ids)
+        .values_list("patient_id", "owner_id")
+        .distinct()
+    )
+    organisations = Organisation.objects.in_bulk({org for _, org in by_reader})
+    found = []
+    for (actor_id, org_id), rows in by_reader.items():
+        unrelated = [(at, p) for at, p in rows if (p, org_id) not in held]
+        best = _most_distinct_in_window(unrelated, window)
+        if best and best[0] > threshold:
+            found.append(
+                UnrelatedAccess(actor_id, labels[actor_id], organisations[org_id], best[0], best[1], best[2])
+            )
+    return sorted(found, key=lambda f: (-f.patients, f.actor_label))
+
+
+def _most_distinct_in_window(
+    reads: list[tuple[datetime, uuid.UUID]], window: timedelta
+) -> tuple[int, datetime, datetime] | None:
+    """The largest number of distinct patients read within any window of this length
+    (reads in time order), with that window's first and last read."""
+    best = None
+    inside: deque = deque()
+    seen: Counter = Counter()
+    for at, patient in reads:
+        inside.append((at, patient))
+        seen[patient] += 1
+        while inside[0][0] <= at - window:
+            _, gone = inside.popleft()
+            seen[gone] -= 1
+            if not seen[gone]:
+                del seen[gone]
+        if best is None or len(seen) > best[0]:
+            best = (len(seen), inside[0][0], at)
+    return best
+
+
+@dataclass
+class StaffRecordRead:
+    event: AuditEvent
+    staff_user: object  # the member of staff whose own record was read
+    own: bool  # the staff member read their own record
+
+
+def staff_record_reads(*, now: datetime | None = None, limit: int = 200) -> list[StaffRecordRead]:
+    """Permitted reads of records that belong to members of staff (clinicians and IG
+    officers linked to a patient record), including staff reading their own."""
+    now = now or timezone.now()
+    links = PatientLink.objects.filter(user__role__in=(Role.CLINICIAN, Role.IG_OFFICER)).select_related(
+        "user"
+    )
+    staff_by_patient: dict[uuid.UUID, list] = defaultdict(list)
+    for link in links:
+        staff_by_patient[link.patient_id].append(link.user)
+    if not staff_by_patient:
+        return []
+    events = (
+        AuditEvent.objects.filter(
+            action__in=RECORD_ACCESS,
+            outcome=Outcome.PERMIT,
+            patient_id__in=list(staff_by_patient),
+            occurred_at__gte=now - timedelta(days=SIGNAL_LOOKBACK_DAYS),
+        )
+        # A patient account reading its own record is the patient, not a member of staff.
+        .exclude(purpose="patient-access")
+        .select_related("organisation")
+        .order_by("-seq")[:limit]
+    )
+    found = []
+    for event in events:
+        for staff in staff_by_patient[event.patient_id]:
+            found.append(StaffRecordRead(event, staff, own=event.actor_id == staff.pk))
+    return found
+
+
+@dataclass
+class Probing:
+    actor_id: int
+    actor_label: str
+    organisation: Organisation | None
+    denied: int
+    last: datetime
+
+
+def denied_reads(*, now: datetime | None = None) -> list[Probing]:
+    """Denied reads of records per user and organisation, the most first: probing."""
+    now = now or timezone.now()
+    rows = (
+        AuditEvent.objects.filter(
+            action__in=RECORD_ACCESS,
+            outcome=Outcome.DENY,
+            actor__isnull=False,
+            occurred_at__gte=now - timedelta(days=SIGNAL_LOOKBACK_DAYS),
+        )
+        .values("actor_id", "actor_label", "organisation_id")
+        .annotate(denied=Count("id"), last=Max("occurred_at"))
+        .order_by("-denied", "actor_label")
+    )
+    organisations = Organisation.objects.in_bulk({r["organisation_id"] for r in rows} - {None})
+    return [
+        Probing(
+            r["actor_id"], r["actor_label"], organisations.get(r["organisation_id"]), r["denied"], r["last"]
+        )
+        for r in rows
+    ]
+
+
+# --- Exports ------------------------------------------------------------------------
+
+CSV_COLUMNS = [
+    "seq",
+    "occurred_at",
+    "action",
+    "outcome",
+    "actor_id",
+    "actor_label",
+    "organisation_ods_code",
+    "organisation_name",
+    "patient_id",
+    "entry_count",
+    "entry_refs",
+    "purpose",
+    "reason",
+    "break_glass",
+    "source_address",
+]
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    # A spreadsheet runs a cell that starts with one of these as a formula.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def csv_rows(events: Iterable[AuditEvent]) -> Iterator[list[str]]:
+    """The header, then one row per event: metadata and entry references, no content."""
+    yield CSV_COLUMNS
+    for e in events:
+        detail = e.detail if isinstance(e.detail, dict) else {}
+        yield [
+            _cell(v)
+            for v in (
+                e.seq,
+                e.occurred_at.astimezone(UTC).isoformat(),
+                e.action,
+                e.outcome,
+                e.actor_id,
+                e.actor_label,
+                e.organisation.ods_code if e.organisation else "",
+                e.organisation.name if e.organisation else "",
+                e.patient_id or "",
+                len(e.entries),
+                " ".join(e.entries),
+                e.purpose,
+                e.reason,
+                detail.get("break_glass", ""),
+                e.source_address or "",
+            )
+        ]
+
+
+# FHIR AuditEvent in the style of IHE Basic Audit Log Patterns (BALP).
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
+URI_SYSTEM = "urn:ietf:rfc:3986"
+PORTAL_NAME = "Patient Record Portal"
+
+
+def _portal_system(kind: str) -> str:
+    base = getattr(settings, "FHIR_IDENTIFIER_BASE", "https://portal.northbridge.example/fhir/id")
+    return f"{base.rstrip('/')}/{kind}"
+
+
+# action code -> (event type, FHIR restful interaction, AuditEvent.action)
+_EVENT_SHAPES = {
+    "record.read": ("110110", "read", "R"),
+    "record.search": ("110110", "search-type", "E"),
+    "record.export": ("110110", "search-type", "R"),
+    "record.withhold": ("110110", "update", "U"),
+    "record.release": ("110110", "update", "U"),
+    "record.write": ("110110", "update", "U"),
+    "consent.read": ("110110", "read", "R"),
+    "consent.change": ("110110", "create", "C"),
+    "breakglass.open": ("110113", "create", "E"),
+    "breakglass.review": ("110110", "create", "C"),
+    "audit.read": ("110101", "read", "R"),
+    "audit.search": ("110101", "search-type", "E"),
+    "audit.export": ("110101", "search-type", "R"),
+    "ingest.batch": ("110107", "batch", "C"),
+}
+_EVENT_TYPES = {
+    "110110": "Patient Record",
+    "110113": "Security Alert",
+    "110101": "Audit Log Used",
+    "110107": "Import",
+    "110100": "Application Activity",
+}
+# The portal's purposes -> v3-ActReason purpose of use.
+_PURPOSES = {
+    "direct-care": ("TREAT", "treatment"),
+    "emergency": ("ETREAT", "Emergency Treatment"),
+    "patient-access": ("PATRQT", "patient requested"),
+    "patient-choice": ("PATRQT", "patient requested"),
+    "governance": ("HOPERAT", "healthcare operations"),
+}
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _coding(system: str, code: str, display: str = "") -> dict:
+    return {"system": system, "code": code, **({"display": display} if display else {})}
+
+
+def fhir_id(event: AuditEvent) -> str:
+    """A stable id for the event: a UUID from its chain hash."""
+    return str(uuid.UUID(event.hash[:32]))
+
+
+def fhir_audit_event(event: AuditEvent) -> dict:
+    """One audit event as a FHIR R4 AuditEvent: who, for which organisation, did what to
+    whose record, why, and which entries (by reference only)."""
+    type_code, interaction, action = _EVENT_SHAPES.get(
+        event.action, ("110110" if event.patient_id else "110100", "", "E")
+    )
+    detail = event.detail if isinstance(event.detail, dict) else {}
+    purpose = _PURPOSES.get(event.purpose)
+    purpose_of_use = [{"coding": [_coding(ACT_REASON, *purpose)]}] if purpose else []
+    subtype = [_coding(_portal_system("audit-action"), event.action)]
+    if interaction:
+        subtype.insert(0, _coding(RESTFUL_INTERACTION, interaction))
+
+    who: dict = {"display": event.actor_label or "unknown"}
+    if event.actor_id is not None:
+        who["identifier"] = {"system": _portal_system("user"), "value": str(event.actor_id)}
+    person = {
+        "type": {"coding": [_coding(PARTICIPATION_TYPE, "IRCP", "information recipient")]},
+        "who": who,
+        "requestor": True,
+    }
+    if purpose_of_use:
+        person["purposeOfUse"] = purpose_of_use
+    if event.source_address:
+        person["network"] = {"address": event.source_address, "type": "2"}
+    agents = [person]
+    if event.organisation is not None:
+        agents.append(
+            {
+                "type": {"coding": [_coding(PARTICIPATION_TYPE, "CST", "custodian")]},
+                "who": {
+                    "identifier": {"system": ODS_SYSTEM, "value": event.organisation.ods_code},
+                    "display": event.organisation.name,
+                },
+                "requestor": False,
+            }
+        )
+
+    entities = []
+    if event.patient_id is not None:
+        entities.append(
+            {
+                "what": {"reference": f"Patient/{event.patient_id}"},
+                "type": _coding(ENTITY_TYPE, "1", "Person"),
+                "role": _coding(OBJECT_ROLE, "1", "Patient"),
+            }
+        )
+    for ref in event.entries:
+        entry, _, version = ref.partition(":")
+        entities.append(
+            {
+                "what": {"identifier": {"system": URI_SYSTEM, "value": f"urn:uuid:{uuid.UUID(entry)}"}},
+                "type": _coding(ENTITY_TYPE, "2", "System Object"),
+                "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
+                **({"detail": [{"type": "version", "valueString": version}]} if version else {}),
+            }
+        )
+    if "break_glass" in detail:
+        entities.append(
+            {
+                "what": {
+                    "identifier": {
+                        "system": _portal_system("break-glass"),
+                        "value": str(detail["break_glass"]),
+                    }
+                },
+                "type": _coding(ENTITY_TYPE, "2", "System Object"),
+                "role": _coding(OBJECT_ROLE, "13", "Security Resource"),
+            }
+        )
+
+    resource = {
+        "resourceType": "AuditEvent",
+        "id": fhir_id(event),
+        "type": _coding(DCM, type_code, _EVENT_TYPES[type_code]),
+        "subtype": subtype,
+        "action": action,
+        "recorded": _instant(event.occurred_at),
+        "outcome": "0" if event.outcome == Outcome.PERMIT else "4",
+        "agent": agents,
+        "source": {
+            "site": PORTAL_NAME,
+            "observer": {"display": PORTAL_NAME},
+            "type": [_coding(SOURCE_TYPE, "4", "Application Server")],
+        },
+    }
+    if event.reason:
+        resource["outcomeDesc"] = event.reason
+    if purpose_of_use:
+        resource["purposeOfEvent"] = purpose_of_use
+    if entities:
+        resource["entity"] = entities
+    return resource
+
+
+def fhir_bundle(events: Iterable[AuditEvent], *, total: int) -> dict:
+    """A searchset Bundle of AuditEvents for one search of the trail."""
+    entries = []
+    for event in events:
+        resource = fhir_audit_event(event)
+        entries.append(
+            {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource, "search": {"mode": "match"}}
+        )
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "searchset",
+        "timestamp": _instant(timezone.now()),
+        "total": total,
+        "entry": entries,
+    }
