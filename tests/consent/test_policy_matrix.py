@@ -1,0 +1,356 @@
+"""The access matrix: every role x every consent state x every function that reads
+clinical data, asserting exactly what each one sees, and that "missing" and "not
+allowed" are indistinguishable.
+
+The record of patient A holds four entries:
+  o-gen  owned by O (the GP practice), general
+  o-mh   owned by O, mental health
+  x-gen  owned by X (the hospital), general
+  x-sex  owned by X, sexual health
+Organisation P always has an explicit "share with P" choice; D is the organisation a
+state may deny; the clinician at D is the one who may break the glass.
+"""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Membership, PatientLink, Role, User
+from audit.models import AuditEvent
+from consent.models import BreakGlass, ConsentChoice, Decision, Scope
+from consent.policy import Action, NotFound, actor_for, decide, open_record, system_actor
+from phr.ingest import ingest_documents
+from phr.models import Organisation, OrganisationKind, Patient
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+SNOMED = "http://snomed.info/sct"
+ALL = {"o-gen", "o-mh", "x-gen", "x-sex"}
+NOT_FOUND = "not found"
+
+
+def condition(cid, code, display, security=None):
+    resource = {
+        "resourceType": "Condition",
+        "id": cid,
+        "subject": {"reference": "Patient/pa"},
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}]},
+    }
+    if security:
+        resource["meta"] = {
+            "security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": security}]
+        }
+    return resource
+
+
+def patient_resource(pid, nhs):
+    return {"resourceType": "Patient", "id": pid, "identifier": [{"system": NHS, "value": nhs}]}
+
+
+def send(org, *resources):
+    doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    result = ingest_documents([("t", doc)], organisation=org)
+    assert result.rejected == 0, result.issues
+
+
+@pytest.fixture
+def world(db):
+    orgs = {
+        key: Organisation.objects.create(ods_code=code, name=name, kind=kind)
+        for key, code, name, kind in [
+            ("O", "A10001", "Owner Surgery", OrganisationKind.GP_PRACTICE),
+            ("X", "RX100", "City Hospital", OrganisationKind.ACUTE_TRUST),
+            ("P", "RP200", "Permitted Community Services", OrganisationKind.COMMUNITY_SERVICES),
+            ("D", "RD300", "Denied Ambulance Service", OrganisationKind.AMBULANCE),
+        ]
+    }
+    send(
+        orgs["O"],
+        patient_resource("pa", "9990000018"),
+        condition("o-gen", "38341003", "Hypertensive disorder"),
+        condition("o-mh", "35489007", "Depressive disorder"),
+    )
+    send(
+        orgs["X"],
+        patient_resource("pa", "9990000018"),
+        condition("x-gen", "195967001", "Asthma"),
+        condition("x-sex", "105629000", "Chlamydial infection", security="SEX"),
+    )
+    send(orgs["X"], patient_resource("pb", "9990000026"))
+    pa = Patient.objects.get(nhs_number="9990000018")
+    pb = Patient.objects.get(nhs_number="9990000026")
+
+    def user(email, role, org=None, patient=None):
+        u = User.objects.create_user(email, "pw-for-tests-only", role=role)
+        if org:
+            Membership.objects.create(user=u, organisation=orgs[org])
+        if patient:
+            PatientLink.objects.create(user=u, patient=patient, method="demo")
+        return u
+
+    users = {
+        "patient_a": user("a@example.com", Role.PATIENT, patient=pa),
+        "patient_b": user("b@example.com", Role.PATIENT, patient=pb),
+        "clin_owner": user("o@example.com", Role.CLINICIAN, org="O"),
+        "clin_perm": user("p@example.com", Role.CLINICIAN, org="P"),
+        "clin_denied": user("d@example.com", Role.CLINICIAN, org="D"),
+        "ig": user("ig@example.com", Role.IG_OFFICER),
+    }
+    ConsentChoice.objects.create(
+        patient=pa, scope=Scope.ORGANISATION, organisation=orgs["P"], decision=Decision.PERMIT
+    )
+    return {"orgs": orgs, "pa": pa, "pb": pb, "users": users}
+
+
+def actor(world, role):
+    if role == "anonymous":
+        from django.contrib.auth.models import AnonymousUser
+
+        return actor_for(AnonymousUser())
+    if role == "system_p":
+        return system_actor(world["orgs"]["P"], "p-system")
+    return actor_for(User.objects.get(pk=world["users"][role].pk))
+
+
+def apply_state(world, state):
+    pa, orgs, now = world["pa"], world["orgs"], timezone.now()
+    deny = Decision.DENY
+    if state == "org_denied":
+        ConsentChoice.objects.create(
+            patient=pa, scope=Scope.ORGANISATION, organisation=orgs["D"], decision=deny
+        )
+    elif state == "category_denied":
+        ConsentChoice.objects.create(
+            patient=pa, scope=Scope.CATEGORY, category="mental_health", decision=deny
+        )
+    elif state == "expired":
+        choice = ConsentChoice(
+            patient=pa,
+            scope=Scope.ORGANISATION,
+            organisation=orgs["D"],
+            decision=deny,
+            until=now - timedelta(minutes=1),
+        )
+        choice.save()
+    elif state in ("withdrawn", "bg_open", "bg_lapsed"):
+        ConsentChoice.objects.create(patient=pa, scope=Scope.NETWORK, decision=deny)
+    if state in ("bg_open", "bg_lapsed"):
+        opened = now - timedelta(minutes=5 if state == "bg_open" else 120)
+        BreakGlass.objects.create(
+            clinician=world["users"]["clin_denied"],
+            organisation=orgs["D"],
+            patient=pa,
+            reason_code="emergency",
+            reason_text="unconscious in the ambulance",
+            opened_at=opened,
+            expires_at=opened + timedelta(minutes=60),
+        )
+
+
+WITHDRAWN = {"clin_owner": {"o-gen", "o-mh"}, "clin_perm": ALL, "system_p": ALL, "clin_denied": NOT_FOUND}
+EXPECTED = {
+    "default": {"clin_owner": ALL, "clin_perm": ALL, "clin_denied": ALL, "system_p": ALL},
+    "org_denied": {"clin_owner": ALL, "clin_perm": ALL, "clin_denied": NOT_FOUND, "system_p": ALL},
+    "category_denied": {
+        "clin_owner": ALL,  # O owns o-mh
+        "clin_perm": {"o-gen", "x-gen", "x-sex"},  # "share with P" and "not mental health" tie: deny wins
+        "clin_denied": {"o-gen", "x-gen", "x-sex"},
+        "system_p": {"o-gen", "x-gen", "x-sex"},
+    },
+    "expired": {"clin_owner": ALL, "clin_perm": ALL, "clin_denied": ALL, "system_p": ALL},
+    "withdrawn": WITHDRAWN,
+    "bg_open": {**WITHDRAWN, "clin_denied": ALL},
+    "bg_lapsed": WITHDRAWN,
+}
+ALWAYS = {"patient_a": ALL, "patient_b": NOT_FOUND, "ig": NOT_FOUND, "anonymous": NOT_FOUND}
+ROLES = [*ALWAYS, "clin_owner", "clin_perm", "clin_denied", "system_p"]
+
+
+def visible(world, role, action=Action.READ_RECORD):
+    try:
+        access = open_record(actor(world, role), world["pa"].pk, action=action)
+    except NotFound:
+        return NOT_FOUND
+    return {e.fhir_id for e in access.read() if e.resource_type == "Condition"}
+
+
+@pytest.mark.parametrize("state", list(EXPECTED))
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("action", [Action.READ_RECORD, Action.SEARCH_RECORD, Action.EXPORT_RECORD])
+def test_each_role_sees_exactly_what_the_state_permits(world, role, state, action):
+    apply_state(world, state)
+    expected = ALWAYS.get(role) or EXPECTED[state][role]
+
+    assert visible(world, role, action) == expected
+
+
+@pytest.mark.parametrize("state", list(EXPECTED))
+@pytest.mark.parametrize("role", ROLES)
+def test_reading_one_entry_agrees_with_the_list_and_hides_the_rest_alike(world, role, state):
+    apply_state(world, state)
+    expected = ALWAYS.get(role) or EXPECTED[state][role]
+    entries = {e.fhir_id: e.pk for e in world["pa"].entries.filter(resource_type="Condition")}
+    try:
+        access = open_record(actor(world, role), world["pa"].pk)
+    except NotFound:
+        assert expected == NOT_FOUND
+        return
+    for name, pk in entries.items():
+        if name in expected:
+            assert access.read_one(pk).fhir_id == name
+        else:
+            with pytest.raises(NotFound):
+                access.read_one(pk)
+    with pytest.raises(NotFound):
+        access.read_one(uuid.uuid4())
+    with pytest.raises(NotFound):
+        access.read_one("not-a-uuid")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_missing_patient_and_a_forbidden_one_raise_the_same(world, role):
+    # Patient B withdraws sharing: nobody but B may read B's record, and for everyone
+    # else it looks exactly like a patient that does not exist.
+    ConsentChoice.objects.create(patient=world["pb"], scope=Scope.NETWORK, decision=Decision.DENY)
+    forbidden = world["pa"].pk if role == "patient_b" else world["pb"].pk
+    outcomes = []
+    for patient_id in (uuid.uuid4(), "nonsense", forbidden):
+        with pytest.raises(NotFound) as refused:
+            open_record(actor(world, role), patient_id)
+        outcomes.append((type(refused.value), refused.value.args))
+    assert len(set(outcomes)) == 1
+
+
+def test_opt_in_shares_nothing_until_the_patient_grants_it(world, settings):
+    settings.CONSENT_MODEL = "opt-in"
+    assert visible(world, "clin_denied") == NOT_FOUND
+    assert visible(world, "clin_owner") == {"o-gen", "o-mh"}
+    assert visible(world, "clin_perm") == ALL  # the explicit "share with P"
+    ConsentChoice.objects.create(
+        patient=world["pa"], scope=Scope.CATEGORY, category="general", decision=Decision.PERMIT
+    )
+    assert visible(world, "clin_denied") == {"o-gen", "x-gen"}
+
+
+def test_the_most_specific_choice_wins(world):
+    pa, orgs = world["pa"], world["orgs"]
+    ConsentChoice.objects.create(patient=pa, scope=Scope.NETWORK, decision=Decision.DENY)
+    ConsentChoice.objects.create(
+        patient=pa, scope=Scope.ORGANISATION, organisation=orgs["D"], decision=Decision.PERMIT
+    )
+    ConsentChoice.objects.create(
+        patient=pa,
+        scope=Scope.ORGANISATION_CATEGORY,
+        organisation=orgs["D"],
+        category="sexual_health",
+        decision=Decision.DENY,
+    )
+    assert visible(world, "clin_denied") == {"o-gen", "o-mh", "x-gen"}
+
+
+def test_a_later_choice_replaces_an_earlier_one_and_default_withdraws_it(world):
+    pa, orgs = world["pa"], world["orgs"]
+    ConsentChoice.objects.create(
+        patient=pa, scope=Scope.ORGANISATION, organisation=orgs["D"], decision=Decision.DENY
+    )
+    assert visible(world, "clin_denied") == NOT_FOUND
+    ConsentChoice.objects.create(
+        patient=pa, scope=Scope.ORGANISATION, organisation=orgs["D"], decision=Decision.DEFAULT
+    )
+    assert visible(world, "clin_denied") == ALL
+    assert ConsentChoice.objects.filter(patient=pa).count() == 3  # history kept
+
+
+def test_an_owner_can_withhold_an_item_from_the_patient_with_a_reason(world):
+    from consent.services import release_withholding, withhold_from_patient
+
+    o_mh = world["pa"].entries.get(fhir_id="o-mh")
+    held = withhold_from_patient(
+        actor=actor(world, "clin_owner"),
+        entry=o_mh,
+        reason="Would cause serious harm if read before the appointment",
+    )
+    assert visible(world, "patient_a") == ALL - {"o-mh"}
+    assert visible(world, "clin_owner") == ALL  # clinicians still see it
+    release_withholding(actor=actor(world, "clin_owner"), withholding=held)
+    assert visible(world, "patient_a") == ALL
+
+
+def test_only_the_owner_may_withhold(world):
+    from consent.policy import Denied
+    from consent.services import withhold_from_patient
+
+    x_gen = world["pa"].entries.get(fhir_id="x-gen")
+    with pytest.raises(Denied):
+        withhold_from_patient(
+            actor=actor(world, "clin_owner"), entry=x_gen, reason="not mine to withhold at all"
+        )
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "permitted"),
+    [
+        ("ig", Action.READ_CONSENT, True),
+        ("ig", Action.READ_AUDIT, True),
+        ("ig", Action.READ_RECORD, False),
+        ("patient_a", Action.CHANGE_CONSENT, True),
+        ("patient_a", Action.READ_AUDIT, True),
+        ("patient_b", Action.READ_CONSENT, False),
+        ("clin_owner", Action.CHANGE_CONSENT, False),
+        ("clin_owner", Action.READ_AUDIT, False),
+        ("system_p", Action.CHANGE_CONSENT, False),
+        ("anonymous", Action.READ_CONSENT, False),
+    ],
+)
+def test_metadata_actions_follow_the_role(world, role, action, permitted):
+    assert bool(decide(actor(world, role), action, world["pa"])) is permitted
+
+
+def test_an_organisation_system_writes_only_its_own_data(world):
+    from consent.policy import may_write
+
+    p_system = actor(world, "system_p")
+    assert may_write(p_system, world["orgs"]["P"])
+    assert not may_write(p_system, world["orgs"]["O"])
+    assert not may_write(actor(world, "clin_perm"), world["orgs"]["P"])
+
+
+def test_every_read_and_every_refusal_is_audited_with_what_was_shown(world):
+    apply_state(world, "org_denied")
+    before = AuditEvent.objects.count()
+    visible(world, "clin_perm")
+    visible(world, "clin_denied")
+
+    permit, deny = AuditEvent.objects.filter(seq__gt=before).order_by("seq")
+    assert (permit.action, permit.outcome, permit.organisation.ods_code) == ("record.read", "permit", "RP200")
+    assert permit.patient == world["pa"]
+    assert len(permit.entries) == world["pa"].entries.filter(owner__ods_code__in=["A10001", "RX100"]).count()
+    assert permit.purpose == "direct-care"
+    assert (deny.outcome, deny.organisation.ods_code) == ("deny", "RD300")
+    assert deny.entries == []
+
+
+def test_break_glass_reads_are_audited_as_emergency(world):
+    apply_state(world, "bg_open")
+    visible(world, "clin_denied")
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.purpose == "emergency"
+    assert event.detail["break_glass"] == BreakGlass.objects.get().pk
+
+
+def test_if_the_audit_write_fails_nothing_is_disclosed(world, monkeypatch):
+    from django.db import DatabaseError
+
+    import audit.chain
+
+    access = open_record(actor(world, "clin_perm"), world["pa"].pk)
+
+    def broken(**fields):
+        raise DatabaseError("audit store unavailable")
+
+    monkeypatch.setattr(audit.chain, "append", broken)
+    with pytest.raises(DatabaseError):
+        access.read()
+    with pytest.raises(DatabaseError):
+        open_record(actor(world, "clin_denied"), uuid.uuid4())
