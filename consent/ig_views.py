@@ -88,13 +88,13 @@ class AuditSearchForm(forms.Form):
         required=False,
         label="From",
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="For example, 2025-03-15",
+        help_text="The first day to include",
     )
     date_to = forms.DateField(
         required=False,
         label="To",
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Includes this day",
+        help_text="The last day to include",
     )
 
     def clean_user_email(self):
@@ -153,6 +153,7 @@ class VerdictForm(forms.Form):
         choices=BreakGlassReview.Verdict.choices,
         widget=forms.RadioSelect,
         label="Was the emergency access appropriate?",
+        error_messages={"required": "Choose appropriate or not appropriate"},
     )
     note = forms.CharField(
         required=False,

@@ -570,3 +570,19 @@ def test_refused_reads_are_counted_per_user(ig, ada, ada_account, clinician):
             read(clinician, ada)
     probing = ig.get(reverse("ig:signals")).context["probing"]
     assert [(p.actor_label, p.denied) for p in probing] == [(clinician.email, 3)]
+
+
+# --- The way in -----------------------------------------------------------------------
+
+
+def test_the_home_page_links_ig_officers_to_the_console(client, ig_user, clinician):
+    client.force_login(ig_user)
+    assert reverse("ig:search") in client.get("/").content.decode()
+    client.force_login(clinician)
+    assert reverse("ig:search") not in client.get("/").content.decode()
+
+
+def test_every_ig_page_links_to_the_four_areas(ig, ada):
+    html = ig.get(reverse("ig:signals")).content.decode()
+    for name in ("ig:search", "ig:find_patient", "ig:break_glass"):
+        assert f'href="{reverse(name)}"' in html
