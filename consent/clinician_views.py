@@ -86,16 +86,20 @@ def find_patient(request):
     like a real patient's number, to a record address (a stable pseudo-UUID derived
     from the number with the server's secret), and the record page answers both a
     patient who does not exist and one whose choices refuse this organisation with the
-    same "You cannot see this record" page. Only a declared, justified and audited
-    emergency access can tell the two apart.
+    same "You cannot see this record" page. Only declaring emergency access, with a
+    stated reason, tells the two apart; a declaration that opens a record is audited,
+    and the patient and IG are told.
     """
+    organisations = _memberships(request.user)
+    if request.session.get(ACTING_FOR_SESSION_KEY) not in {o.pk for o in organisations}:
+        # A choice left over from a membership since ended: fall back to a current one.
+        request.session.pop(ACTING_FOR_SESSION_KEY, None)
     actor = request_actor(request)
     form = FindPatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         number = form.cleaned_data["nhs_number"]
         found = Patient.objects.filter(nhs_number=number).values_list("pk", flat=True).first()
         return redirect("clinician:record", patient_id=found or _no_match_id(number))
-    organisations = _memberships(request.user)
     acting = actor.organisation
     return render(
         request,

@@ -218,6 +218,11 @@ def test_a_clinician_of_several_organisations_chooses_only_among_their_own(clien
     client.post(reverse("clinician:acting_for"), {"organisation": stranger.pk})
     assert client.session[ACTING_FOR_SESSION_KEY] == hospital.pk
 
+    # A membership that ends takes its choice with it.
+    both.memberships.filter(organisation=hospital).delete()
+    assert "You are acting for <strong>Riverside Surgery" in client.get(FIND).content.decode()
+    assert ACTING_FOR_SESSION_KEY not in client.session
+
 
 def test_a_clinician_of_one_organisation_is_offered_no_choice(client, dr_gp):
     client.force_login(dr_gp)
