@@ -113,11 +113,6 @@ def search_events(filters: AuditFilters) -> QuerySet[AuditEvent]:
     return events
 
 
-def entry_id(ref: str) -> str:
-    """The entry id of an audit entry reference, without its version."""
-    return ref.split(":", 1)[0]
-
-
 # --- Consent in force at a moment ---------------------------------------------------
 
 
