@@ -11,7 +11,8 @@ def record(action: str, *, entries=(), **fields):
     """Append one event to the hash-chained trail and return it; failures propagate."""
     from .chain import append  # late: audit is a leaf that every app imports
 
-    return append(action=action, entries=[entry_ref(e) for e in entries], **fields)
+    refs = [e if isinstance(e, str) else f"{e.pk.hex}:{e.version}" for e in entries]
+    return append(action=action, entries=refs, **fields)
 
 
 def entry_ref(entry) -> str:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import AuditEvent, ChainHead
@@ -57,18 +56,43 @@ def append(**fields) -> AuditEvent:
 
     The first statement is an UPDATE of the single head row: it takes the row lock on
     PostgreSQL and the write lock on SQLite, so concurrent writers queue here and each
-    sees the hash its predecessor left.
+    sees the hash its predecessor left (RETURNING saves a separate read).
     """
-    with transaction.atomic():
-        if not ChainHead.objects.filter(pk=1).update(last_seq=F("last_seq") + 1):
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(ADVANCE_HEAD)
+        row = cursor.fetchone()
+        if row is None:  # the first event ever: create the head, then advance it
             ChainHead.objects.get_or_create(pk=1)
-            ChainHead.objects.filter(pk=1).update(last_seq=F("last_seq") + 1)
-        head = ChainHead.objects.get(pk=1)
-        event = AuditEvent(seq=head.last_seq, occurred_at=timezone.now(), prev_hash=head.last_hash, **fields)
-        event.hash = event_hash(head.last_hash, event)
-        event.save(force_insert=True)
-        ChainHead.objects.filter(pk=1).update(last_hash=event.hash)
+            cursor.execute(ADVANCE_HEAD)
+            row = cursor.fetchone()
+        seq, prev_hash = row
+        event = AuditEvent(seq=seq, occurred_at=timezone.now(), prev_hash=prev_hash, **fields)
+        event.hash = event_hash(prev_hash, event)
+        cursor.execute(*_insert_statement(event))
+        event.pk = cursor.fetchone()[0]
+        cursor.execute(SET_HEAD_HASH, [event.hash])
+    event._state.adding, event._state.db = False, connection.alias
     return event
+
+
+_INSERT_FIELDS: list = []
+
+
+def _insert_statement(event: AuditEvent) -> tuple[str, list]:
+    """A prepared INSERT for one event (the ORM's save() compiles one every time)."""
+    if not _INSERT_FIELDS:
+        _INSERT_FIELDS.extend(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _INSERT_FIELDS)
+    sql = (
+        f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608 - names from model metadata
+        f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) RETURNING {quote(AuditEvent._meta.pk.column)}"
+    )
+    return sql, [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _INSERT_FIELDS]
+
+
+ADVANCE_HEAD = "UPDATE audit_chainhead SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
+SET_HEAD_HASH = "UPDATE audit_chainhead SET last_hash = %s WHERE id = 1"
 
 
 @dataclass

@@ -15,6 +15,24 @@ class Outcome(models.TextChoices):
     DENY = "deny", "Denied"
 
 
+class EntryRefsField(models.TextField):
+    """A list of entry references ("<entry uuid hex>:<version>") kept as one line of
+    text: writing a read of 1,000 entries as jsonb cost PostgreSQL a parse per event."""
+
+    def from_db_value(self, value, expression, connection):
+        return value.split() if value else []
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return value.split() if value else []
+
+    def get_prep_value(self, value):
+        if isinstance(value, list | tuple):
+            return " ".join(value)
+        return value
+
+
 class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise TypeError("Audit events are append-only")
@@ -40,7 +58,7 @@ class AuditEvent(models.Model):
         "phr.Patient", on_delete=models.PROTECT, null=True, blank=True, db_constraint=False
     )
     # "<entry uuid hex>:<version>" for each record entry disclosed or changed.
-    entries = models.JSONField(default=list, blank=True)
+    entries = EntryRefsField(default=list, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PERMIT)
     purpose = models.CharField(max_length=40, blank=True)
     reason = models.CharField(max_length=200, blank=True)

@@ -98,13 +98,12 @@ def measure(rounds: int, reads: int, entries: int, profile: bool) -> dict:
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, transaction
-    from django.db.models import F
     from django.utils import timezone
 
     import audit
     from accounts.models import Membership, PatientLink, User
     from audit.chain import canonical, event_hash
-    from audit.models import AuditEvent, ChainHead
+    from audit.models import AuditEvent
     from consent.policy import (
         actor_for,
         current_choices,
@@ -222,36 +221,6 @@ def measure(rounds: int, reads: int, entries: int, profile: bool) -> dict:
             )
             transaction.set_rollback(True)
 
-    def statement_times(n: int) -> dict[str, float]:
-        """chain.append's statements one by one, each timed, in transactions rolled back."""
-        names = ["  1 head UPDATE seq", "  2 head SELECT", "  3 event INSERT", "  4 head UPDATE hash"]
-        times: dict[str, list[float]] = {name: [] for name in names}
-        for _ in range(n):
-            with transaction.atomic():
-                marks = [time.perf_counter()]
-                ChainHead.objects.filter(pk=1).update(last_seq=F("last_seq") + 1)
-                marks.append(time.perf_counter())
-                head = ChainHead.objects.get(pk=1)
-                marks.append(time.perf_counter())
-                event = AuditEvent(
-                    seq=head.last_seq,
-                    occurred_at=timezone.now(),
-                    prev_hash=head.last_hash,
-                    **{k: v for k, v in fields.items() if k != "patient"},
-                    patient=patient,
-                )
-                event.hash = "0" * 64
-                marks.append(time.perf_counter())
-                event.save(force_insert=True)
-                marks.append(time.perf_counter())
-                ChainHead.objects.filter(pk=1).update(last_hash=event.hash)
-                marks.append(time.perf_counter())
-                transaction.set_rollback(True)
-            spans = [marks[1] - marks[0], marks[2] - marks[1], marks[4] - marks[3], marks[5] - marks[4]]
-            for name, span in zip(names, spans, strict=True):
-                times[name].append(span)
-        return {name: round(statistics.median(t) * 1000, 3) for name, t in times.items()}
-
     choices = current_choices(patient)
     parts = {
         "decision (open_record)": lambda: open_record(actor, patient.pk),
@@ -278,7 +247,6 @@ def measure(rounds: int, reads: int, entries: int, profile: bool) -> dict:
         - breakdown["  canonical JSON + HMAC"],
         3,
     )
-    breakdown.update(statement_times(rounds * max(reads // 5, 5)))
 
     profile_text = ""
     if profile:

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 import audit
@@ -211,8 +211,17 @@ def open_break_glass(actor: Actor, patient: Patient, *, now: datetime | None = N
     )
 
 
-def decide(actor: Actor, action: Action, patient: Patient, *, now: datetime | None = None) -> AccessDecision:
-    """Permit or deny one actor one action on one patient's record, with the reason."""
+_LOOK_UP = object()
+
+
+def decide(
+    actor: Actor, action: Action, patient: Patient, *, now: datetime | None = None, glass=_LOOK_UP
+) -> AccessDecision:
+    """Permit or deny one actor one action on one patient's record, with the reason.
+
+    ``glass`` is the actor's open break-glass on this patient when the caller fetched
+    it already (open_record does, in the same query as the patient).
+    """
     role = actor.role
     if role == ActorRole.ANONYMOUS:
         return AccessDecision(False, "not signed in", "role")
@@ -234,7 +243,8 @@ def decide(actor: Actor, action: Action, patient: Patient, *, now: datetime | No
         return AccessDecision(False, "not acting for a member organisation", "role")
     if action not in READ_ACTIONS:
         return AccessDecision(False, f"{role.value} cannot {action.value}", "role")
-    glass = open_break_glass(actor, patient, now=now)
+    if glass is _LOOK_UP:
+        glass = open_break_glass(actor, patient, now=now)
     if glass is not None:
         return AccessDecision(
             True,
@@ -267,9 +277,12 @@ def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) 
     if decision.basis == "own-record":
         withheld = Withholding.objects.filter(released_at__isnull=True).values("entry_id")
         return entries.exclude(pk__in=withheld)
-    if decision.break_glass is not None:
+    if decision.break_glass is not None or decision.categories == ALL_CATEGORIES:
         return entries
     return entries.filter(Q(owner=actor.organisation) | Q(category__in=decision.categories))
+
+
+ALL_CATEGORIES = frozenset(Category.values)
 
 
 # --- Fetch, authorise, audit: the caller-bound record ----------------------------------
@@ -299,9 +312,9 @@ class RecordAccess:
     ) -> list[RecordEntry]:
         """Evaluate the permitted entries (shaped by the caller) and audit the disclosure."""
         query = self._base if shape is None else shape(self._base)
-        with transaction.atomic():
-            rows = list(query)
-            self._audit(rows, detail)
+        rows = list(query)
+        # The rows leave only once their event is written: a failed write raises here.
+        self._audit(rows, detail)
         return rows
 
     def read_one(self, entry_id, *, detail: dict | None = None) -> RecordEntry:
@@ -351,16 +364,33 @@ def find_patient(patient_id) -> Patient | None:
         return None
 
 
+def _patient_and_glass(actor: Actor, patient_id, now: datetime):
+    """The patient and the actor's open break-glass on them, in one query."""
+    try:
+        patients = Patient.objects.filter(pk=uuid.UUID(str(patient_id)))
+    except ValueError:
+        return None, None
+    if actor.role != ActorRole.CLINICIAN or actor.user is None or actor.organisation is None:
+        return patients.first(), None
+    open_glass = BreakGlass.objects.filter(
+        patient=OuterRef("pk"), clinician=actor.user, organisation=actor.organisation, expires_at__gt=now
+    ).order_by("-expires_at")
+    patient = patients.annotate(glass_id=Subquery(open_glass.values("pk")[:1])).first()
+    if patient is None or patient.glass_id is None:
+        return patient, None
+    return patient, BreakGlass.objects.get(pk=patient.glass_id)
+
+
 def open_record(
     actor: Actor, patient_id, *, action: Action = Action.READ_RECORD, now: datetime | None = None
 ) -> RecordAccess:
     """Fetch a patient's record for an actor: the permitted view, or NotFound (audited)."""
-    patient = find_patient(patient_id)
-    decision = (
-        decide(actor, action, patient, now=now)
-        if patient
-        else AccessDecision(False, "no such patient", "role")
-    )
+    now = now or timezone.now()
+    patient, glass = _patient_and_glass(actor, patient_id, now)
+    if patient is None:
+        decision = AccessDecision(False, "no such patient", "role")
+    else:
+        decision = decide(actor, action, patient, now=now, glass=glass)
     if not decision:
         audit.record(
             action.value,

@@ -14,7 +14,9 @@ from audit.models import AuditEvent, ChainHead
 
 
 def write(n: int, **fields) -> list[AuditEvent]:
-    return [audit.record("test.event", actor_label=f"writer {i}", detail={"i": i}, **fields) for i in range(n)]
+    return [
+        audit.record("test.event", actor_label=f"writer {i}", detail={"i": i}, **fields) for i in range(n)
+    ]
 
 
 def raw(sql: str, params=()) -> None:
@@ -87,8 +89,12 @@ def test_an_inserted_event_is_named():
     # Make room at #3 and slip a forged event in, re-linking by hand without the key.
     raw("UPDATE audit_auditevent SET seq = seq + 100 WHERE seq >= 3")
     forged = AuditEvent(
-        seq=3, occurred_at=events[2].occurred_at, action="record.read", actor_label="intruder",
-        prev_hash=events[1].hash, hash="f" * 64,
+        seq=3,
+        occurred_at=events[2].occurred_at,
+        action="record.read",
+        actor_label="intruder",
+        prev_hash=events[1].hash,
+        hash="f" * 64,
     )
     forged.save()
     raw("UPDATE audit_auditevent SET seq = seq - 99 WHERE seq >= 103")
@@ -156,7 +162,9 @@ def test_twenty_four_concurrent_writers_keep_one_valid_chain():
 
 @pytest.mark.django_db
 def test_the_hash_does_not_depend_on_the_database_round_trip():
-    event = audit.record("test.event", detail={"b": 2, "a": [1, "x"], "nested": {"z": None}}, entries=["ab:1"])
+    event = audit.record(
+        "test.event", detail={"b": 2, "a": [1, "x"], "nested": {"z": None}}, entries=["ab:1"]
+    )
     again = AuditEvent.objects.get(pk=event.pk)
     from audit.chain import event_hash
 
