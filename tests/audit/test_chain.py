@@ -143,7 +143,7 @@ def test_twenty_four_concurrent_writers_keep_one_valid_chain():
             barrier.wait()
             for i in range(per_thread):
                 audit.record("test.concurrent", actor_label=f"thread {n}", detail={"i": i})
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(repr(exc))
         finally:
             connections.close_all()
