@@ -60,11 +60,5 @@ class BreakGlassForm(forms.Form):
     )
 
     def add_service_error(self, message: str, field: str | None = None) -> None:
-        """Attach a refusal from declare_break_glass to the field it is about."""
-        if field is None:
-            # services.InvalidChange carries only a message; its wording names the field.
-            if message.startswith("Choose"):
-                field = "reason_code"
-            elif message.startswith("Explain"):
-                field = "reason_text"
-        self.add_error(field, message)
+        """Attach a refusal from declare_break_glass to the field it names (or the form)."""
+        self.add_error(field if field in self.fields else None, message)

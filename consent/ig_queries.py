@@ -21,8 +21,8 @@ from accounts.models import PatientLink, Role
 from audit.models import AuditEvent, Outcome
 from phr.models import Category, Organisation, Patient, RecordEntry
 
-from .models import BreakGlass, BreakGlassReview, ConsentChoice, Decision
-from .policy import READ_ACTIONS, sharing_for
+from .models import BreakGlass, BreakGlassReview, ConsentChoice
+from .policy import READ_ACTIONS, choices_in_force, sharing_for
 
 RECORD_ACCESS = tuple(action.value for action in READ_ACTIONS)
 ANY_RECORD_ACCESS = "record.*"
@@ -117,18 +117,8 @@ def search_events(filters: AuditFilters) -> QuerySet[AuditEvent]:
 
 
 def choices_as_of(choices: Iterable[ConsentChoice], at: datetime) -> dict[tuple, ConsentChoice]:
-    """The choices in force at a past moment: for each scope the latest row recorded by
-    then, unless it withdrew the choice or had lapsed by then (policy.current_choices,
-    replayed as of that moment)."""
-    latest: dict[tuple, ConsentChoice] = {}
-    for choice in sorted(choices, key=lambda c: (c.recorded_at, c.pk)):
-        if choice.recorded_at <= at:
-            latest[choice.key] = choice
-    return {
-        key: choice
-        for key, choice in latest.items()
-        if choice.decision != Decision.DEFAULT and (choice.until is None or choice.until > at)
-    }
+    """The choices in force at a past moment (the policy's own rule, replayed)."""
+    return choices_in_force(choices, at)
 
 
 @dataclass

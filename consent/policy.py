@@ -148,15 +148,22 @@ class AccessDecision:
 
 
 def current_choices(patient: Patient, *, now: datetime | None = None) -> dict[tuple, ConsentChoice]:
-    """The choices in force: the latest row for each scope, unless withdrawn or lapsed."""
+    """The choices in force now (or at a past moment): see choices_in_force."""
     now = now or timezone.now()
+    return choices_in_force(ConsentChoice.objects.filter(patient=patient, recorded_at__lte=now), now)
+
+
+def choices_in_force(choices: Iterable[ConsentChoice], at: datetime) -> dict[tuple, ConsentChoice]:
+    """For each scope, the latest choice recorded by ``at``, unless it withdrew an
+    earlier choice (back to the default) or had lapsed by then."""
     latest: dict[tuple, ConsentChoice] = {}
-    for choice in ConsentChoice.objects.filter(patient=patient).order_by("recorded_at", "id"):
-        latest[choice.key] = choice
+    for choice in sorted(choices, key=lambda c: (c.recorded_at, c.pk)):
+        if choice.recorded_at <= at:
+            latest[choice.key] = choice
     return {
         key: choice
         for key, choice in latest.items()
-        if choice.decision != Decision.DEFAULT and (choice.until is None or choice.until > now)
+        if choice.decision != Decision.DEFAULT and (choice.until is None or choice.until > at)
     }
 
 

@@ -39,7 +39,12 @@ MIN_REASON_LENGTH = 10
 
 
 class InvalidChange(ValueError):
-    """The request names something impossible; the message says what to fix."""
+    """The request names something impossible; the message says what to fix and
+    ``field`` names the input it is about, when there is one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @transaction.atomic
@@ -107,55 +112,73 @@ def sharing_summary(patient: Patient, *, now: datetime | None = None) -> list[tu
     return [(org, sharing_for(org, choices)) for org in Organisation.objects.order_by("name")]
 
 
-@transaction.atomic
 def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_text: str) -> BreakGlass:
     """Open a refused record to one clinician for a limited time, with a stated reason;
     the patient is told and IG reviews it."""
-    if actor.role != ActorRole.CLINICIAN or actor.organisation is None:
-        raise NotFound
     from .policy import find_patient
 
     patient = find_patient(patient_id)
-    if patient is None:
-        raise NotFound
+    if actor.role != ActorRole.CLINICIAN or actor.organisation is None or patient is None:
+        _refuse_break_glass(actor, patient, patient_id)
     if reason_code not in BreakGlassReason.values:
-        raise InvalidChange("Choose the reason for emergency access")
+        raise InvalidChange("Choose the reason for emergency access", field="reason_code")
     if len(reason_text.strip()) < MIN_REASON_LENGTH:
-        raise InvalidChange(f"Explain the emergency in at least {MIN_REASON_LENGTH} characters")
-    now = timezone.now()
-    current = decide(actor, Action.READ_RECORD, patient, now=now)
-    if current.break_glass is None and set(current.categories) == set(Category.values):
-        raise InvalidChange("You can already see this whole record: emergency access is not needed")
-    glass = BreakGlass.objects.create(
-        clinician=actor.user,
-        organisation=actor.organisation,
-        patient=patient,
-        reason_code=reason_code,
-        reason_text=reason_text.strip(),
-        opened_at=now,
-        expires_at=now + timedelta(minutes=settings.BREAK_GLASS_MINUTES),
-    )
+        raise InvalidChange(
+            f"Explain the emergency in at least {MIN_REASON_LENGTH} characters", field="reason_text"
+        )
+    with transaction.atomic():
+        now = timezone.now()
+        current = decide(actor, Action.READ_RECORD, patient, now=now)
+        if current.break_glass is None and set(current.categories) == set(Category.values):
+            raise InvalidChange("You can already see this whole record: emergency access is not needed")
+        glass = BreakGlass.objects.create(
+            clinician=actor.user,
+            organisation=actor.organisation,
+            patient=patient,
+            reason_code=reason_code,
+            reason_text=reason_text.strip(),
+            opened_at=now,
+            expires_at=now + timedelta(minutes=settings.BREAK_GLASS_MINUTES),
+        )
+        audit.record(
+            Action.BREAK_GLASS.value,
+            patient=patient,
+            purpose="emergency",
+            reason=glass.get_reason_code_display()[:200],
+            detail={
+                "break_glass": glass.pk,
+                "reason_code": reason_code,
+                "minutes": settings.BREAK_GLASS_MINUTES,
+            },
+            **actor.audit_fields(),
+        )
+        for link in patient.accounts.select_related("user"):
+            notify(
+                link.user,
+                kind=Notification.Kind.BREAK_GLASS,
+                title="A clinician used emergency access to your record",
+                body=(
+                    f"{actor.organisation.name} opened your record in an emergency on "
+                    f"{timezone.localtime(now):%d %B %Y at %H:%M}. The reason they gave: "
+                    f"{glass.get_reason_code_display()}. {glass.reason_text} "
+                    "Our information governance team reviews every emergency access."
+                ),
+            )
+    return glass
+
+
+def _refuse_break_glass(actor: Actor, patient: Patient | None, patient_id) -> None:
+    # Called before declare_break_glass opens its transaction, so the refusal is kept
+    # although the request fails.
     audit.record(
         Action.BREAK_GLASS.value,
         patient=patient,
-        purpose="emergency",
-        reason=glass.get_reason_code_display()[:200],
-        detail={"break_glass": glass.pk, "reason_code": reason_code, "minutes": settings.BREAK_GLASS_MINUTES},
+        outcome="deny",
+        reason="not a clinician of a member organisation" if patient else "no such patient",
+        detail={} if patient else {"requested": str(patient_id)[:64]},
         **actor.audit_fields(),
     )
-    for link in patient.accounts.select_related("user"):
-        notify(
-            link.user,
-            kind=Notification.Kind.BREAK_GLASS,
-            title="A clinician used emergency access to your record",
-            body=(
-                f"{actor.organisation.name} opened your record in an emergency on "
-                f"{timezone.localtime(now):%d %B %Y at %H:%M}. The reason they gave: "
-                f"{glass.get_reason_code_display()}. {glass.reason_text} "
-                "Our information governance team reviews every emergency access."
-            ),
-        )
-    return glass
+    raise NotFound
 
 
 @transaction.atomic
