@@ -19,8 +19,10 @@ Rules, in the words of the design:
 
 from __future__ import annotations
 
+import contextvars
 import uuid
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -35,6 +37,23 @@ from accounts.models import Role as UserRole
 from phr.models import Category, Organisation, Patient, RecordEntry
 
 from .models import BreakGlass, ConsentChoice, Decision, Scope, Withholding
+
+_INSIDE_POLICY = contextvars.ContextVar("inside_policy", default=False)
+
+
+@contextmanager
+def _policy_scope():
+    """Marks clinical reads made by the policy itself, so that tests can prove that no
+    other code reads clinical content (see tests/test_url_walk.py)."""
+    token = _INSIDE_POLICY.set(True)
+    try:
+        yield
+    finally:
+        _INSIDE_POLICY.reset(token)
+
+
+def inside_policy() -> bool:
+    return _INSIDE_POLICY.get()
 
 
 class NotFound(Exception):
@@ -319,7 +338,8 @@ class RecordAccess:
     ) -> list[RecordEntry]:
         """Evaluate the permitted entries (shaped by the caller) and audit the disclosure."""
         query = self._base if shape is None else shape(self._base)
-        rows = list(query)
+        with _policy_scope():
+            rows = list(query)
         # The rows leave only once their event is written: a failed write raises here.
         self._audit(rows, detail)
         return rows
@@ -330,7 +350,7 @@ class RecordAccess:
             entry_uuid = uuid.UUID(str(entry_id))
         except ValueError:
             raise NotFound from None
-        with transaction.atomic():
+        with transaction.atomic(), _policy_scope():
             entry = self._base.filter(pk=entry_uuid).select_related("owner").first()
             if entry is None:
                 audit.record(
