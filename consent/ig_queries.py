@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
 from accounts.models import PatientLink, Role
@@ -623,3 +623,28 @@ def fhir_bundle(events: Iterable[AuditEvent], *, total: int) -> dict:
         "total": total,
         "entry": entries,
     }
+
+
+def withholdings():
+    """Items owners keep from patients' own view, with their reasons: open ones first.
+
+    Only the entry's kind and holder are shown, never its content.
+    """
+    from .models import Withholding
+
+    return (
+        Withholding.objects.select_related("entry__owner", "withheld_by", "released_by")
+        .only(
+            "reason",
+            "withheld_at",
+            "released_at",
+            "entry__id",
+            "entry__resource_type",
+            "entry__patient_id",
+            "entry__owner__name",
+            "entry__owner__ods_code",
+            "withheld_by__email",
+            "released_by__email",
+        )
+        .order_by(F("released_at").desc(nulls_first=True), "-withheld_at")
+    )

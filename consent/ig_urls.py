@@ -14,4 +14,5 @@ urlpatterns = [
     path("break-glass/", ig_views.break_glass, name="break_glass"),
     path("break-glass/<int:break_glass_id>/review/", ig_views.review, name="review"),
     path("signals/", ig_views.signals, name="signals"),
+    path("withheld/", ig_views.withheld, name="withheld"),
 ]

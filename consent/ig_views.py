@@ -410,3 +410,24 @@ def signals(request):
             "lookback": q.SIGNAL_LOOKBACK_DAYS,
         },
     )
+
+
+# --- Items withheld from patients -----------------------------------------------------
+
+
+@ig_officer
+@require_GET
+def withheld(request):
+    """Every item an owner withholds from the patient's own view, with its reason."""
+    audit.record(
+        Action.READ_AUDIT.value,
+        purpose="governance",
+        detail={"view": "ig.withheld"},
+        **request_actor(request).audit_fields(),
+    )
+    page = _page(request, q.withholdings())
+    return render(
+        request,
+        "ig/withheld.html",
+        {"title": "Items withheld from patients", "section": "withheld", "page": page},
+    )

@@ -144,6 +144,11 @@ def test_an_ig_officer_reviews_access_and_consent(
     assert axe_violations() == []
     screenshot("ig-signals")
 
+    page.get_by_role("link", name="Items withheld from patients").click()
+    page.wait_for_url("**/ig/withheld/")
+    assert axe_violations() == []
+    screenshot("ig-withheld")
+
     page.get_by_role("link", name="A patient's consent and access").click()
     page.wait_for_url("**/ig/patients/")
     page.get_by_label("NHS number").fill(NHS_NUMBER)

@@ -155,6 +155,7 @@ def all_ig_urls(patient, glass_id=1):
         reverse("ig:patient", args=[patient.pk]),
         reverse("ig:break_glass"),
         reverse("ig:signals"),
+        reverse("ig:withheld"),
     ]
 
 
@@ -586,3 +587,23 @@ def test_every_ig_page_links_to_the_four_areas(ig, ada):
     html = ig.get(reverse("ig:signals")).content.decode()
     for name in ("ig:search", "ig:find_patient", "ig:break_glass"):
         assert f'href="{reverse(name)}"' in html
+
+
+# --- Items withheld from patients -----------------------------------------------------
+
+
+def test_withheld_items_are_listed_with_their_reasons_but_not_their_content(ig, ada, gp):
+    from consent.services import release_withholding, withhold_from_patient
+
+    owner = staff("dr.gp@gp.example", "clinician", gp)
+    entries = list(ada.entries.filter(resource_type="Condition"))
+    held = withhold_from_patient(
+        actor=actor_for(owner), entry=entries[0], reason="Result to be discussed face to face first"
+    )
+    page = ig.get(reverse("ig:withheld")).content.decode()
+    assert "Result to be discussed face to face first" in page
+    assert "Withheld</strong>" in page
+    assert entries[0].display not in page
+    release_withholding(actor=actor_for(owner), withholding=held)
+    page = ig.get(reverse("ig:withheld")).content.decode()
+    assert "Released" in page
