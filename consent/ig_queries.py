@@ -43,6 +43,11 @@ ACTION_CHOICES = [
     ("audit.search", "Audit trail searched"),
     ("audit.export", "Audit trail exported"),
     ("ingest.batch", "Data received from an organisation"),
+    ("auth.login", "Sign-in"),
+    ("auth.logout", "Sign-out"),
+    ("auth.signup", "Account created"),
+    ("auth.password", "Password changed or reset"),
+    ("auth.mfa", "Two-factor authentication"),
 ]
 ACTION_LABELS = dict(ACTION_CHOICES)
 
