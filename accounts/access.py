@@ -9,30 +9,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import redirect
 
-from consent.policy import Actor, actor_for
-
 ACTING_FOR_SESSION_KEY = "acting_for_organisation"
 
 
 def has_mfa(user) -> bool:
     return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
-
-
-def client_address(request) -> str | None:
-    # Behind the production proxy REMOTE_ADDR is the proxy; the proxy is trusted to set
-    # X-Forwarded-For only when SECURE_PROXY_SSL_HEADER is configured, as in production.
-    return request.META.get("REMOTE_ADDR") or None
-
-
-def request_actor(request) -> Actor:
-    """The policy's actor for this request: the user, the organisation they act for, where from."""
-    from phr.models import Organisation
-
-    organisation = None
-    chosen = request.session.get(ACTING_FOR_SESSION_KEY) if hasattr(request, "session") else None
-    if chosen:
-        organisation = Organisation.objects.filter(pk=chosen).first()
-    return actor_for(request.user, organisation=organisation, source_address=client_address(request))
 
 
 def staff_required(*roles: str):

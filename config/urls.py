@@ -9,6 +9,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("ig/", include("consent.ig_urls")),
     path("clinician/", include("consent.clinician_urls")),
+    path("record/", include("accuracy.record_urls")),
+    path("sharing/", include("consent.sharing_urls")),
+    path("", include("accounts.portal_urls")),
     path("admin/", admin.site.urls),
     re_path(r"^assets/images/(?P<name>[\w.-]+\.svg)$", views.nhsuk_icon, name="nhsuk-icon"),
 ]

@@ -18,13 +18,14 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.access import ACTING_FOR_SESSION_KEY, request_actor, staff_required
+from accounts.access import ACTING_FOR_SESSION_KEY, staff_required
 from phr.columns import DATE_PATHS
 from phr.models import Category, Organisation, Patient
 
 from .forms import ActingForForm, BreakGlassForm, FindPatientForm
 from .policy import Action, NotFound, open_record
 from .services import InvalidChange, declare_break_glass
+from .web import request_actor
 
 PAGE_SIZE = 50
 # The kinds offered in the filter are a fixed list, not read from the record, so the

@@ -23,7 +23,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import audit
-from accounts.access import request_actor, staff_required
+from accounts.access import staff_required
 from accounts.models import User
 from audit.models import Outcome
 from phr.models import Organisation, Patient
@@ -33,6 +33,7 @@ from . import ig_queries as q
 from .models import BreakGlassReview
 from .policy import Action, NotFound, authorise
 from .services import InvalidChange, review_break_glass
+from .web import request_actor
 
 PAGE_SIZE = 50
 ig_officer = staff_required("ig_officer")

@@ -368,6 +368,15 @@ class RecordAccess:
             raise NotFound
         return entry
 
+    def history(self, entry_id, *, detail: dict | None = None) -> tuple[RecordEntry, list]:
+        """One permitted entry with every version of it, oldest first (NotFound alike)."""
+        from phr.models import EntryVersion
+
+        entry = self.read_one(entry_id, detail={"history": True, **(detail or {})})
+        with _policy_scope():
+            versions = list(EntryVersion.objects.filter(entry=entry).select_related("batch").order_by("number"))
+        return entry, versions
+
     def _audit(self, rows: list[RecordEntry], detail: dict | None) -> None:
         extra = dict(detail or {})
         if self.decision.break_glass is not None:

@@ -1,0 +1,4 @@
+"""The patient's own record pages."""
+
+app_name = "record"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""Who can see my record, my sharing choices, who has looked."""
+
+app_name = "sharing"
+urlpatterns: list = []
