@@ -40,7 +40,8 @@ def live_worker(integration_services, django_db_setup, django_db_blocker, tmp_pa
     url = f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
     queue = f"integration-{os.getpid()}"
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": url}
+    mail = tmp_path_factory.mktemp("mail")
+    env = {**os.environ, "DATABASE_URL": url, "EMAIL_BACKEND": "file", "EMAIL_FILE_PATH": str(mail)}
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -76,6 +77,7 @@ def live_worker(integration_services, django_db_setup, django_db_blocker, tmp_pa
 
     app.conf.task_default_queue = queue
     proc.log_path = log
+    proc.mail_dir = mail
     yield proc
     proc.terminate()
     try:
