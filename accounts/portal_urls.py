@@ -1,4 +1,11 @@
 """Linking an account to a record, and the inbox."""
 
+from django.urls import path
+
+from . import linking_views
+
 app_name = "portal"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("link/", linking_views.link_record, name="link_record"),
+    path("linkage-keys/", linking_views.issue_key, name="issue_linkage_key"),
+]
