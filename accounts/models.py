@@ -4,6 +4,7 @@ a patient's record."""
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class UserManager(BaseUserManager):
@@ -105,3 +106,44 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} for {self.user}"
+
+
+class LinkageKey(models.Model):
+    """A practice-issued key that lets one account be linked to one patient's record.
+
+    The organisation that holds the patient's record prints it in a letter: an account
+    id, a passphrase and its ODS code. Only a hash of the passphrase is kept. A key is
+    used once, expires, and locks after too many wrong tries.
+    """
+
+    organisation = models.ForeignKey(
+        "phr.Organisation", on_delete=models.PROTECT, related_name="linkage_keys"
+    )
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="linkage_keys")
+    account_id = models.CharField("account ID", max_length=16, unique=True)
+    passphrase_hash = models.CharField(max_length=256)
+    issued_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="linkage_keys_issued"
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="linkage_keys_used"
+    )
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at"]
+
+    def __str__(self) -> str:
+        return f"linkage key {self.account_id} from {self.organisation_id}"
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires_at
+
+    @property
+    def formatted_account_id(self) -> str:
+        """The account id in groups of four, as printed in the letter."""
+        return "-".join(self.account_id[i : i + 4] for i in range(0, len(self.account_id), 4))

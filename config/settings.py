@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's list of security keys uses naturaltime
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -99,6 +100,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # After MessageMiddleware, so that the "you were signed out" message can be left.
+    "accounts.middleware.SessionTimeoutMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -162,7 +165,65 @@ ACCOUNT_RATE_LIMITS = {
 }
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "home"
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+# Security keys and passkeys need a secure origin; the development server has none.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+# Authenticator secrets and recovery-code seeds are encrypted (Fernet) before they reach
+# the database. Comma-separated: the first key encrypts, every key decrypts (rotation).
+# Unset, a key is derived from SECRET_KEY, so rotating SECRET_KEY would make every
+# enrolled authenticator unreadable: set this in production.
+MFA_ENCRYPTION_KEY = env_list("MFA_ENCRYPTION_KEY")
+# Wrong authenticator codes count with wrong passwords against ACCOUNT_RATE_LIMITS'
+# login_failed (per account); re-entering a password or code for a sensitive change:
+ACCOUNT_RATE_LIMITS["reauthenticate"] = "10/m/user"
+MFA_RATE_LIMITS = {"webauthn_login": "10/m/ip"}
+
+# Signed-in sessions end after this long without a request, and this long after sign-in
+# whatever the activity (the session cookie's own lifetime is the same 12 hours).
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_MINUTES", 30, minimum=1) * 60
+SESSION_ABSOLUTE_TIMEOUT = env_int("SESSION_ABSOLUTE_HOURS", 12, minimum=1) * 60 * 60
+
+# Practice-issued linkage keys (account id + passphrase + ODS code) for linking an
+# account to a record: how long a letter stays valid, wrong tries before a key locks,
+# and wrong tries a user (or an address) may make in LINKAGE_ATTEMPT_WINDOW_MINUTES.
+LINKAGE_KEY_DAYS = env_int("LINKAGE_KEY_DAYS", 28, minimum=1)
+LINKAGE_KEY_MAX_ATTEMPTS = env_int("LINKAGE_KEY_MAX_ATTEMPTS", 5, minimum=1)
+LINKAGE_ATTEMPTS_PER_WINDOW = env_int("LINKAGE_ATTEMPTS_PER_WINDOW", 5, minimum=1)
+LINKAGE_ATTEMPT_WINDOW_MINUTES = env_int("LINKAGE_ATTEMPT_WINDOW_MINUTES", 15, minimum=1)
+
+# NHS login (OpenID Connect), off unless all three variables are set: see the README.
+NHS_LOGIN_CLIENT_ID = os.environ.get("NHS_LOGIN_CLIENT_ID", "")
+NHS_LOGIN_CLIENT_SECRET = os.environ.get("NHS_LOGIN_CLIENT_SECRET", "")
+NHS_LOGIN_SERVER_URL = os.environ.get("NHS_LOGIN_SERVER_URL", "")
+NHS_LOGIN_ENABLED = bool(NHS_LOGIN_CLIENT_ID or NHS_LOGIN_CLIENT_SECRET or NHS_LOGIN_SERVER_URL)
+if NHS_LOGIN_ENABLED:
+    if not (NHS_LOGIN_CLIENT_ID and NHS_LOGIN_CLIENT_SECRET and NHS_LOGIN_SERVER_URL):
+        raise ImproperlyConfigured(
+            "NHS_LOGIN_CLIENT_ID, NHS_LOGIN_CLIENT_SECRET and NHS_LOGIN_SERVER_URL must be set together"
+        )
+    if urlparse(NHS_LOGIN_SERVER_URL).scheme != "https" and not DEBUG:
+        raise ImproperlyConfigured("NHS_LOGIN_SERVER_URL must be an https:// URL")
+    INSTALLED_APPS += ["allauth.socialaccount", "allauth.socialaccount.providers.openid_connect"]
+    SOCIALACCOUNT_ADAPTER = "accounts.nhs_login.NHSLoginAdapter"
+    SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {
+            "OAUTH_PKCE_ENABLED": True,
+            "APPS": [
+                {
+                    "provider_id": "nhs-login",
+                    "name": "NHS login",
+                    "client_id": NHS_LOGIN_CLIENT_ID,
+                    "secret": NHS_LOGIN_CLIENT_SECRET,
+                    "settings": {
+                        "server_url": NHS_LOGIN_SERVER_URL,
+                        # profile carries nhs_number and birthdate, with the proofing level.
+                        "scope": ["openid", "profile", "email"],
+                    },
+                }
+            ],
+        }
+    }
 
 # --- Email ----------------------------------------------------------------------------
 EMAIL_BACKEND_NAME = env_choice("EMAIL_BACKEND", ("console", "smtp", "file", "locmem"), "console")
