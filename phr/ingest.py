@@ -281,7 +281,7 @@ def _identity(item: Received) -> str:
     return "c" + hashlib.sha256(canonical_json(item.resource)).hexdigest()[:40]
 
 
-def _hash(resource: dict, text: bytes) -> str:
+def content_hash_of(resource: dict, text: bytes) -> str:
     # The sender's own version stamps are not content: resending the same item with a new
     # lastUpdated is no change.
     meta = resource.get("meta")
@@ -352,7 +352,9 @@ def check(items: list[Received], result: IngestResult, progress: Progress | None
                 result.issues.append(fhir.issue(expression, f"{item.label}: {expression} {message}"))
             continue
         checked.append(
-            Checked(item, resource["resourceType"], resource["id"], text.decode(), _hash(resource, text))
+            Checked(
+                item, resource["resourceType"], resource["id"], text.decode(), content_hash_of(resource, text)
+            )
         )
     if progress:
         progress(len(items), len(items))
@@ -578,7 +580,7 @@ UPDATED_FIELDS = [
 ]
 
 
-def _apply(entry: RecordEntry | NewEntry, item: Checked, resource: dict, owner_kind: str) -> None:
+def apply_columns(entry: RecordEntry | NewEntry, item: Checked, resource: dict, owner_kind: str) -> None:
     entry.category = columns.category(resource, owner_kind)
     entry.clinical_status = columns.clinical_status(resource)
     entry.entered_in_error = columns.is_entered_in_error(resource)
@@ -651,7 +653,7 @@ def store(
         entry.patient_id = patient.pk if patient else getattr(entry, "patient_id", None)
         entry.subject_ref = subject_ref[:140]
         entry.last_updated_at = now
-        _apply(entry, item, resource, kind)
+        apply_columns(entry, item, resource, kind)
         versions.append(
             [entry.id, entry.version, item.text, item.content_hash, EntryVersion.Source.INGEST, batch.pk, now]
         )

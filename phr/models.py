@@ -205,6 +205,9 @@ class EntryVersion(models.Model):
     batch = models.ForeignKey(
         IngestBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="versions"
     )
+    # What produced an amendment, e.g. "correction:<request id>", and who made it.
+    produced_by = models.CharField(max_length=80, blank=True, db_default="")
+    changed_by = models.CharField(max_length=200, blank=True, db_default="")
     recorded_at = models.DateTimeField()
 
     objects = ImmutableQuerySet.as_manager()
