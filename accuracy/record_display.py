@@ -1,0 +1,489 @@
+"""How a patient's own record is put into plain words: the kinds of item, statuses,
+details read from an item's FHIR JSON, where each version came from, and what changed
+between versions.
+
+Nothing here reads the database: every function works on entries and versions that the
+views have already obtained through consent.policy, which decided and audited the read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet
+
+from phr.models import EntryVersion, RecordEntry
+
+# --- Kinds of item --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    slug: str
+    title: str  # a page heading: "Medicines"
+    description: str  # one line for the summary page
+    resource_types: tuple[str, ...] = ()  # empty: everything no other kind takes
+
+    def select(self, entries: QuerySet) -> QuerySet:
+        """The entries of this kind among the given (already permitted) entries."""
+        if self.resource_types:
+            return entries.filter(resource_type__in=self.resource_types)
+        return entries.exclude(resource_type__in=(*NAMED_TYPES, *NOT_ITEMS))
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("problems", "Health problems", "Illnesses and conditions recorded about you", ("Condition",)),
+    Kind(
+        "medications",
+        "Medicines",
+        "Medicines you take or have been prescribed",
+        ("MedicationStatement", "MedicationRequest"),
+    ),
+    Kind("allergies", "Allergies and reactions", "Things you react badly to", ("AllergyIntolerance",)),
+    Kind(
+        "test-results",
+        "Test results",
+        "Blood tests, measurements and reports",
+        ("Observation", "DiagnosticReport"),
+    ),
+    Kind("encounters", "Appointments and stays", "Visits, appointments and hospital stays", ("Encounter",)),
+    Kind("immunisations", "Vaccinations", "Vaccines you have had", ("Immunization",)),
+    Kind(
+        "documents",
+        "Letters and documents",
+        "Letters, discharge summaries and other documents",
+        ("DocumentReference",),
+    ),
+    Kind("other", "Other items", "Everything else on your record, such as care plans and procedures"),
+)
+KINDS_BY_SLUG = {kind.slug: kind for kind in KINDS}
+NAMED_TYPES = frozenset(t for kind in KINDS for t in kind.resource_types)
+# Each organisation's copy of the patient's own details is not an item of the record.
+NOT_ITEMS = frozenset({"Patient"})
+
+
+def record_items(entries: QuerySet) -> QuerySet:
+    """The items of a record: every permitted entry but the patient's own details."""
+    return entries.exclude(resource_type__in=NOT_ITEMS)
+
+
+def kind_of(resource_type: str) -> Kind:
+    for kind in KINDS:
+        if resource_type in kind.resource_types:
+            return kind
+    return KINDS_BY_SLUG["other"]
+
+
+TYPE_NAMES = {
+    "Condition": "Health problem",
+    "MedicationStatement": "Medicine",
+    "MedicationRequest": "Prescription",
+    "AllergyIntolerance": "Allergy or reaction",
+    "Observation": "Test result or measurement",
+    "DiagnosticReport": "Test report",
+    "Encounter": "Appointment or stay",
+    "Immunization": "Vaccination",
+    "DocumentReference": "Letter or document",
+    "Procedure": "Procedure or operation",
+    "CarePlan": "Care plan",
+    "Goal": "Goal",
+    "ImagingStudy": "Scan or X-ray",
+}
+
+
+def type_name(resource_type: str) -> str:
+    """What a kind of FHIR resource is called in plain words."""
+    return TYPE_NAMES.get(resource_type, resource_type)
+
+
+def kind_counts(entries: QuerySet) -> list[tuple[Kind, int]]:
+    """How many items of each kind there are (counts only: no clinical content is read)."""
+    by_type = dict(record_items(entries).values_list("resource_type").annotate(n=Count("pk")).order_by())
+    counts = []
+    for kind in KINDS:
+        if kind.resource_types:
+            counts.append((kind, sum(by_type.get(t, 0) for t in kind.resource_types)))
+        else:
+            counts.append((kind, sum(n for t, n in by_type.items() if t not in NAMED_TYPES)))
+    return counts
+
+
+def owner_counts(entries: QuerySet) -> list[dict]:
+    """The organisations that hold items among these entries, with how many each holds."""
+    return list(
+        record_items(entries)
+        .values("owner_id", "owner__name", "owner__ods_code")
+        .annotate(items=Count("pk"))
+        .order_by("owner__name")
+    )
+
+
+# --- Status ---------------------------------------------------------------------------
+
+STATUS_WORDS = {
+    "active": "Active",
+    "recurrence": "Active (it has come back)",
+    "relapse": "Active (it has come back)",
+    "inactive": "No longer active",
+    "remission": "In remission",
+    "resolved": "Resolved",
+    "registered": "Waiting for a result",
+    "preliminary": "Early result, may change",
+    "final": "Final result",
+    "amended": "Result changed after it was first given",
+    "corrected": "Result corrected",
+    "partial": "Part of the result",
+    "cancelled": "Cancelled",
+    "completed": "Completed",
+    "stopped": "Stopped",
+    "on-hold": "Paused",
+    "intended": "Planned",
+    "not-taken": "Not taken",
+    "planned": "Planned",
+    "arrived": "Arrived",
+    "triaged": "Assessed on arrival",
+    "in-progress": "In progress",
+    "onleave": "On leave",
+    "finished": "Finished",
+    "not-done": "Not given",
+    "current": "Current",
+    "superseded": "Replaced by a newer version",
+    "draft": "Draft",
+    "unknown": "Not known",
+}
+
+
+def status_words(entry: RecordEntry) -> str:
+    """The item's status as a patient would say it; never "current" for an item in error."""
+    if entry.entered_in_error:
+        return "Entered in error"
+    code = (entry.clinical_status or "").strip()
+    if not code:
+        return "Not given"
+    return STATUS_WORDS.get(code, code.replace("-", " ").capitalize())
+
+
+# --- Disputes and disagreements (seams for the correction workflow) ---------------------
+
+
+def disputed_entry_ids(entries: Iterable[RecordEntry]) -> set:
+    """The ids of these entries whose accuracy the patient disputes (UK GDPR Art. 18).
+
+    Correction requests arrive with the correction workflow; until then nothing is under
+    dispute. Templates show an "Under dispute" badge for every id returned here.
+    """
+    return set()
+
+
+def disagreement_statements(entry: RecordEntry) -> list:
+    """Statements of disagreement the patient attached to this entry after a refusal.
+
+    A seam for the correction workflow: the item page shows whatever this returns.
+    """
+    return []
+
+
+# --- Details read from the JSON ----------------------------------------------------------
+
+
+def decode(text: str):
+    """Stored JSON with every decimal exactly as written (4.10 stays 4.10)."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def _concept(value) -> str:
+    if not isinstance(value, dict):
+        return ""
+    if value.get("text"):
+        return str(value["text"])
+    for coding in value.get("coding") or ():
+        if isinstance(coding, dict) and (coding.get("display") or coding.get("code")):
+            return str(coding.get("display") or coding.get("code"))
+    return ""
+
+
+def _concepts(values) -> str:
+    if isinstance(values, dict):
+        values = [values]
+    return ", ".join(t for t in (_concept(v) for v in values or ()) if t)
+
+
+def _quantity(value) -> str:
+    if not isinstance(value, dict) or value.get("value") is None:
+        return ""
+    unit = value.get("unit") or value.get("code") or ""
+    return f"{value.get('comparator', '')}{value['value']} {unit}".strip()
+
+
+def _reference(value) -> str:
+    return str(value.get("display") or "") if isinstance(value, dict) else ""
+
+
+def _dosage(resource: dict) -> str:
+    dosages = resource.get("dosage") or resource.get("dosageInstruction") or ()
+    return "; ".join(str(d["text"]) for d in dosages if isinstance(d, dict) and d.get("text"))
+
+
+def _range(resource: dict) -> str:
+    parts = []
+    for item in resource.get("referenceRange") or ():
+        if not isinstance(item, dict):
+            continue
+        if item.get("text"):
+            parts.append(str(item["text"]))
+        elif item.get("low") or item.get("high"):
+            low, high = _quantity(item.get("low")), _quantity(item.get("high"))
+            parts.append(f"{low or '…'} to {high or '…'}")
+    return "; ".join(parts)
+
+
+def _result(resource: dict) -> str:
+    if "valueQuantity" in resource:
+        return _quantity(resource["valueQuantity"])
+    if "valueCodeableConcept" in resource:
+        return _concept(resource["valueCodeableConcept"])
+    for key in ("valueString", "valueBoolean", "valueInteger", "valueDateTime"):
+        if key in resource:
+            value = resource[key]
+            return ("Yes" if value else "No") if isinstance(value, bool) else str(value)
+    parts = []
+    for component in resource.get("component") or ():
+        if isinstance(component, dict):
+            value = _result(component)
+            if value:
+                parts.append(f"{_concept(component.get('code')) or 'Part'}: {value}")
+    return "; ".join(parts)
+
+
+def _reactions(resource: dict) -> tuple[str, str]:
+    found, severities = [], []
+    for reaction in resource.get("reaction") or ():
+        if not isinstance(reaction, dict):
+            continue
+        found.append(_concepts(reaction.get("manifestation")) or str(reaction.get("description") or ""))
+        if reaction.get("severity"):
+            severities.append(str(reaction["severity"]))
+    return ", ".join(f for f in found if f), ", ".join(severities)
+
+
+def _period(value) -> str:
+    if not isinstance(value, dict):
+        return ""
+    start, end = value.get("start"), value.get("end")
+    if start and end:
+        return f"{start} to {end}"
+    return f"from {start}" if start else (f"until {end}" if end else "")
+
+
+def item_details(entry: RecordEntry) -> list[tuple[str, str]]:
+    """The parts of an item a patient would want to read, in plain words, where they are
+    easy to find in its FHIR JSON; anything else stays in the download."""
+    try:
+        resource = decode(entry.json)
+    except ValueError:
+        return []
+    if not isinstance(resource, dict):
+        return []
+    rtype = resource.get("resourceType")
+    rows: list[tuple[str, str]] = []
+
+    def add(label: str, value) -> None:
+        if value:
+            rows.append((label, str(value)))
+
+    if rtype == "AllergyIntolerance":
+        add("Substance", _concept(resource.get("code")))
+        reaction, severity = _reactions(resource)
+        add("Reaction", reaction)
+        add("How severe", severity)
+        add("Risk of a serious reaction", resource.get("criticality"))
+    elif rtype in ("MedicationStatement", "MedicationRequest"):
+        add(
+            "Medicine",
+            _concept(resource.get("medicationCodeableConcept"))
+            or _reference(resource.get("medicationReference")),
+        )
+        add("How to take it", _dosage(resource))
+        add("Why", _concepts(resource.get("reasonCode")))
+    elif rtype == "Observation":
+        add("Test or measurement", _concept(resource.get("code")))
+        add("Result", _result(resource))
+        add("Normal range", _range(resource))
+        add("What the result means", _concepts(resource.get("interpretation")))
+    elif rtype == "DiagnosticReport":
+        add("Report", _concept(resource.get("code")))
+        add("Conclusion", resource.get("conclusion"))
+    elif rtype == "Condition":
+        add("Condition", _concept(resource.get("code")))
+        add("How severe", _concept(resource.get("severity")))
+        add("Where in the body", _concepts(resource.get("bodySite")))
+        add("Started", resource.get("onsetDateTime") or _period(resource.get("onsetPeriod")))
+        add("Ended", resource.get("abatementDateTime"))
+    elif rtype == "Immunization":
+        add("Vaccine", _concept(resource.get("vaccineCode")))
+        add("Dose", _quantity(resource.get("doseQuantity")))
+        add("Batch number", resource.get("lotNumber"))
+    elif rtype == "Encounter":
+        types = resource.get("type") or ()
+        add(
+            "Type",
+            _concepts(types)
+            or _concept(resource.get("class"))
+            or (resource.get("class") or {}).get("display"),
+        )
+        add("When", _period(resource.get("period")))
+        add("Why", _concepts(resource.get("reasonCode")))
+        add("Where", _reference(resource.get("serviceProvider")))
+    elif rtype == "DocumentReference":
+        add("Type of document", _concept(resource.get("type")))
+        add("Description", resource.get("description"))
+    notes = [str(n["text"]) for n in resource.get("note") or () if isinstance(n, dict) and n.get("text")]
+    add("Notes", " / ".join(notes))
+    return rows
+
+
+# --- Versions and what changed between them -----------------------------------------------
+
+IGNORED_PATHS = frozenset({"meta.lastUpdated", "meta.versionId"})
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    kind: str  # added, removed, changed
+    old: str = ""
+    new: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == "added":
+            return f"{self.path}: added {self.new}"
+        if self.kind == "removed":
+            return f"{self.path}: removed (was {self.old})"
+        return f"{self.path}: {self.old} → {self.new}"
+
+
+def _shown(value) -> str:
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _same_scalar(old, new) -> bool:
+    # 4.1 and 4.10 are different texts of a measurement: the precision changed.
+    return type(old) is type(new) and str(old) == str(new)
+
+
+def json_diff(old, new, path: str = "") -> list[Change]:
+    """The element paths that differ between two FHIR resources, with old and new values,
+    in document order (lists compared position by position)."""
+    if path in IGNORED_PATHS:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        changes = []
+        for key in sorted(old.keys() | new.keys()):
+            child = f"{path}.{key}" if path else key
+            if child in IGNORED_PATHS:
+                continue
+            if key not in new:
+                changes.append(Change(child, "removed", old=_shown(old[key])))
+            elif key not in old:
+                changes.append(Change(child, "added", new=_shown(new[key])))
+            else:
+                changes.extend(json_diff(old[key], new[key], child))
+        return changes
+    if isinstance(old, list) and isinstance(new, list):
+        changes = []
+        for index in range(max(len(old), len(new))):
+            child = f"{path}[{index}]"
+            if index >= len(new):
+                changes.append(Change(child, "removed", old=_shown(old[index])))
+            elif index >= len(old):
+                changes.append(Change(child, "added", new=_shown(new[index])))
+            else:
+                changes.extend(json_diff(old[index], new[index], child))
+        return changes
+    if isinstance(old, dict | list) or isinstance(new, dict | list) or not _same_scalar(old, new):
+        return [Change(path or "(whole item)", "changed", old=_shown(old), new=_shown(new))]
+    return []
+
+
+@dataclass(frozen=True)
+class VersionView:
+    version: EntryVersion
+    origin: str
+    changes: list[Change]
+    first: bool
+
+
+def version_origin(version: EntryVersion, entry: RecordEntry) -> str:
+    """What produced a version, and who: the data owner sending it, or an amendment."""
+    if version.source == EntryVersion.Source.CORRECTION:
+        return f"Amended by {entry.owner.name} after a correction request"
+    # Only the data owner sends its items, so the sender is the entry's owner.
+    batch = f" (delivery {version.batch_id.hex[:8]})" if version.batch_id else ""
+    return f"Received from {entry.owner.name}{batch}"
+
+
+def version_history(entry: RecordEntry, versions: list[EntryVersion]) -> list[VersionView]:
+    """Every version, newest first, each with what changed since the one before it."""
+    views, previous = [], None
+    for version in versions:
+        current = decode(version.json)
+        changes = [] if previous is None else json_diff(previous, current)
+        views.append(VersionView(version, version_origin(version, entry), changes, previous is None))
+        previous = current
+    return list(reversed(views))
+
+
+def count_disputed(entries: QuerySet) -> int:
+    """How many of these entries are under dispute: a seam, as disputed_entry_ids is."""
+    return 0
+
+
+def group_by_kind(entries: Iterable[RecordEntry]) -> list[tuple[Kind, list[ItemRow]]]:
+    """Entries grouped under their kinds, in the kinds' order, leaving out empty kinds."""
+    groups: dict[str, list[ItemRow]] = {kind.slug: [] for kind in KINDS}
+    for row in item_rows(entries):
+        groups[kind_of(row.entry.resource_type).slug].append(row)
+    return [(KINDS_BY_SLUG[slug], items) for slug, items in groups.items() if items]
+
+
+def fhir_bundle(entries: Iterable[RecordEntry], at) -> str:
+    """A FHIR R4 collection Bundle of the entries, each resource the stored canonical JSON
+    text as it is: concatenated, never decoded and re-encoded, so nothing is lost."""
+    head = f'{{"resourceType":"Bundle","type":"collection","timestamp":"{at.isoformat(timespec="seconds")}"'
+    parts = [f'{{"fullUrl":"urn:uuid:{entry.pk}","resource":{entry.json}}}' for entry in entries]
+    # FHIR allows no empty arrays: a record with nothing in it has no "entry" at all.
+    return head + (f',"entry":[{",".join(parts)}]}}' if parts else "}")
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """An entry as a list shows it: with its status in words and whether it is disputed."""
+
+    entry: RecordEntry
+    status: str
+    type_name: str
+    disputed: bool
+
+    @property
+    def sensitive(self) -> bool:
+        return self.entry.category != "general"
+
+
+def item_rows(entries: Iterable[RecordEntry]) -> list[ItemRow]:
+    entries = list(entries)
+    disputed = disputed_entry_ids(entries)
+    return [
+        ItemRow(entry, status_words(entry), type_name(entry.resource_type), entry.pk in disputed)
+        for entry in entries
+    ]

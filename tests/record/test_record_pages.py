@@ -1,0 +1,539 @@
+"""The patient's own record pages: each shows exactly the permitted items of the signed-in
+patient's own record, audits exactly what it shows, and never shows another patient's."""
+
+import json
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+from fhir.resources.R4B.bundle import Bundle
+
+from accounts.models import PatientLink, User
+from accuracy import record_display as display
+from audit.models import AuditEvent
+from consent.policy import actor_for
+from consent.services import withhold_from_patient
+from phr.ingest import ingest_documents
+from phr.models import Patient, RecordEntry
+from tests.clinician.network import IN_ERROR, clinician
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+SNOMED = "http://snomed.info/sct"
+ADA_NHS = "9434765919"
+BEN_NHS = "9990000018"
+
+
+def _bundle(*resources):
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+
+
+def _patient(pid, nhs, family, given):
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [{"system": NHS, "value": nhs}],
+        "name": [{"family": family, "given": [given]}],
+    }
+
+
+def _condition(cid, display_text, recorded, subject="Patient/p1", code="38341003", **extra):
+    return {
+        "resourceType": "Condition",
+        "id": cid,
+        "subject": {"reference": subject},
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": display_text}]},
+        "recordedDate": recorded,
+        **extra,
+    }
+
+
+def _medication(dose):
+    return {
+        "resourceType": "MedicationStatement",
+        "id": "m1",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Amlodipine 5mg tablets"},
+        "effectiveDateTime": "2024-03-01",
+        "dosage": [{"text": dose}],
+    }
+
+
+ALLERGY = {
+    "resourceType": "AllergyIntolerance",
+    "id": "a1",
+    "patient": {"reference": "Patient/p1"},
+    "clinicalStatus": {
+        "coding": [
+            {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}
+        ]
+    },
+    "code": {"text": "Penicillin"},
+    "recordedDate": "2019-06-01",
+    "reaction": [{"manifestation": [{"text": "Itchy rash"}], "severity": "moderate"}],
+}
+
+
+def _ingest(organisation, *resources):
+    result = ingest_documents([("test.json", _bundle(*resources))], organisation=organisation)
+    assert result.rejected == 0, result.issues
+    return result
+
+
+@pytest.fixture
+def ada(gp, hospital):
+    """Ada's record: the GP holds hypertension, depression, asthma entered in error, a
+    medicine sent twice with a changed dose, and an allergy; the hospital a fractured
+    wrist, a potassium result and a procedure."""
+    _ingest(
+        gp,
+        _patient("p1", ADA_NHS, "Okafor", "Ada"),
+        _condition("c1", "Hypertensive disorder", "2024-05-01"),
+        _condition("c2", "Depressive disorder", "2023-02-10", code="35489007"),
+        _condition("c3", "Asthma", "2022-01-01", code="195967001", **IN_ERROR),
+        _medication("50mg once daily"),
+        ALLERGY,
+    )
+    _ingest(gp, _patient("p1", ADA_NHS, "Okafor", "Ada"), _medication("5mg once daily"))
+    _ingest(
+        hospital,
+        _patient("p1", ADA_NHS, "Okafor", "Ada"),
+        _condition("h1", "Fracture of wrist", "2024-08-20", code="263204007"),
+        {
+            "resourceType": "Observation",
+            "id": "o1",
+            "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"text": "Serum potassium"},
+            "effectiveDateTime": "2024-08-20T10:00:00Z",
+            "valueQuantity": {"value": 4.1, "unit": "mmol/L"},
+        },
+        {
+            "resourceType": "Procedure",
+            "id": "pr1",
+            "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"text": "Plaster cast applied"},
+            "performedDateTime": "2024-08-20",
+        },
+    )
+    return Patient.objects.get(nhs_number=ADA_NHS)
+
+
+@pytest.fixture
+def ben(hospital):
+    _ingest(
+        hospital,
+        _patient("pb", BEN_NHS, "Brown", "Ben"),
+        _condition("b1", "Gout of big toe", "2024-07-07", subject="Patient/pb", code="90560007"),
+    )
+    return Patient.objects.get(nhs_number=BEN_NHS)
+
+
+def _patient_user(patient, email):
+    user = User.objects.create_user(email, "pw-for-tests-only", role="patient")
+    PatientLink.objects.create(user=user, patient=patient, method="demo")
+    return user
+
+
+@pytest.fixture
+def ada_user(ada):
+    return _patient_user(ada, "ada@example.com")
+
+
+@pytest.fixture
+def ben_user(ben):
+    return _patient_user(ben, "ben@example.com")
+
+
+@pytest.fixture
+def as_ada(client, ada_user):
+    client.force_login(ada_user)
+    return client
+
+
+def entry(patient, fhir_id) -> RecordEntry:
+    return RecordEntry.objects.get(patient=patient, fhir_id=fhir_id)
+
+
+def last_read(user) -> AuditEvent:
+    return AuditEvent.objects.filter(actor=user, action__startswith="record.").order_by("seq").last()
+
+
+def refs(*entries) -> set[str]:
+    return {f"{e.pk.hex}:{e.version}" for e in entries}
+
+
+def item_ids(response) -> list[str]:
+    return re.findall(r'data-entry="([0-9a-f-]{36})"', response.content.decode())
+
+
+def without_csrf(response) -> str:
+    # The sign-out form's token differs per response; nothing else may.
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())
+
+
+# --- Summary ----------------------------------------------------------------------------
+
+
+def test_the_summary_counts_each_kind_and_names_who_holds_the_items(as_ada, ada_user, ada, ben):
+    response = as_ada.get(reverse("record:summary"))
+    assert response.status_code == 200
+    kinds = dict((kind.slug, count) for kind, count in response.context["kinds"])
+    assert kinds == {
+        "problems": 4,
+        "medications": 1,
+        "allergies": 1,
+        "test-results": 1,
+        "encounters": 0,
+        "immunisations": 0,
+        "documents": 0,
+        "other": 1,
+    }
+    owners = {o["owner__name"]: o["items"] for o in response.context["owners"]}
+    assert owners == {"Riverside Surgery": 5, "City Teaching Hospitals": 3}
+    body = response.content.decode()
+    assert "Gout" not in body
+    assert "1 item was entered in error" in body
+    assert reverse("record:kind", kwargs={"kind": "problems"}) in body
+
+
+def test_the_summary_shows_the_five_latest_current_items_and_audits_exactly_them(as_ada, ada_user, ada):
+    response = as_ada.get(reverse("record:summary"))
+    shown = [row.entry for row in response.context["recent"]]
+    ids = [e.fhir_id for e in shown]
+    assert ids[0] == "o1"
+    assert set(ids[1:3]) == {"h1", "pr1"}  # the same day: either order
+    assert ids[3:] == ["c1", "m1"]
+    assert all(not e.entered_in_error for e in shown)
+    event = last_read(ada_user)
+    assert event.action == "record.read"
+    assert event.patient_id == ada.pk
+    assert set(event.entries) == refs(*shown)
+    assert event.outcome == "permit"
+
+
+# --- A page per kind -------------------------------------------------------------------
+
+
+def test_each_kind_page_lists_only_that_kind_with_who_holds_it(as_ada, ada):
+    expected = {
+        "problems": {"c1", "c2", "c3", "h1"},
+        "medications": {"m1"},
+        "allergies": {"a1"},
+        "test-results": {"o1"},
+        "encounters": set(),
+        "immunisations": set(),
+        "documents": set(),
+        "other": {"pr1"},
+    }
+    for slug, fhir_ids in expected.items():
+        response = as_ada.get(reverse("record:kind", kwargs={"kind": slug}))
+        assert response.status_code == 200, slug
+        shown = {RecordEntry.objects.get(pk=pk).fhir_id for pk in item_ids(response)}
+        assert shown == fhir_ids, slug
+    problems = as_ada.get(reverse("record:kind", kwargs={"kind": "problems"})).content.decode()
+    assert "Riverside Surgery" in problems
+    assert "City Teaching Hospitals" in problems
+
+
+def test_an_unknown_kind_is_not_found(as_ada):
+    assert as_ada.get("/record/nonsense/").status_code == 404
+
+
+def test_a_kind_page_audits_exactly_the_items_it_shows(as_ada, ada_user, ada):
+    response = as_ada.get(reverse("record:kind", kwargs={"kind": "problems"}))
+    event = last_read(ada_user)
+    assert event.action == "record.read"
+    assert set(event.entries) == {f"{uuid.UUID(pk).hex}:1" for pk in item_ids(response)}
+    assert len(event.entries) == 4
+    assert event.detail["kind"] == "problems"
+
+
+def test_an_item_entered_in_error_is_labelled_and_listed_after_the_current_ones(as_ada, ada):
+    response = as_ada.get(reverse("record:kind", kwargs={"kind": "problems"}))
+    ids = item_ids(response)
+    asthma = entry(ada, "c3")
+    assert ids[-1] == str(asthma.pk)
+    body = response.content.decode()
+    row = body[body.index(f'data-entry="{asthma.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert "<s>Asthma</s>" in row
+    assert "Entered in error" in row
+    assert "Active" not in row
+    assert (
+        "record-item--in-error"
+        in body[body.rindex("<tr", 0, body.index(f'data-entry="{asthma.pk}"')) :][:200]
+    )
+
+
+def test_sensitive_items_carry_their_category(as_ada, ada):
+    body = as_ada.get(reverse("record:kind", kwargs={"kind": "problems"})).content.decode()
+    assert "Sensitive: </span>Mental health" in body
+
+
+def test_patient_b_sees_nothing_of_patient_a(client, ada, ben_user):
+    client.force_login(ben_user)
+    for url in [reverse("record:summary"), reverse("record:print"), reverse("record:download")] + [
+        reverse("record:kind", kwargs={"kind": kind.slug}) for kind in display.KINDS
+    ]:
+        body = client.get(url).content.decode()
+        for words in ("Hypertensive", "Asthma", "Amlodipine", "Penicillin", "potassium", "Riverside"):
+            assert words not in body, (url, words)
+    assert (
+        "Gout of big toe" in client.get(reverse("record:kind", kwargs={"kind": "problems"})).content.decode()
+    )
+
+
+def test_items_withheld_from_the_patient_are_absent_everywhere(as_ada, ada, gp):
+    doctor = clinician("dr@gp.example", gp)
+    held = entry(ada, "c2")
+    withhold_from_patient(
+        actor=actor_for(doctor), entry=held, reason="Would cause serious harm if seen before discussion"
+    )
+    problems = as_ada.get(reverse("record:kind", kwargs={"kind": "problems"}))
+    assert str(held.pk) not in item_ids(problems)
+    assert "Depressive" not in problems.content.decode()
+    assert "Depressive" not in as_ada.get(reverse("record:print")).content.decode()
+    assert held.json not in as_ada.get(reverse("record:download")).content.decode()
+    kinds = dict((kind.slug, count) for kind, count in as_ada.get(reverse("record:summary")).context["kinds"])
+    assert kinds["problems"] == 3
+    assert as_ada.get(reverse("record:item", kwargs={"entry_id": held.pk})).status_code == 404
+
+
+# --- Search, filters, pages -----------------------------------------------------------------
+
+
+def test_a_text_search_narrows_the_list_and_is_audited_as_a_search(as_ada, ada_user, ada):
+    response = as_ada.get(reverse("record:kind", kwargs={"kind": "problems"}), {"q": "wrist"})
+    assert item_ids(response) == [str(entry(ada, "h1").pk)]
+    event = last_read(ada_user)
+    assert event.action == "record.search"
+    assert event.entries == [f"{entry(ada, 'h1').pk.hex}:1"]
+    assert event.detail["q"] == "yes"  # that a search was made, not its words
+
+
+def test_the_organisation_filter_offers_the_owners_present_and_narrows(as_ada, ada, hospital):
+    url = reverse("record:kind", kwargs={"kind": "problems"})
+    response = as_ada.get(url)
+    assert [label for _, label in response.context["form"].fields["owner"].choices] == [
+        "All organisations",
+        "City Teaching Hospitals",
+        "Riverside Surgery",
+    ]
+    narrowed = as_ada.get(url, {"owner": hospital.pk})
+    assert item_ids(narrowed) == [str(entry(ada, "h1").pk)]
+
+
+def test_dates_narrow_the_list_and_a_bad_date_is_explained(as_ada, ada):
+    url = reverse("record:kind", kwargs={"kind": "problems"})
+    narrowed = as_ada.get(url, {"date_from": "2023-01-01", "date_to": "2024-06-30"})
+    assert {RecordEntry.objects.get(pk=pk).fhir_id for pk in item_ids(narrowed)} == {"c1", "c2"}
+    bad = as_ada.get(url, {"date_from": "2024-13-45"})
+    assert bad.status_code == 200
+    assert "There is a problem" in bad.content.decode()
+    assert len(item_ids(bad)) == 4  # an invalid filter filters nothing
+    backwards = as_ada.get(url, {"date_from": "2024-06-30", "date_to": "2023-01-01"})
+    assert "The end date must be the same as or after the start date" in backwards.content.decode()
+
+
+def test_long_lists_come_25_to_a_page_with_each_page_audited(client, gp, ada_user):
+    resources = [_condition(f"n{i}", f"Condition number {i:02d}", f"2020-01-{i + 1:02d}") for i in range(27)]
+    _ingest(gp, _patient("p1", ADA_NHS, "Okafor", "Ada"), *resources)
+    client.force_login(ada_user)
+    url = reverse("record:kind", kwargs={"kind": "problems"})
+    first = client.get(url)
+    assert len(item_ids(first)) == 25
+    assert first.context["page"].paginator.count == 31
+    assert 'aria-label="Page 2"' in first.content.decode()
+    second = client.get(url, {"page": 2})
+    assert len(item_ids(second)) == 6
+    assert set(item_ids(first)).isdisjoint(item_ids(second))
+    event = last_read(ada_user)
+    assert len(event.entries) == 6
+    searched = client.get(url, {"q": "number", "page": 2})
+    assert len(item_ids(searched)) == 2
+    assert "q=number" in searched.content.decode()
+
+
+# --- One item and its history ---------------------------------------------------------------
+
+
+def test_an_item_shows_its_details_and_what_changed_between_versions(as_ada, ada_user, ada):
+    medicine = entry(ada, "m1")
+    assert medicine.version == 2
+    response = as_ada.get(reverse("record:item", kwargs={"entry_id": medicine.pk}))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Riverside Surgery" in body
+    assert "How to take it" in body
+    assert "5mg once daily" in body
+    assert "<code>dosage[0].text</code>" in body
+    assert "&#x27;50mg once daily&#x27;" in body
+    assert "&#x27;5mg once daily&#x27;" in body
+    assert "Version 2 (current)" in body
+    assert "Version 1" in body
+    assert "Received from Riverside Surgery" in body
+    assert 'id="disagreements"' in body
+    event = last_read(ada_user)
+    assert event.entries == [f"{medicine.pk.hex}:2"]
+    assert event.detail.get("history") is True
+
+
+def test_an_item_decodes_allergy_and_result_details(as_ada, ada):
+    allergy = as_ada.get(reverse("record:item", kwargs={"entry_id": entry(ada, "a1").pk})).context["details"]
+    assert ("Substance", "Penicillin") in allergy
+    assert ("Reaction", "Itchy rash") in allergy
+    result = as_ada.get(reverse("record:item", kwargs={"entry_id": entry(ada, "o1").pk})).context["details"]
+    assert ("Result", "4.1 mmol/L") in result
+
+
+def test_an_item_entered_in_error_says_so_on_its_page(as_ada, ada):
+    body = as_ada.get(reverse("record:item", kwargs={"entry_id": entry(ada, "c3").pk})).content.decode()
+    assert 'id="in-error-notice"' in body
+    assert "<s>Asthma</s>" in body
+
+
+def test_another_patients_item_and_a_random_id_get_the_same_not_found(as_ada, ben):
+    theirs = as_ada.get(reverse("record:item", kwargs={"entry_id": entry(ben, "b1").pk}))
+    nobody = as_ada.get(reverse("record:item", kwargs={"entry_id": uuid.uuid4()}))
+    assert theirs.status_code == nobody.status_code == 404
+    assert without_csrf(theirs) == without_csrf(nobody)
+    assert "Gout" not in theirs.content.decode()
+
+
+# --- Download and print ---------------------------------------------------------------------
+
+
+def test_the_download_is_a_valid_bundle_of_the_stored_texts(as_ada, ada_user, ada):
+    response = as_ada.get(reverse("record:download"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json"
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert "my-record-" in disposition
+    for secret in ("Okafor", "Ada", ADA_NHS):
+        assert secret not in disposition
+    body = response.content.decode()
+    Bundle.model_validate(json.loads(body))
+    document = json.loads(body)
+    assert document["type"] == "collection"
+    stored = {str(e.pk): e for e in RecordEntry.objects.filter(patient=ada)}
+    assert len(document["entry"]) == len(stored) == 10  # two Patient copies and eight items
+    for item in document["entry"]:
+        kept = stored[item["fullUrl"].removeprefix("urn:uuid:")]
+        assert item["resource"] == json.loads(kept.json)
+        assert kept.json in body  # served as stored, not re-encoded
+    event = last_read(ada_user)
+    assert event.action == "record.export"
+    assert set(event.entries) == refs(*stored.values())
+
+
+def test_an_empty_record_downloads_as_a_valid_bundle():
+    from django.utils import timezone
+
+    Bundle.model_validate(json.loads(display.fhir_bundle([], timezone.now())))
+
+
+def test_the_print_page_groups_every_item_by_kind_and_is_audited_as_an_export(as_ada, ada_user, ada):
+    response = as_ada.get(reverse("record:print"))
+    assert response.status_code == 200
+    groups = {kind.slug: {row.entry.fhir_id for row in rows} for kind, rows in response.context["groups"]}
+    assert groups == {
+        "problems": {"c1", "c2", "c3", "h1"},
+        "medications": {"m1"},
+        "allergies": {"a1"},
+        "test-results": {"o1"},
+        "other": {"pr1"},
+    }
+    body = response.content.decode()
+    assert "@media print" in body
+    event = last_read(ada_user)
+    assert event.action == "record.export"
+    assert len(event.entries) == 8
+
+
+# --- Who gets which page ------------------------------------------------------------------
+
+
+def _all_urls(entry_id):
+    return [
+        reverse("record:summary"),
+        reverse("record:kind", kwargs={"kind": "problems"}),
+        reverse("record:item", kwargs={"entry_id": entry_id}),
+        reverse("record:download"),
+        reverse("record:print"),
+    ]
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, ada):
+    for url in _all_urls(entry(ada, "c1").pk):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("account_login"))
+
+
+@pytest.mark.parametrize("role", ["patient", "clinician", "ig_officer"])
+def test_users_without_a_linked_record_see_how_to_link_one(client, ada, gp, role):
+    if role == "clinician":
+        user = clinician("staff@gp.example", gp)
+    elif role == "ig_officer":
+        user = User.objects.create_user("ig@example.com", "pw-for-tests-only", role=role)
+    else:
+        user = User.objects.create_user("new@example.com", "pw-for-tests-only", role=role)
+    client.force_login(user)
+    for url in _all_urls(entry(ada, "c1").pk):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = response.content.decode()
+        assert "No record is linked to your account" in body
+        assert "Hypertensive" not in body
+    assert not AuditEvent.objects.filter(actor=user, action__startswith="record.").exists()
+
+
+# --- Presentation helpers -------------------------------------------------------------------
+
+
+def test_the_diff_names_each_changed_element_path():
+    old = {
+        "meta": {"lastUpdated": "2024-01-01", "versionId": "1"},
+        "dosage": [{"text": "50mg once daily"}],
+        "note": [{"text": "a"}],
+        "status": "active",
+        "valueQuantity": {"value": 4.1},
+    }
+    new = {
+        "meta": {"lastUpdated": "2024-02-01", "versionId": "2"},
+        "dosage": [{"text": "5mg once daily"}, {"text": "extra"}],
+        "status": "active",
+        "valueQuantity": {"value": 4.10},
+        "reasonCode": [{"text": "Blood pressure"}],
+    }
+    changes = [str(c) for c in display.json_diff(old, new)]
+    assert changes == [
+        "dosage[0].text: '50mg once daily' → '5mg once daily'",
+        """dosage[1]: added {"text": "extra"}""",
+        """note: removed (was [{"text": "a"}])""",
+        """reasonCode: added [{"text": "Blood pressure"}]""",
+    ]
+
+
+def test_a_decimal_written_with_more_precision_counts_as_a_change():
+    old, new = display.decode('{"v":4.1}'), display.decode('{"v":4.10}')
+    assert [str(c) for c in display.json_diff(old, new)] == ["v: 4.1 → 4.10"]
+
+
+def test_statuses_are_in_plain_words_and_in_error_is_never_current():
+    item = RecordEntry(clinical_status="active", entered_in_error=True)
+    assert display.status_words(item) == "Entered in error"
+    assert display.status_words(RecordEntry(clinical_status="resolved")) == "Resolved"
+    assert display.status_words(RecordEntry(clinical_status="")) == "Not given"
+    assert display.status_words(RecordEntry(clinical_status="some-new-code")) == "Some new code"
+
+
+def test_every_kind_of_item_lands_in_exactly_one_kind():
+    assert display.kind_of("Condition").slug == "problems"
+    assert display.kind_of("MedicationRequest").slug == "medications"
+    assert display.kind_of("DiagnosticReport").slug == "test-results"
+    assert display.kind_of("CarePlan").slug == "other"
