@@ -1,0 +1,83 @@
+"""People and records for the account tests: Ada, whose record Riverside Surgery holds;
+Dr Bell, a clinician there; Dr Chen, a clinician at the hospital, which holds nothing
+about Ada; and Ben, a new patient account not yet linked to anything."""
+
+import pytest
+from account_people import ADA_BORN, ADA_NHS_NUMBER, PASSWORD, TOTP_SECRET
+from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import TOTP
+from django.core.cache import cache
+
+from accounts.models import Membership, User
+from phr.ingest import ingest_documents
+from phr.models import Patient
+
+
+@pytest.fixture(autouse=True)
+def empty_rate_limits():
+    # allauth's rate limits live in the cache, which outlives a test.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def verified(user: User) -> User:
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def ada(gp) -> Patient:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "ada",
+                    "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": ADA_NHS_NUMBER}],
+                    "name": [{"family": "Okafor", "given": ["Ada"]}],
+                    "birthDate": ADA_BORN.isoformat(),
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": "c1",
+                    "subject": {"reference": "Patient/ada"},
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+                }
+            },
+        ],
+    }
+    ingest_documents([("feed.json", bundle)], organisation=gp)
+    return Patient.objects.get(nhs_number=ADA_NHS_NUMBER)
+
+
+@pytest.fixture
+def dr_bell(gp) -> User:
+    user = verified(User.objects.create_user("dr.bell@riverside.example", PASSWORD, role="clinician"))
+    Membership.objects.create(user=user, organisation=gp)
+    return user
+
+
+@pytest.fixture
+def dr_chen(hospital) -> User:
+    user = verified(User.objects.create_user("dr.chen@hospital.example", PASSWORD, role="clinician"))
+    Membership.objects.create(user=user, organisation=hospital)
+    return user
+
+
+@pytest.fixture
+def ben(db) -> User:
+    return verified(User.objects.create_user("ben@example.com", PASSWORD, role="patient"))
+
+
+@pytest.fixture
+def with_totp():
+    def enrol(user: User) -> User:
+        TOTP.activate(user, TOTP_SECRET)
+        return user
+
+    return enrol
