@@ -28,7 +28,7 @@ def link_record(request):
     link = PatientLink.objects.filter(user=request.user).select_related("patient").first()
     if link is not None:
         return render(request, "linking/linked.html", {"link": link})
-    form = LinkRecordForm(request.POST or None)
+    form = LinkRecordForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             redeem_linkage_key(
@@ -65,7 +65,7 @@ def issue_key(request):
     organisation = _acting_for(request)
     if organisation is None:
         raise Http404
-    form = IssueLinkageKeyForm(request.POST or None)
+    form = IssueLinkageKeyForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         patient = Patient.objects.filter(nhs_number=form.cleaned_data["nhs_number"]).first()
         try:
