@@ -1,4 +1,19 @@
-"""Who can see my record, my sharing choices, who has looked."""
+"""Who can see my record, my sharing choices, who has looked.
+
+Only the signed-in patient's own record: no patient id ever appears in these addresses.
+"""
+
+from django.urls import path
+
+from . import sharing_views as views
 
 app_name = "sharing"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.who_can_see, name="who_can_see"),
+    path("preview/<int:organisation_id>/", views.preview, name="preview"),
+    path("choices/", views.choices, name="choices"),
+    path("choices/confirm/", views.confirm, name="confirm"),
+    path("history/", views.history, name="history"),
+    path("consent.json", views.consent_fhir, name="consent_fhir"),
+    path("access-log/", views.access_log_page, name="access_log"),
+]

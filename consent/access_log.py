@@ -1,0 +1,189 @@
+"""What a patient's own access log asks of the audit trail; no HTTP here.
+
+The patient sees who looked at their record, when, what and why. Which items an event
+disclosed is resolved only through the patient's own permitted view of their record
+(RecordAccess.entries), so an item withheld from the patient stays withheld here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import Role
+from audit.models import AuditEvent, Outcome
+from phr.models import Organisation, Patient, RecordEntry
+
+from . import sharing_text
+from .models import BreakGlass
+from .policy import READ_ACTIONS
+
+RECORD_ACCESS = tuple(action.value for action in READ_ACTIONS)
+# Information governance looks at consent and audit metadata, never clinical content.
+GOVERNANCE_ACTIONS = ("consent.read", "audit.read", "audit.search", "audit.export", "breakglass.review")
+GOVERNANCE_WORDS = {
+    "consent.read": "looked at your sharing choices",
+    "audit.read": "looked at the record of who has seen your record",
+    "audit.search": "searched the record of who has seen your record",
+    "audit.export": "exported the record of who has seen your record",
+    "breakglass.review": "reviewed an emergency access to your record",
+}
+# How many display texts one row lists before "and N more".
+ITEMS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    organisation: Organisation | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    emergency_only: bool = False
+
+    def as_query(self) -> dict[str, str]:
+        query = {
+            "organisation": str(self.organisation.pk) if self.organisation else "",
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+            "emergency": "1" if self.emergency_only else "",
+        }
+        return {key: value for key, value in query.items() if value}
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def looks(patient: Patient, *, viewer, filters: LogFilters) -> QuerySet[AuditEvent]:
+    """Permitted reads, searches and exports of the patient's record by others, newest first.
+
+    The viewer's own looks are left out: the log answers "who else has looked".
+    """
+    events = (
+        AuditEvent.objects.filter(patient_id=patient.pk, action__in=RECORD_ACCESS, outcome=Outcome.PERMIT)
+        .exclude(actor_id=viewer.pk)
+        .exclude(purpose="patient-access")
+        .select_related("organisation", "actor")
+        .order_by("-seq")
+    )
+    if filters.organisation is not None:
+        events = events.filter(organisation_id=filters.organisation.pk)
+    if filters.date_from:
+        events = events.filter(occurred_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        events = events.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    if filters.emergency_only:
+        events = events.filter(purpose="emergency")
+    return events
+
+
+def refused_attempts(patient: Patient, *, limit: int = 20) -> list[AuditEvent]:
+    """Recent refused attempts by staff of member organisations, newest first.
+
+    Refusals without an organisation (someone else's account, a mistyped address) are
+    for information governance: naming those people to this patient would disclose them.
+    """
+    return list(
+        AuditEvent.objects.filter(
+            patient_id=patient.pk,
+            action__in=RECORD_ACCESS,
+            outcome=Outcome.DENY,
+            organisation__isnull=False,
+        )
+        .select_related("organisation", "actor")
+        .order_by("-seq")[:limit]
+    )
+
+
+def governance_reviews(patient: Patient, *, limit: int = 20) -> list[AuditEvent]:
+    """Recent looks at this patient's consent and audit metadata by IG officers."""
+    return list(
+        AuditEvent.objects.filter(
+            patient_id=patient.pk,
+            action__in=GOVERNANCE_ACTIONS,
+            outcome=Outcome.PERMIT,
+            actor__role=Role.IG_OFFICER,
+        ).order_by("-seq")[:limit]
+    )
+
+
+def emergency_openings(patient: Patient) -> list[BreakGlass]:
+    """Every emergency (break-glass) opening of the patient's record, newest first."""
+    return list(
+        BreakGlass.objects.filter(patient=patient)
+        .select_related("organisation", "clinician", "review")
+        .order_by("-opened_at")
+    )
+
+
+def entry_ids(events) -> set[uuid.UUID]:
+    """The entries named by these events ("<entry uuid hex>:<version>")."""
+    ids = set()
+    for event in events:
+        for ref in event.entries:
+            try:
+                ids.add(uuid.UUID(ref.split(":", 1)[0]))
+            except ValueError:
+                continue
+    return ids
+
+
+@dataclass
+class Look:
+    """One row of the log: the event, who, why, and the items the patient may see."""
+
+    event: AuditEvent
+    person: str
+    break_glass: BreakGlass | None
+    items: list[RecordEntry] = field(default_factory=list)
+
+    @property
+    def emergency(self) -> bool:
+        return self.event.purpose == "emergency" or self.break_glass is not None
+
+    @property
+    def kinds(self) -> list[str]:
+        counts = Counter(item.resource_type for item in self.items)
+        return [sharing_text.kind_words(kind, n) for kind, n in sorted(counts.items())]
+
+    @property
+    def shown(self) -> list[RecordEntry]:
+        return self.items[:ITEMS_SHOWN]
+
+    @property
+    def more(self) -> int:
+        return max(0, len(self.items) - ITEMS_SHOWN)
+
+
+def person(event: AuditEvent) -> str:
+    """Who acted, by name where the account has one."""
+    if event.actor is not None:
+        return event.actor.get_full_name() or event.actor_label or str(event.actor)
+    if event.actor_label.startswith("system:"):
+        return "A computer system"
+    return event.actor_label or "Unknown"
+
+
+def build_looks(events: list[AuditEvent], visible: dict[uuid.UUID, RecordEntry]) -> list[Look]:
+    """Pair each event with its break-glass and the items of it the patient may see."""
+    glass_ids = {(e.detail or {}).get("break_glass") for e in events if isinstance(e.detail, dict)} - {None}
+    glasses = BreakGlass.objects.in_bulk(glass_ids) if glass_ids else {}
+    rows = []
+    for event in events:
+        items = []
+        for ref in event.entries:
+            try:
+                entry = visible.get(uuid.UUID(ref.split(":", 1)[0]))
+            except ValueError:
+                entry = None
+            if entry is not None:
+                items.append(entry)
+        glass = (
+            glasses.get((event.detail or {}).get("break_glass")) if isinstance(event.detail, dict) else None
+        )
+        rows.append(Look(event, person(event), glass, items))
+    return rows

@@ -1,0 +1,180 @@
+"""Plain-language sentences for the patient's sharing pages.
+
+Nothing here decides who may see what: every sentence is built from the answer of
+consent.policy.sharing_for (or from a stored choice), so the words cannot drift from
+the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from django.utils import timezone
+
+from phr.models import Category, Organisation
+
+from .models import ConsentChoice, Decision, Scope
+from .policy import CategoryRuling
+
+# How each sensitivity category reads in "your ... records".
+CATEGORY_WORDS = {
+    Category.GENERAL: "general health",
+    Category.MENTAL_HEALTH: "mental health",
+    Category.SEXUAL_HEALTH: "sexual health",
+    Category.SOCIAL_CARE: "social care",
+    Category.SAFEGUARDING: "safeguarding",
+}
+CATEGORY_ORDER = list(Category.values)
+
+# Kinds of record item as people name them: (one, many).
+KIND_WORDS = {
+    "Condition": ("problem or condition", "problems and conditions"),
+    "AllergyIntolerance": ("allergy", "allergies"),
+    "MedicationRequest": ("medicine", "medicines"),
+    "MedicationStatement": ("medicine", "medicines"),
+    "Observation": ("test result", "test results"),
+    "DiagnosticReport": ("test report", "test reports"),
+    "Encounter": ("appointment or visit", "appointments and visits"),
+    "Immunization": ("vaccination", "vaccinations"),
+    "Procedure": ("procedure", "procedures"),
+    "DocumentReference": ("document", "documents"),
+    "CarePlan": ("care plan", "care plans"),
+    "Patient": ("set of personal details", "sets of personal details"),
+}
+OTHER_KIND = ("other item", "other items")
+
+
+def day(moment: datetime | None) -> str:
+    """A moment as a date people read: 1 March 2027."""
+    if moment is None:
+        return ""
+    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+    return f"{local.day} {local:%B %Y}"
+
+
+def day_and_time(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def join_words(words: Iterable[str]) -> str:
+    """["a", "b", "c"] -> "a, b and c"."""
+    words = list(words)
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def categories_words(categories: Iterable[str]) -> str:
+    """The categories in their usual order, as "mental health and sexual health"."""
+    chosen = set(categories)
+    return join_words(CATEGORY_WORDS[c] for c in CATEGORY_ORDER if c in chosen)
+
+
+def kind_words(resource_type: str, count: int) -> str:
+    one, many = KIND_WORDS.get(resource_type, OTHER_KIND)
+    return f"{count} {one if count == 1 else many}"
+
+
+def kind_heading(resource_type: str) -> str:
+    return KIND_WORDS.get(resource_type, OTHER_KIND)[1].capitalize()
+
+
+def until_words(until: datetime | None) -> str:
+    return f", until {day(until)}" if until else ""
+
+
+# --- Who can see my record ------------------------------------------------------------
+
+
+def permitted(ruling: Mapping[str, CategoryRuling]) -> set[str]:
+    return {category for category, answer in ruling.items() if answer.permitted}
+
+
+def organisation_sentence(
+    organisation: Organisation, ruling: Mapping[str, CategoryRuling], *, holds: bool
+) -> str:
+    """What one organisation can see under the patient's choices, in one sentence.
+
+    ``holds``: the organisation holds items of this record, which it always sees.
+    """
+    name = organisation.name
+    shared = permitted(ruling)
+    hidden = set(CATEGORY_ORDER) - shared
+    if not hidden:
+        return f"{name} can see everything on your record."
+    if not shared:
+        if holds:
+            return f"{name} can see only what it holds itself."
+        return f"{name} cannot see your record."
+    own = " It also sees everything it holds itself." if holds else ""
+    if len(shared) >= len(hidden):
+        return f"{name} can see everything except your {categories_words(hidden)} records.{own}"
+    return f"{name} can see only your {categories_words(shared)} records.{own}"
+
+
+def deciding_choices(ruling: Mapping[str, CategoryRuling]) -> list[ConsentChoice]:
+    """The patient's own choices that decided this organisation's sharing, oldest first."""
+    found = {answer.choice.pk: answer.choice for answer in ruling.values() if answer.choice is not None}
+    return sorted(found.values(), key=lambda c: (c.recorded_at, c.pk))
+
+
+# --- A choice, as the patient made it -------------------------------------------------
+
+
+def choice_sentence(choice: ConsentChoice) -> str:
+    """One choice in words: "Do not share your mental health records with X, until 1 March 2027"."""
+    org = choice.organisation.name if choice.organisation_id else ""
+    cats = f"your {CATEGORY_WORDS.get(choice.category, choice.category)} records" if choice.category else ""
+    if choice.decision == Decision.DEFAULT:
+        subject = {
+            Scope.NETWORK: "sharing across the network",
+            Scope.ORGANISATION: org,
+            Scope.CATEGORY: cats,
+            Scope.ORGANISATION_CATEGORY: f"{cats} at {org}",
+        }[choice.scope]
+        return f"Go back to the usual rule for {subject}{until_words(choice.until)}"
+    verb = "Share" if choice.decision == Decision.PERMIT else "Do not share"
+    text = {
+        Scope.NETWORK: f"{verb} your record across the network",
+        Scope.ORGANISATION: f"{verb} your record with {org}",
+        Scope.CATEGORY: f"{verb} {cats} with "
+        + ("every organisation" if choice.decision == Decision.PERMIT else "any organisation"),
+        Scope.ORGANISATION_CATEGORY: f"{verb} {cats} with {org}",
+    }[choice.scope]
+    return f"{text}{until_words(choice.until)}"
+
+
+def default_sentence(consent_model: str) -> str:
+    if consent_model == "opt-out":
+        return "Unless you choose otherwise, your record is shared with the organisations caring for you."
+    return "Unless you choose to share it, your record is seen only by the organisations that hold it."
+
+
+# --- What a change will do ------------------------------------------------------------
+
+
+def change_sentences(
+    organisations: Iterable[Organisation],
+    before: Mapping[int, Mapping[str, CategoryRuling]],
+    after: Mapping[int, Mapping[str, CategoryRuling]],
+    *,
+    holders: set[int],
+    until: datetime | None,
+) -> list[str]:
+    """What changes for each organisation when a choice is saved; empty when nothing does."""
+    lines = []
+    suffix = until_words(until)
+    everything = set(CATEGORY_ORDER)
+    for org in organisations:
+        was, will = permitted(before[org.pk]), permitted(after[org.pk])
+        lost, gained = was - will, will - was
+        if lost:
+            what = "your record" if lost == everything else f"your {categories_words(lost)} records"
+            own = " (it will still see what it holds itself)" if org.pk in holders else ""
+            lines.append(f"From now on, {org.name} will not be able to see {what}{suffix}{own}.")
+        if gained:
+            what = "your whole record" if will == everything else f"your {categories_words(gained)} records"
+            lines.append(f"From now on, {org.name} will be able to see {what}{suffix}.")
+    return lines
