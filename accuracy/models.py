@@ -1,1 +1,241 @@
-"""accuracy app: models arrive with their issue."""
+"""Correction requests: a patient's flag on one item, routed to the organisation that
+holds it, decided against the legal deadline, following the HL7 Patient Request for
+Corrections guide's Task states; with its timeline, its message thread, statements of
+disagreement and rebuttal, and the notices sent to those who saw the old version."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Status(models.TextChoices):
+    """FHIR Task.status values the guide uses."""
+
+    READY = "ready", "Received"
+    IN_PROGRESS = "in-progress", "Being reviewed"
+    COMPLETED = "completed", "Decided"
+    CANCELLED = "cancelled", "Withdrawn"
+
+
+class BusinessStatus(models.TextChoices):
+    """The guide's Task.businessStatus codes."""
+
+    QUEUED = "queued", "Waiting for review"
+    IN_REVIEW = "in-review", "Being reviewed"
+    WAITING = "waiting-for-information", "Waiting for more information from you"
+    AMENDED = "amendment-completed", "Corrected"
+    PARTIAL = "partial-amendment-completed", "Partly corrected"
+    DENIED = "denied", "Not corrected"
+    CANCELLED = "requester-cancelled", "Withdrawn"
+    DISAGREEMENT = "disagreement-logged", "Not corrected: your disagreement is recorded"
+
+
+OPEN_STATUSES = (Status.READY, Status.IN_PROGRESS)
+
+
+class ContactPreference(models.TextChoices):
+    PORTAL = "portal", "A message in this portal"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    LETTER = "letter", "Letter"
+
+
+class DenialReason(models.TextChoices):
+    ACCURATE = "accurate", "The information is accurate and complete"
+    CLINICAL_OPINION = "clinical_opinion", "It records a clinical opinion that was correct when it was made"
+    NOT_OURS = "not_created_here", "We did not create this information"
+    NOT_PART_OF_RECORD = "not_part_of_record", "It is not part of the record you can ask us to correct"
+    INSUFFICIENT = "insufficient", "We could not confirm the change you asked for"
+
+
+class CorrectionRequestQuerySet(models.QuerySet):
+    def open(self) -> "CorrectionRequestQuerySet":
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def disputing(self) -> "CorrectionRequestQuerySet":
+        """Requests that make their item disputed: open, or with a disagreement standing."""
+        return self.filter(
+            models.Q(status__in=OPEN_STATUSES) | models.Q(business_status=BusinessStatus.DISAGREEMENT)
+        )
+
+    def for_queue(self, organisation) -> "CorrectionRequestQuerySet":
+        return self.filter(owner=organisation)
+
+
+class CorrectionRequest(models.Model):
+    """One patient's request to correct one item (or one element of it)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="correction_requests")
+    entry = models.ForeignKey("phr.RecordEntry", on_delete=models.PROTECT, related_name="correction_requests")
+    # The data owner, copied from the stored entry when the request is made: never from input.
+    owner = models.ForeignKey(
+        "phr.Organisation", on_delete=models.PROTECT, related_name="correction_requests"
+    )
+    entry_version = models.PositiveIntegerField(help_text="the version the patient saw and flagged")
+    element = models.CharField(
+        max_length=200, blank=True, help_text="FHIR path of the element, empty for the whole item"
+    )
+    element_label = models.CharField(max_length=200)
+    current_text = models.TextField(blank=True)
+    proposed = models.TextField()
+    reason = models.TextField()
+    contact_preference = models.CharField(max_length=10, choices=ContactPreference.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.READY)
+    business_status = models.CharField(
+        max_length=40, choices=BusinessStatus.choices, default=BusinessStatus.QUEUED
+    )
+    jurisdiction = models.CharField(max_length=10)
+    received_on = models.DateField()
+    first_due_on = models.DateField()
+    due_on = models.DateField(db_index=True)
+    extension_reason = models.TextField(blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision_code = models.CharField(max_length=30, choices=DenialReason.choices, blank=True)
+    decision_text = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amended_version = models.PositiveIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped by every change: a form based on an older value is refused, not merged.
+    revision = models.PositiveIntegerField(default=1)
+
+    objects = CorrectionRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_on", "created_at"]
+        indexes = [models.Index(fields=["owner", "status", "due_on"], name="correction_queue")]
+
+    def __str__(self) -> str:
+        return f"correction request {self.pk} ({self.business_status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_extended(self) -> bool:
+        return self.due_on != self.first_due_on
+
+
+class ImmutableQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError(f"{self.model.__name__} rows are never changed")
+
+    def delete(self):
+        raise TypeError(f"{self.model.__name__} rows are never deleted")
+
+
+class AppendOnly(models.Model):
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} rows are never deleted")
+
+
+class TimelineEvent(AppendOnly):
+    """One step in a request's life, as the patient and the owner see it."""
+
+    request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="timeline")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=40)
+    status = models.CharField(max_length=20)
+    business_status = models.CharField(max_length=40)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.request_id}"
+
+
+class Message(AppendOnly):
+    """The request's conversation (a FHIR Communication each)."""
+
+    request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    from_patient = models.BooleanField()
+    body = models.TextField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+
+    def __str__(self) -> str:
+        return f"message on {self.request_id}"
+
+
+class Statement(AppendOnly):
+    """A patient's statement of disagreement, or the owner's rebuttal, shown beside the item."""
+
+    class Kind(models.TextChoices):
+        DISAGREEMENT = "disagreement", "Statement of disagreement"
+        REBUTTAL = "rebuttal", "Response from the organisation"
+
+    request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="statements")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    made_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["made_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["request", "kind"], name="one_statement_of_each_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.request_id}"
+
+
+class DownstreamNotice(AppendOnly):
+    """Tells one organisation that an item it read has been corrected."""
+
+    request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="notices")
+    organisation = models.ForeignKey(
+        "phr.Organisation", on_delete=models.PROTECT, related_name="correction_notices"
+    )
+    versions_read = models.CharField(max_length=100, help_text="the old versions it read, e.g. '1,2'")
+    communication = models.TextField(help_text="the FHIR Communication its system can fetch")
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["request", "organisation"], name="one_notice_per_org")]
+
+    def __str__(self) -> str:
+        return f"notice to {self.organisation_id} about {self.request_id}"
+
+
+class SweepMark(AppendOnly):
+    """That a reminder or escalation was sent: the sweep sends each one once."""
+
+    request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="sweep_marks")
+    kind = models.CharField(max_length=20)  # "remind-7", "remind-1", "escalate"
+    due_on = models.DateField()  # the deadline it was about: an extension earns new reminders
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "kind", "due_on"], name="one_mark_per_deadline")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.request_id}"

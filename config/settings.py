@@ -254,7 +254,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "Europe/London"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Reminders before correction deadlines and escalation after them; idempotent.
+    "correction-deadline-sweep": {"task": "accuracy.tasks.deadline_sweep", "schedule": 24 * 60 * 60},
+}
 
 # --- The record -----------------------------------------------------------------------
 # Identifier systems that identify a person across organisations, tried after the NHS
@@ -282,6 +285,12 @@ AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
 # own organisation than this, within UNUSUAL_ACCESS_DAYS.
 UNUSUAL_ACCESS_PATIENTS = env_int("UNUSUAL_ACCESS_PATIENTS", 10, minimum=1)
 UNUSUAL_ACCESS_DAYS = env_int("UNUSUAL_ACCESS_DAYS", 7, minimum=1)
+
+# --- Corrections ------------------------------------------------------------------------
+# The legal deadlines for deciding a correction request: uk-gdpr (one calendar month,
+# one extension of up to two months) or hipaa (60 days, one extension of up to 30).
+CORRECTION_JURISDICTION = env_choice("CORRECTION_JURISDICTION", ("uk-gdpr", "hipaa"), "uk-gdpr")
+CORRECTION_REMINDER_DAYS = (7, 1)
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"

@@ -1,0 +1,82 @@
+"""The parts of an item a patient can point at when something is wrong, in plain words."""
+
+import json
+
+WHOLE_ITEM = ("", "The whole item")
+
+# resource type -> (FHIR path, plain label)
+ELEMENTS = {
+    "MedicationStatement": [("medicationCodeableConcept", "The medicine"), ("dosage[0].text", "The dose")],
+    "MedicationRequest": [
+        ("medicationCodeableConcept", "The medicine"),
+        ("dosageInstruction[0].text", "The dose"),
+    ],
+    "AllergyIntolerance": [
+        ("code", "The substance"),
+        ("reaction[0].manifestation", "The reaction"),
+        ("criticality", "How serious it is"),
+        ("verificationStatus", "Whether it is confirmed"),
+    ],
+    "Condition": [
+        ("code", "The condition"),
+        ("clinicalStatus", "Whether it is current"),
+        ("onsetDateTime", "When it started"),
+    ],
+    "Observation": [
+        ("valueQuantity", "The result"),
+        ("effectiveDateTime", "When it was taken"),
+        ("code", "What was tested"),
+    ],
+    "Immunization": [("vaccineCode", "The vaccine"), ("occurrenceDateTime", "When it was given")],
+    "Encounter": [("type", "The kind of appointment or stay"), ("period", "When it happened")],
+    "Procedure": [("code", "The procedure"), ("performedDateTime", "When it was done")],
+    "DiagnosticReport": [("code", "The report"), ("conclusion", "The conclusion")],
+    "DocumentReference": [("description", "The description"), ("type", "The kind of document")],
+    "Patient": [
+        ("name", "Your name"),
+        ("birthDate", "Your date of birth"),
+        ("address", "Your address"),
+        ("telecom", "Your phone number or email"),
+    ],
+}
+
+
+def choices_for(resource_type: str) -> list[tuple[str, str]]:
+    return [WHOLE_ITEM, *ELEMENTS.get(resource_type, [])]
+
+
+def label_of(resource_type: str, path: str) -> str | None:
+    return dict(choices_for(resource_type)).get(path)
+
+
+def value_at(resource: dict, path: str):
+    """The value at a simple path like 'dosage[0].text', or None."""
+    node = resource
+    for part in path.split(".") if path else []:
+        name, _, index = part.partition("[")
+        node = node.get(name) if isinstance(node, dict) else None
+        if index and isinstance(node, list):
+            position = int(index.rstrip("]"))
+            node = node[position] if position < len(node) else None
+        if node is None:
+            return None
+    return node
+
+
+def words(value) -> str:
+    """A value in words: text or display for concepts, JSON for anything else."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if value.get("text"):
+            return str(value["text"])
+        codings = value.get("coding") or []
+        if codings and isinstance(codings[0], dict):
+            return str(codings[0].get("display") or codings[0].get("code") or "")
+        if "value" in value:
+            return f"{value['value']} {value.get('unit', '')}".strip()
+    if isinstance(value, list) and value:
+        return "; ".join(words(v) for v in value)
+    return json.dumps(value, ensure_ascii=False)

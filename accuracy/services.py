@@ -1,0 +1,649 @@
+"""The correction workflow: submit, review, ask, extend, decide, disagree, rebut, notify.
+
+Each step is one function taking the acting user's policy Actor. Every step checks who
+may act (a patient on their own request; a clinician of the organisation that holds
+the item), checks the step is one the HL7 guide allows from the request's current
+state, and refuses a form based on an older revision of the request: of two clinicians
+acting at once exactly one wins and the other is told what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+
+from django.db import transaction
+from django.utils import timezone
+
+import audit
+from accounts.models import Membership, Notification, Role, User
+from accounts.tasks import notify
+from audit.models import AuditEvent
+from consent.policy import Actor, ActorRole, NotFound, open_record
+from phr.amend import amend_entry
+from phr.ingest import ingest_documents
+from phr.models import EntryVersion, Organisation, RecordEntry
+
+from . import elements
+from .deadlines import profile
+from .models import (
+    BusinessStatus,
+    ContactPreference,
+    CorrectionRequest,
+    DenialReason,
+    DownstreamNotice,
+    Message,
+    Statement,
+    Status,
+    TimelineEvent,
+)
+
+MIN_TEXT = 5
+
+
+class InvalidStep(ValueError):
+    """The input cannot be used; the message says what to fix, ``field`` names the input."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class Conflict(Exception):
+    """Someone else changed the request first; the message says what happened."""
+
+
+class DuplicateRequest(Exception):
+    """An open request on the same item exists: show it instead of making another."""
+
+    def __init__(self, existing: CorrectionRequest):
+        super().__init__("You have already asked for this item to be corrected")
+        self.existing = existing
+
+
+# Which (status, businessStatus) each step may start from, and where it leads.
+Q, R, W = (
+    (Status.READY, BusinessStatus.QUEUED),
+    (Status.IN_PROGRESS, BusinessStatus.IN_REVIEW),
+    (
+        Status.IN_PROGRESS,
+        BusinessStatus.WAITING,
+    ),
+)
+STEPS = {
+    "start_review": ({Q, W}, R),
+    "ask_information": ({R}, W),
+    "patient_reply": ({W}, R),
+    "accept": ({R}, (Status.COMPLETED, BusinessStatus.AMENDED)),
+    "accept_in_part": ({R}, (Status.COMPLETED, BusinessStatus.PARTIAL)),
+    "deny": ({R}, (Status.COMPLETED, BusinessStatus.DENIED)),
+    "withdraw": ({Q, R, W}, (Status.CANCELLED, BusinessStatus.CANCELLED)),
+    "log_disagreement": (
+        {(Status.COMPLETED, BusinessStatus.DENIED), (Status.COMPLETED, BusinessStatus.PARTIAL)},
+        (Status.COMPLETED, BusinessStatus.DISAGREEMENT),
+    ),
+}
+STEP_WORDS = {
+    "submitted": "Request received",
+    "start_review": "Review started",
+    "ask_information": "More information asked for",
+    "patient_reply": "Patient replied",
+    "accept": "Corrected",
+    "accept_in_part": "Partly corrected",
+    "deny": "Not corrected",
+    "withdraw": "Withdrawn",
+    "log_disagreement": "Statement of disagreement added",
+    "rebuttal": "Response to the disagreement added",
+    "extend": "Deadline extended",
+    "assign": "Assigned",
+    "message": "Message",
+    "reminder": "Reminder sent",
+    "escalation": "Escalated: overdue",
+    "notice": "Organisations that saw the old version were told",
+}
+
+
+# --- Submitting -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def submit_correction(
+    *, actor: Actor, entry_id, element: str, proposed: str, reason: str, contact_preference: str
+) -> CorrectionRequest:
+    """A patient flags one item of their own record; the request goes to the item's
+    data owner, taken from the stored entry, never from the request."""
+    if actor.role != ActorRole.PATIENT:
+        raise NotFound
+    entry = open_record(actor, actor.patient_id).read_one(entry_id, detail={"purpose": "correction request"})
+    existing = CorrectionRequest.objects.open().filter(entry=entry).first()
+    if existing is not None:
+        raise DuplicateRequest(existing)
+    label = elements.label_of(entry.resource_type, element)
+    if label is None:
+        raise InvalidStep("Choose which part of the item is wrong", "element")
+    if len(proposed.strip()) < 2:
+        raise InvalidStep("Say what it should say", "proposed")
+    if len(reason.strip()) < MIN_TEXT:
+        raise InvalidStep("Say why it is wrong", "reason")
+    if contact_preference not in ContactPreference.values:
+        raise InvalidStep("Choose how we should contact you", "contact_preference")
+    rules = profile()
+    today = timezone.localdate()
+    due = rules.due(today)
+    request = CorrectionRequest.objects.create(
+        patient_id=actor.patient_id,
+        entry=entry,
+        owner=entry.owner,
+        entry_version=entry.version,
+        element=element,
+        element_label=label,
+        current_text=elements.words(elements.value_at(json.loads(entry.json), element))[:2000]
+        if element
+        else entry.display,
+        proposed=proposed.strip(),
+        reason=reason.strip(),
+        contact_preference=contact_preference,
+        jurisdiction=rules.key,
+        received_on=today,
+        first_due_on=due,
+        due_on=due,
+        requested_by=actor.user,
+    )
+    _timeline(request, actor, "submitted")
+    _audit("correction.submit", request, actor, entries=[entry])
+    for member in _staff_of(entry.owner):
+        notify(
+            member,
+            kind=Notification.Kind.CORRECTION,
+            title="A new correction request",
+            body=f"A patient asked {entry.owner.name} to correct an item. Decide by {due:%d %B %Y}.",
+        )
+    return request
+
+
+# --- Finding requests -----------------------------------------------------------------
+
+
+def request_for(actor: Actor, request_id) -> CorrectionRequest:
+    """Fetch-and-authorise: the patient's own request, or one held by the clinician's
+    organisation; anything else, or nothing, is NotFound alike."""
+    try:
+        pk = uuid.UUID(str(request_id))
+    except ValueError:
+        raise NotFound from None
+    found = CorrectionRequest.objects.select_related("entry", "owner", "patient").filter(pk=pk).first()
+    if found is None or not _may_see(actor, found):
+        raise NotFound
+    return found
+
+
+def _may_see(actor: Actor, request: CorrectionRequest) -> bool:
+    if actor.role == ActorRole.PATIENT:
+        return actor.patient_id == request.patient_id
+    if actor.role in (ActorRole.CLINICIAN, ActorRole.SYSTEM):
+        return actor.organisation is not None and actor.organisation.pk == request.owner_id
+    return False
+
+
+def queue(organisation: Organisation):
+    """An organisation's requests: open ones first, overdue first, then by deadline."""
+    return CorrectionRequest.objects.filter(owner=organisation).select_related("entry", "assigned_to")
+
+
+def disputed_entry_ids(entry_ids) -> set:
+    """Entries under dispute: an open request, or a disagreement standing beside them."""
+    return set(
+        CorrectionRequest.objects.disputing()
+        .filter(entry_id__in=list(entry_ids))
+        .values_list("entry_id", flat=True)
+    )
+
+
+# --- Steps ----------------------------------------------------------------------------
+
+
+def _step(actor: Actor, request_id, revision: int, step: str, *, by_patient: bool) -> CorrectionRequest:
+    """Lock the request, check who acts, the revision and the guide's state rules."""
+    request = request_for(actor, request_id)
+    if (actor.role == ActorRole.PATIENT) != by_patient:
+        raise NotFound
+    request = CorrectionRequest.objects.select_for_update().get(pk=request.pk)
+    if request.revision != revision:
+        last = request.timeline.order_by("-at", "-id").first()
+        what = f"{STEP_WORDS.get(last.kind, last.kind)} by {last.actor_label}" if last else "a change"
+        raise Conflict(
+            f"This request changed while you were looking at it: {what}. Nothing was saved; look again."
+        )
+    if step in STEPS and (request.status, request.business_status) not in STEPS[step][0]:
+        raise Conflict(
+            f"This request is {request.get_business_status_display().lower()}: "
+            f"it cannot be {STEP_WORDS[step].lower()} now."
+        )
+    return request
+
+
+def _advance(
+    request: CorrectionRequest, actor: Actor, step: str, note: str = "", **changes
+) -> CorrectionRequest:
+    if step in STEPS:
+        request.status, request.business_status = STEPS[step][1]
+    for name, value in changes.items():
+        setattr(request, name, value)
+    request.revision += 1
+    request.save()
+    _timeline(request, actor, step, note)
+    _audit(f"correction.{step}", request, actor)
+    return request
+
+
+@transaction.atomic
+def start_review(*, actor: Actor, request_id, revision: int) -> CorrectionRequest:
+    """The owner starts reviewing (also resumes after waiting for information)."""
+    request = _step(actor, request_id, revision, "start_review", by_patient=False)
+    return _advance(request, actor, "start_review", assigned_to=request.assigned_to or actor.user)
+
+
+@transaction.atomic
+def ask_information(*, actor: Actor, request_id, revision: int, question: str) -> CorrectionRequest:
+    """The owner asks the patient for more information; the clock keeps running."""
+    if len(question.strip()) < MIN_TEXT:
+        raise InvalidStep("Write your question to the patient", "question")
+    request = _step(actor, request_id, revision, "ask_information", by_patient=False)
+    Message.objects.create(request=request, author=actor.user, from_patient=False, body=question.strip())
+    _tell_patient(request, "We need more information about your correction request", question.strip())
+    return _advance(request, actor, "ask_information")
+
+
+@transaction.atomic
+def patient_reply(*, actor: Actor, request_id, revision: int, body: str) -> CorrectionRequest:
+    """The patient answers; a request waiting for information goes back to review."""
+    if len(body.strip()) < 2:
+        raise InvalidStep("Write your reply", "body")
+    request = request_for(actor, request_id)
+    waiting = request.business_status == BusinessStatus.WAITING
+    request = _step(actor, request_id, revision, "patient_reply" if waiting else "message", by_patient=True)
+    if not request.is_open:
+        raise Conflict("This request is closed: messages can no longer be added.")
+    Message.objects.create(request=request, author=actor.user, from_patient=True, body=body.strip())
+    for member in _staff_of(request.owner):
+        notify(
+            member,
+            kind=Notification.Kind.CORRECTION,
+            title="A patient replied on a correction request",
+            body="Open the correction queue to read the reply.",
+        )
+    return _advance(request, actor, "patient_reply" if waiting else "message")
+
+
+@transaction.atomic
+def post_message(*, actor: Actor, request_id, revision: int, body: str) -> CorrectionRequest:
+    """The owner writes to the patient on the request's thread."""
+    if len(body.strip()) < 2:
+        raise InvalidStep("Write your message", "body")
+    request = _step(actor, request_id, revision, "message", by_patient=False)
+    Message.objects.create(request=request, author=actor.user, from_patient=False, body=body.strip())
+    _tell_patient(request, "A message about your correction request", body.strip())
+    return _advance(request, actor, "message")
+
+
+@transaction.atomic
+def extend_deadline(
+    *, actor: Actor, request_id, revision: int, reason: str, until: date | None = None
+) -> CorrectionRequest:
+    """Extend once, only before the first deadline, with a reason the patient is told."""
+    request = _step(actor, request_id, revision, "extend", by_patient=False)
+    rules = profile()
+    if not request.is_open:
+        raise Conflict("This request is already decided.")
+    if request.is_extended:
+        raise InvalidStep("The deadline can be extended only once", "reason")
+    if timezone.localdate() > request.first_due_on:
+        raise InvalidStep("The deadline can be extended only before it has passed", "reason")
+    if len(reason.strip()) < MIN_TEXT:
+        raise InvalidStep("Give the reason for the extension", "reason")
+    latest = rules.latest_extension(request.first_due_on)
+    new_due = until or latest
+    if not request.first_due_on < new_due <= latest:
+        raise InvalidStep(
+            f"Choose a date after {request.first_due_on:%d %B %Y} and no later than {latest:%d %B %Y}",
+            "until",
+        )
+    _tell_patient(
+        request,
+        "We need more time to decide your correction request",
+        f"We will decide by {new_due:%d %B %Y}. The reason: {reason.strip()}",
+    )
+    return _advance(
+        request, actor, "extend", note=reason.strip(), due_on=new_due, extension_reason=reason.strip()
+    )
+
+
+@transaction.atomic
+def assign(*, actor: Actor, request_id, revision: int, colleague: User) -> CorrectionRequest:
+    """Hand the request to a colleague at the same organisation."""
+    request = _step(actor, request_id, revision, "assign", by_patient=False)
+    if not Membership.objects.filter(
+        user=colleague, organisation=request.owner, user__role=Role.CLINICIAN
+    ).exists():
+        raise InvalidStep("Choose a colleague at your organisation", "colleague")
+    notify(
+        colleague,
+        kind=Notification.Kind.CORRECTION,
+        title="A correction request was assigned to you",
+        body=f"Decide by {request.due_on:%d %B %Y}.",
+    )
+    return _advance(request, actor, "assign", note=str(colleague), assigned_to=colleague)
+
+
+@transaction.atomic
+def withdraw(*, actor: Actor, request_id, revision: int, note: str = "") -> CorrectionRequest:
+    """The patient withdraws, or the owner withdraws on the patient's behalf."""
+    by_patient = actor.role == ActorRole.PATIENT
+    request = _step(actor, request_id, revision, "withdraw", by_patient=by_patient)
+    if not by_patient:
+        if len(note.strip()) < MIN_TEXT:
+            raise InvalidStep("Say how the patient asked to withdraw", "note")
+        _tell_patient(request, "Your correction request was withdrawn", note.strip())
+    return _advance(request, actor, "withdraw", note=note.strip())
+
+
+def _amend(actor: Actor, request: CorrectionRequest, resource_json: str, based_on_version: int) -> int:
+    try:
+        resource = json.loads(resource_json)
+    except (ValueError, TypeError):
+        raise InvalidStep("The amended item is not valid JSON", "resource") from None
+    if not isinstance(resource, dict):
+        raise InvalidStep("The amended item must be one FHIR resource", "resource")
+    from phr.amend import InvalidAmendment, StaleVersion
+
+    try:
+        entry, version = amend_entry(
+            entry_id=request.entry_id,
+            based_on_version=based_on_version,
+            resource=resource,
+            produced_by=f"correction:{request.pk.hex}",
+            changed_by=f"{actor.label} ({request.owner.name})",
+        )
+    except StaleVersion as stale:
+        raise Conflict(
+            f"The item changed while you were editing it: {stale}. Start again from the current version."
+        ) from None
+    except InvalidAmendment as invalid:
+        raise InvalidStep(f"The amended item is not valid FHIR R4: {invalid}", "resource") from None
+    _store_provenance(actor, request, entry, version)
+    return version.number
+
+
+def _store_provenance(
+    actor: Actor, request: CorrectionRequest, entry: RecordEntry, version: EntryVersion
+) -> None:
+    provenance = {
+        "resourceType": "Provenance",
+        "id": f"correction-{request.pk.hex}",
+        "target": [{"reference": f"{entry.resource_type}/{entry.fhir_id}/_history/{version.number}"}],
+        "recorded": version.recorded_at.isoformat(),
+        "activity": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "UPDATE"}]
+        },
+        "reason": [{"text": "Patient request for correction"}],
+        "agent": [
+            {
+                "type": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                            "code": "author",
+                        }
+                    ]
+                },
+                "who": {"display": actor.label},
+                "onBehalfOf": {
+                    "identifier": {
+                        "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                        "value": request.owner.ods_code,
+                    },
+                    "display": request.owner.name,
+                },
+            }
+        ],
+        "entity": [{"role": "source", "what": {"reference": f"Task/{request.pk}"}}],
+    }
+    result = ingest_documents([("correction", provenance)], organisation=request.owner, source="correction")
+    if result.rejected:  # our own construction: a rejection is a bug, not user input
+        raise RuntimeError(f"the Provenance for {request.pk} was rejected: {result.issues}")
+
+
+@transaction.atomic
+def accept(
+    *,
+    actor: Actor,
+    request_id,
+    revision: int,
+    resource_json: str,
+    based_on_version: int,
+    in_part: bool = False,
+    note: str = "",
+) -> CorrectionRequest:
+    """Amend the item as asked (or in part) and tell everyone who read the old version."""
+    step = "accept_in_part" if in_part else "accept"
+    request = _step(actor, request_id, revision, step, by_patient=False)
+    if in_part and len(note.strip()) < MIN_TEXT:
+        raise InvalidStep("Say which part was corrected and why the rest was not", "note")
+    number = _amend(actor, request, resource_json, based_on_version)
+    _advance(
+        request,
+        actor,
+        step,
+        note=note.strip(),
+        decided_at=timezone.now(),
+        decided_by=actor.user,
+        amended_version=number,
+        decision_text=note.strip(),
+    )
+    _tell_patient(request, "Your correction request was decided", decision_letter(request))
+    send_downstream_notices(request, actor)
+    return request
+
+
+@transaction.atomic
+def deny(*, actor: Actor, request_id, revision: int, code: str, text: str) -> CorrectionRequest:
+    """Refuse with a reason from the list and an explanation; the letter names the patient's rights."""
+    request = _step(actor, request_id, revision, "deny", by_patient=False)
+    if code not in DenialReason.values:
+        raise InvalidStep("Choose the reason for not correcting the item", "code")
+    if len(text.strip()) < MIN_TEXT:
+        raise InvalidStep("Explain the decision in words the patient will understand", "text")
+    _advance(
+        request,
+        actor,
+        "deny",
+        note=text.strip(),
+        decided_at=timezone.now(),
+        decided_by=actor.user,
+        decision_code=code,
+        decision_text=text.strip(),
+    )
+    _tell_patient(request, "Your correction request was decided", decision_letter(request))
+    return request
+
+
+@transaction.atomic
+def log_disagreement(*, actor: Actor, request_id, revision: int, text: str) -> CorrectionRequest:
+    """After a refusal the patient's statement of disagreement stands beside the item."""
+    if len(text.strip()) < MIN_TEXT:
+        raise InvalidStep("Write your statement of disagreement", "text")
+    request = _step(actor, request_id, revision, "log_disagreement", by_patient=True)
+    Statement.objects.create(
+        request=request, kind=Statement.Kind.DISAGREEMENT, author=actor.user, text=text.strip()
+    )
+    for member in _staff_of(request.owner):
+        notify(
+            member,
+            kind=Notification.Kind.CORRECTION,
+            title="A patient recorded a disagreement",
+            body="You may add a response, which the patient will see.",
+        )
+    return _advance(request, actor, "log_disagreement")
+
+
+@transaction.atomic
+def add_rebuttal(*, actor: Actor, request_id, revision: int, text: str) -> CorrectionRequest:
+    """The owner's response to a statement of disagreement; the patient sees it."""
+    if len(text.strip()) < MIN_TEXT:
+        raise InvalidStep("Write your response", "text")
+    request = _step(actor, request_id, revision, "rebuttal", by_patient=False)
+    if request.business_status != BusinessStatus.DISAGREEMENT:
+        raise Conflict("There is no statement of disagreement to respond to.")
+    if request.statements.filter(kind=Statement.Kind.REBUTTAL).exists():
+        raise Conflict("A response has already been added.")
+    Statement.objects.create(
+        request=request, kind=Statement.Kind.REBUTTAL, author=actor.user, text=text.strip()
+    )
+    _tell_patient(request, "The organisation responded to your disagreement", text.strip())
+    return _advance(request, actor, "rebuttal")
+
+
+# --- Letters and notices ----------------------------------------------------------------
+
+
+def decision_letter(request: CorrectionRequest) -> str:
+    """The decision in plain words, with the patient's rights after a refusal."""
+    rules = profile()
+    item = request.entry.display or request.entry.resource_type
+    if request.business_status == BusinessStatus.AMENDED:
+        return f'We have corrected "{item}" as you asked. Everyone who saw the old version has been told.'
+    lines = []
+    if request.business_status == BusinessStatus.PARTIAL:
+        lines.append(f'We have corrected part of "{item}". {request.decision_text}')
+    else:
+        lines.append(
+            f'We have decided not to change "{item}". Our reason: {request.get_decision_code_display()}. '
+            f"{request.decision_text}"
+        )
+    lines.append(
+        "You have the right to add a statement of disagreement. It will be kept beside the item and "
+        "everyone who looks at your record will see it."
+    )
+    lines.append(f"You also have the right to complain to {rules.complaint_body}: {rules.complaint_url}")
+    return "\n\n".join(lines)
+
+
+def organisations_that_read(entry: RecordEntry, before_version: int) -> dict[int, set[int]]:
+    """From the audit trail: organisations (other than the owner) that were shown an
+    older version of the entry, with the versions each saw."""
+    prefix = f"{entry.pk.hex}:"
+    seen: dict[int, set[int]] = {}
+    events = AuditEvent.objects.filter(
+        patient_id=entry.patient_id,
+        outcome="permit",
+        action__startswith="record.",
+        organisation__isnull=False,
+        entries__contains=prefix,
+    ).exclude(organisation_id=entry.owner_id)
+    for organisation_id, refs in events.values_list("organisation_id", "entries"):
+        for ref in refs.split() if isinstance(refs, str) else refs:
+            if ref.startswith(prefix) and int(ref.rsplit(":", 1)[1]) < before_version:
+                seen.setdefault(organisation_id, set()).add(int(ref.rsplit(":", 1)[1]))
+    return seen
+
+
+def send_downstream_notices(request: CorrectionRequest, actor: Actor) -> list[DownstreamNotice]:
+    """Tell every organisation that read the old version: inbox, email and a FHIR Communication."""
+    entry = RecordEntry.objects.get(pk=request.entry_id)
+    notices = []
+    for organisation in Organisation.objects.filter(pk__in=organisations_that_read(entry, entry.version)):
+        versions = sorted(organisations_that_read(entry, entry.version)[organisation.pk])
+        communication = {
+            "resourceType": "Communication",
+            "id": f"notice-{request.pk.hex[:24]}-{organisation.pk}",
+            "status": "completed",
+            "category": [{"text": "Correction notice"}],
+            "subject": {"reference": f"Patient/{request.patient_id}"},
+            "about": [
+                {"reference": f"{entry.resource_type}/{entry.fhir_id}/_history/{entry.version}"},
+                {"reference": f"Task/{request.pk}"},
+            ],
+            "sent": timezone.now().isoformat(),
+            "sender": {
+                "identifier": {
+                    "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                    "value": request.owner.ods_code,
+                }
+            },
+            "recipient": [
+                {
+                    "identifier": {
+                        "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                        "value": organisation.ods_code,
+                    }
+                }
+            ],
+            "payload": [
+                {
+                    "contentString": (
+                        f"{request.owner.name} corrected an item your organisation saw (version "
+                        f"{', '.join(map(str, versions))}). Read the current version before relying on it."
+                    )
+                }
+            ],
+        }
+        notice = DownstreamNotice.objects.create(
+            request=request,
+            organisation=organisation,
+            versions_read=",".join(map(str, versions)),
+            communication=json.dumps(communication, sort_keys=True),
+        )
+        for member in _staff_of(organisation):
+            notify(
+                member,
+                kind=Notification.Kind.CORRECTION,
+                title="An item you saw has been corrected",
+                body=communication["payload"][0]["contentString"],
+            )
+        _audit("correction.notice", request, actor, detail={"organisation": organisation.ods_code})
+        notices.append(notice)
+    if notices:
+        _timeline(request, actor, "notice", ", ".join(n.organisation.name for n in notices))
+    return notices
+
+
+# --- Helpers ----------------------------------------------------------------------------
+
+
+def _staff_of(organisation: Organisation):
+    return User.objects.filter(memberships__organisation=organisation, role=Role.CLINICIAN, is_active=True)
+
+
+def _tell_patient(request: CorrectionRequest, title: str, body: str) -> None:
+    for link in request.patient.accounts.select_related("user"):
+        notify(link.user, kind=Notification.Kind.CORRECTION, title=title, body=body)
+
+
+def _timeline(request: CorrectionRequest, actor: Actor | None, kind: str, note: str = "") -> None:
+    TimelineEvent.objects.create(
+        request=request,
+        actor=actor.user if actor and actor.user is not None and actor.user.pk else None,
+        actor_label=actor.label if actor else "the portal",
+        kind=kind,
+        status=request.status,
+        business_status=request.business_status,
+        note=note,
+    )
+
+
+def _audit(
+    action: str, request: CorrectionRequest, actor: Actor, *, entries=(), detail: dict | None = None
+) -> None:
+    audit.record(
+        action,
+        patient_id=request.patient_id,
+        entries=entries,
+        purpose="correction",
+        detail={"request": request.pk.hex, "status": request.business_status, **(detail or {})},
+        **actor.audit_fields(),
+    )
+
+
+def days_left(request: CorrectionRequest, today: date | None = None) -> int:
+    return (request.due_on - (today or timezone.localdate())).days

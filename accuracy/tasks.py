@@ -1,0 +1,95 @@
+"""The daily deadline sweep: reminders before each deadline, escalation after it."""
+
+from datetime import date
+
+from celery import shared_task
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Notification, Role, User
+from accounts.tasks import notify
+
+from .models import CorrectionRequest, SweepMark, TimelineEvent
+
+
+def _mark(request: CorrectionRequest, kind: str) -> bool:
+    """Record that this reminder is being sent; False if it was sent already."""
+    try:
+        with transaction.atomic():
+            SweepMark.objects.create(request=request, kind=kind, due_on=request.due_on)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _ig_officers(request: CorrectionRequest):
+    at_owner = User.objects.filter(
+        role=Role.IG_OFFICER, is_active=True, memberships__organisation=request.owner
+    )
+    return at_owner if at_owner.exists() else User.objects.filter(role=Role.IG_OFFICER, is_active=True)
+
+
+@shared_task(acks_late=True)
+def deadline_sweep(today: str | None = None) -> dict:
+    """Send each reminder and escalation once per deadline; safe to run again."""
+    day = date.fromisoformat(today) if today else timezone.localdate()
+    sent = {"reminders": 0, "escalations": 0}
+    for request in CorrectionRequest.objects.open().select_related("owner", "assigned_to"):
+        left = (request.due_on - day).days
+        if left < 0:
+            with transaction.atomic():
+                if _mark(request, "escalate"):
+                    for officer in _ig_officers(request):
+                        notify(
+                            officer,
+                            kind=Notification.Kind.CORRECTION,
+                            title="A correction request is overdue",
+                            body=f"{request.owner.name} missed the deadline of {request.due_on:%d %b %Y}",
+                        )
+                    TimelineEvent.objects.create(
+                        request=request,
+                        actor_label="the portal",
+                        kind="escalation",
+                        status=request.status,
+                        business_status=request.business_status,
+                        note=f"due {request.due_on:%d %B %Y}",
+                    )
+                    sent["escalations"] += 1
+            continue
+        for days in sorted(settings.CORRECTION_REMINDER_DAYS):
+            if left <= days and _remind(request, days, left):
+                sent["reminders"] += 1
+                break  # one reminder per run: the nearest one not yet sent
+    return sent
+
+
+def _remind(request: CorrectionRequest, days: int, left: int) -> bool:
+    with transaction.atomic():
+        if not _mark(request, f"remind-{days}"):
+            return False
+        people = (
+            [request.assigned_to]
+            if request.assigned_to
+            else list(
+                User.objects.filter(
+                    memberships__organisation=request.owner, role=Role.CLINICIAN, is_active=True
+                )
+            )
+        )
+        for person in people:
+            notify(
+                person,
+                kind=Notification.Kind.CORRECTION,
+                title="A correction request is due soon",
+                body=f"Decide by {request.due_on:%d %B %Y} ({left} day{'s' if left != 1 else ''} left).",
+            )
+        TimelineEvent.objects.create(
+            request=request,
+            actor_label="the portal",
+            kind="reminder",
+            status=request.status,
+            business_status=request.business_status,
+            note=f"{left} day(s) before the deadline",
+        )
+    return True
