@@ -537,3 +537,22 @@ def test_every_kind_of_item_lands_in_exactly_one_kind():
     assert display.kind_of("MedicationRequest").slug == "medications"
     assert display.kind_of("DiagnosticReport").slug == "test-results"
     assert display.kind_of("CarePlan").slug == "other"
+
+
+def test_the_dispute_seam_puts_a_badge_on_every_page_that_shows_the_item(as_ada, ada, monkeypatch):
+    # Until correction requests exist nothing is disputed; this proves the pages use the seam.
+    disputed = entry(ada, "c1")
+    monkeypatch.setattr(display, "disputed_entry_ids", lambda entries: {disputed.pk})
+    for url in (
+        reverse("record:kind", kwargs={"kind": "problems"}),
+        reverse("record:item", kwargs={"entry_id": disputed.pk}),
+        reverse("record:print"),
+        reverse("record:summary"),
+    ):
+        assert "Under dispute" in as_ada.get(url).content.decode(), url
+    monkeypatch.undo()
+    assert display.disputed_entry_ids([disputed]) == set()
+    assert (
+        "Under dispute"
+        not in as_ada.get(reverse("record:kind", kwargs={"kind": "problems"})).content.decode()
+    )
