@@ -203,6 +203,13 @@ CHOICE_FIELDS = (
 )
 
 
+class OrganisationField(forms.ModelChoiceField):
+    """Member organisations by name, as patients know them."""
+
+    def label_from_instance(self, obj) -> str:
+        return obj.name
+
+
 class ChoiceForm(forms.Form):
     """One sharing choice as typed. It parses; the rules stay in services.change_consent."""
 
@@ -215,7 +222,7 @@ class ChoiceForm(forms.Form):
             "invalid_choice": "Choose one of the options",
         },
     )
-    organisation = forms.ModelChoiceField(
+    organisation = OrganisationField(
         label="Organisation",
         queryset=Organisation.objects.order_by("name"),
         required=False,
@@ -462,7 +469,7 @@ def consent_fhir(request, actor: Actor):
 
 
 class LogFilterForm(forms.Form):
-    organisation = forms.ModelChoiceField(
+    organisation = OrganisationField(
         label="Organisation",
         queryset=Organisation.objects.order_by("name"),
         required=False,
