@@ -57,10 +57,10 @@ def deadline_sweep(today: str | None = None) -> dict:
                     )
                     sent["escalations"] += 1
             continue
-        for days in sorted(settings.CORRECTION_REMINDER_DAYS):
-            if left <= days and _remind(request, days, left):
-                sent["reminders"] += 1
-                break  # one reminder per run: the nearest one not yet sent
+        # Only the nearest reminder is due: a 7-day reminder is pointless with 1 day left.
+        nearest = min((d for d in settings.CORRECTION_REMINDER_DAYS if left <= d), default=None)
+        if nearest is not None and _remind(request, nearest, left):
+            sent["reminders"] += 1
     return sent
 
 
