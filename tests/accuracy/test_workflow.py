@@ -453,3 +453,28 @@ def test_a_decided_request_gets_no_reminders(net):
 def test_days_left(net):
     request = flag(net)
     assert services.days_left(request, request.due_on - timedelta(days=3)) == 3
+
+
+def test_a_request_is_a_valid_fhir_task_with_its_communications(net):
+    from fhir.resources.R4B.communication import Communication
+    from fhir.resources.R4B.task import Task
+
+    from accuracy.fhir import communication_resource, task_resource
+
+    request = flag(net)
+    request = services.start_review(actor=actor(net, "gp"), request_id=request.pk, revision=request.revision)
+    request = services.ask_information(
+        actor=actor(net, "gp"),
+        request_id=request.pk,
+        revision=request.revision,
+        question="Which clinic changed it?",
+    )
+    task = task_resource(request)
+    Task.model_validate(task)
+    assert (task["status"], task["businessStatus"]["coding"][0]["code"]) == (
+        "in-progress",
+        "waiting-for-information",
+    )
+    assert task["owner"]["identifier"]["value"] == "A10001"
+    for message in request.messages.all():
+        Communication.model_validate(communication_resource(message))
