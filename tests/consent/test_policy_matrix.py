@@ -358,7 +358,10 @@ def test_if_the_audit_write_fails_nothing_is_disclosed(world, monkeypatch):
 
 def test_history_gives_every_version_only_to_those_who_may_see_the_entry(world):
     o_gen = world["pa"].entries.get(fhir_id="o-gen")
-    send(world["orgs"]["O"], {**condition("o-gen", "38341003", "Hypertensive disorder"), "note": [{"text": "reviewed"}]})
+    send(
+        world["orgs"]["O"],
+        {**condition("o-gen", "38341003", "Hypertensive disorder"), "note": [{"text": "reviewed"}]},
+    )
     entry, versions = open_record(actor(world, "patient_a"), world["pa"].pk).history(o_gen.pk)
     assert [v.number for v in versions] == [1, 2]
     assert entry.version == 2
@@ -366,4 +369,6 @@ def test_history_gives_every_version_only_to_those_who_may_see_the_entry(world):
     access = open_record(actor(world, "clin_perm"), world["pa"].pk)
     assert len(access.history(o_gen.pk)[1]) == 2
     with pytest.raises(NotFound):
-        open_record(actor(world, "clin_owner"), world["pa"].pk).history(world["pa"].entries.get(fhir_id="x-gen").pk)
+        open_record(actor(world, "clin_owner"), world["pa"].pk).history(
+            world["pa"].entries.get(fhir_id="x-gen").pk
+        )
