@@ -374,7 +374,9 @@ class RecordAccess:
 
         entry = self.read_one(entry_id, detail={"history": True, **(detail or {})})
         with _policy_scope():
-            versions = list(EntryVersion.objects.filter(entry=entry).select_related("batch").order_by("number"))
+            versions = list(
+                EntryVersion.objects.filter(entry=entry).select_related("batch").order_by("number")
+            )
         return entry, versions
 
     def _audit(self, rows: list[RecordEntry], detail: dict | None) -> None:

@@ -12,6 +12,7 @@ from django.db import connection, connections
 
 from accounts.models import Membership, Notification, PatientLink, Role, User
 from accuracy import services
+from accuracy.figures import figures_for, network_figures
 from accuracy.models import (
     BusinessStatus,
     CorrectionRequest,
@@ -478,3 +479,31 @@ def test_a_request_is_a_valid_fhir_task_with_its_communications(net):
     assert task["owner"]["identifier"]["value"] == "A10001"
     for message in request.messages.all():
         Communication.model_validate(communication_resource(message))
+
+
+# --- Feedback figures ---------------------------------------------------------------------
+
+
+def test_figures_count_decisions_days_overdue_and_kinds(net):
+    with time_machine.travel(date(2026, 1, 5)):
+        first = flag(net)
+        first = services.start_review(actor=actor(net, "gp"), request_id=first.pk, revision=first.revision)
+    with time_machine.travel(date(2026, 1, 15)):
+        services.accept(
+            actor=actor(net, "gp"),
+            request_id=first.pk,
+            revision=first.revision,
+            resource_json=amended_json(),
+            based_on_version=1,
+        )
+    with time_machine.travel(date(2026, 1, 20)):
+        flag(net, element="", proposed="Remove this medicine")
+    with time_machine.travel(date(2026, 3, 1)):
+        figures = figures_for(net["gp"])
+        assert (figures.received, figures.accepted, figures.denied, figures.open_now) == (2, 1, 0, 1)
+        assert figures.overdue_now == 1  # due 20 February
+        assert figures.median_days_to_decision == 10
+        assert figures.most_corrected == [("MedicationStatement", 1)]
+        network = {f.organisation.ods_code: f for f in network_figures()}
+        assert network["A10001"].received == 2
+        assert network["RX100"].received == 0
