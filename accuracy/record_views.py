@@ -174,6 +174,7 @@ def kind(request, kind: str):
         lambda base: pager.of(_newest_first(form.apply(chosen_kind.select(base))).select_related("owner")),
         detail={
             "kind": chosen_kind.slug,
+            "page": (request.GET.get("page") or "1")[:6],
             # That a text search was made, not its words: the entries shown are the disclosure.
             **{key: ("yes" if key == "q" else value) for key, value in chosen.items()},
         },
