@@ -146,3 +146,14 @@ def test_the_setup_pages_render_in_the_portal_layout_after_reauthentication(clie
         response = client.get(url)
         assert response.status_code == 200, url
         assert "nhsuk-header" in response.content.decode(), url
+
+
+def test_the_two_factor_page_speaks_plainly_and_says_what_is_on(client, ben, with_totp):
+    client.force_login(ben)
+    page = client.get("/accounts/2fa/").content.decode()
+    assert "It is optional for patients" in page
+    assert "Set up an authenticator app" in page
+    with_totp(ben)
+    page = client.get("/accounts/2fa/").content.decode()
+    assert "Turn off the authenticator app" in page
+    assert "Make recovery codes" in page

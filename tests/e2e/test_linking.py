@@ -140,9 +140,15 @@ def test_a_newcomer_signs_up_and_links_their_record(
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account is linked to your record")
     accessible("linked")
 
+    # Two-factor authentication is offered from the home page.
+    page.goto(live_server.url + "/")
+    page.get_by_role("link", name="Two-factor authentication").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Two-factor authentication")
+    accessible("two-factor")
+
     account = User.objects.get(email=EMAIL)
     assert PatientLink.objects.get(user=account).patient.nhs_number == NHS_NUMBER
-    assert len(checked) == 10
+    assert len(checked) == 11
 
 
 def test_a_clinician_issues_a_key_and_sees_a_printable_letter(
