@@ -62,23 +62,25 @@ def change_consent(
     """Record one new sharing choice; only the patient themself may make it."""
     patient, _ = authorise(actor, Action.CHANGE_CONSENT, patient_id)
     if scope not in Scope.values:
-        raise InvalidChange(f"Choose what the choice applies to: {', '.join(Scope.values)}")
+        raise InvalidChange(f"Choose what the choice applies to: {', '.join(Scope.values)}", field="scope")
     if decision not in Decision.values:
-        raise InvalidChange("Choose share, do not share, or back to the default")
+        raise InvalidChange("Choose share, do not share, or back to the default", field="decision")
     needs_org = scope in (Scope.ORGANISATION, Scope.ORGANISATION_CATEGORY)
     needs_category = scope in (Scope.CATEGORY, Scope.ORGANISATION_CATEGORY)
     if needs_org != (organisation is not None):
         raise InvalidChange(
-            "Choose an organisation" if needs_org else "This choice does not name an organisation"
+            "Choose an organisation" if needs_org else "This choice does not name an organisation",
+            field="organisation",
         )
     if needs_category != bool(category):
         raise InvalidChange(
-            "Choose a kind of information" if needs_category else "This choice does not name a kind"
+            "Choose a kind of information" if needs_category else "This choice does not name a kind",
+            field="category",
         )
     if category and category not in Category.values:
-        raise InvalidChange("Choose one of the kinds of information listed")
+        raise InvalidChange("Choose one of the kinds of information listed", field="category")
     if until is not None and until <= timezone.now():
-        raise InvalidChange("The end date must be in the future")
+        raise InvalidChange("The end date must be in the future", field="until")
     choice = ConsentChoice.objects.create(
         patient=patient,
         scope=scope,

@@ -480,6 +480,8 @@ def test_emergency_access_opens_the_whole_record_for_a_limited_time(
     assert 'id="emergency-access-banner"' in client.get(entry_url(ada.pk, one.pk)).content.decode()
 
     with time_machine.travel(glass.expires_at + timedelta(seconds=1)):
+        client.logout()  # an hour idle signs anyone out: sign in afresh
+        client.force_login(dr_mind)
         closed = client.get(record_url(ada.pk))
     assert closed.status_code == 404
     assert b"You cannot see this record" in closed.content
