@@ -13,7 +13,10 @@ ACTING_FOR_SESSION_KEY = "acting_for_organisation"
 
 
 def has_mfa(user) -> bool:
-    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    """An authenticator app or a security key (recovery codes alone are not a factor)."""
+    return Authenticator.objects.filter(
+        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).exists()
 
 
 def staff_required(*roles: str):
