@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("ig/", include("consent.ig_urls")),
+    path("clinician/corrections/", include("accuracy.workspace_urls")),
     path("clinician/", include("consent.clinician_urls")),
     path("record/", include("accuracy.record_urls")),
     path("sharing/", include("consent.sharing_urls")),
