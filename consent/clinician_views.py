@@ -19,6 +19,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import ACTING_FOR_SESSION_KEY, staff_required
+from accuracy.models import CorrectionRequest, Statement
+from accuracy.services import disputed_entry_ids
 from phr.columns import DATE_PATHS
 from phr.models import Category, Organisation, Patient
 
@@ -168,6 +170,8 @@ def record(request, patient_id):
             "patient": access.patient,
             "nhs_number": spaced_nhs_number(access.patient.nhs_number),
             "entries": entries,
+            # Art. 18: an item whose accuracy the patient disputes says so to every viewer.
+            "disputed_ids": disputed_entry_ids(e.pk for e in entries),
             "page": page,
             "query": urlencode(query),
             "chosen": chosen,
@@ -213,12 +217,24 @@ def entry(request, patient_id, entry_id):
         item = access.read_one(entry_id)
     except NotFound:
         return _refusal(request, patient_id)
+    organisation = access.actor.organisation
     return render(
         request,
         "clinician/entry.html",
         {
             "patient": access.patient,
             "entry": item,
+            # Art. 18 and NHS guidance: a disputed item says so, and the patient's statement
+            # of disagreement (with the owner's response) stands beside it, for every viewer.
+            "disputed_ids": disputed_entry_ids([item.pk]),
+            "statements": Statement.objects.filter(request__entry=item),
+            # The owner's own clinicians are led to the request to decide it.
+            "open_request": CorrectionRequest.objects.open()
+            .filter(entry=item, owner=organisation)
+            .values_list("pk", flat=True)
+            .first()
+            if organisation is not None and organisation.pk == item.owner_id
+            else None,
             "versions": item.versions.count(),
             "pretty_json": pretty_json(item.json),
             "break_glass": access.decision.break_glass,
