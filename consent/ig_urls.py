@@ -15,4 +15,5 @@ urlpatterns = [
     path("break-glass/<int:break_glass_id>/review/", ig_views.review, name="review"),
     path("signals/", ig_views.signals, name="signals"),
     path("withheld/", ig_views.withheld, name="withheld"),
+    path("corrections/", ig_views.corrections, name="corrections"),
 ]

@@ -25,6 +25,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import audit
 from accounts.access import staff_required
 from accounts.models import User
+from accuracy.figures import network_figures
+from accuracy.record_display import type_name
 from audit.models import Outcome
 from phr.models import Organisation, Patient
 from phr.nhs_number import is_valid_nhs_number, normalise
@@ -409,6 +411,59 @@ def signals(request):
             "threshold": settings.UNUSUAL_ACCESS_PATIENTS,
             "days": settings.UNUSUAL_ACCESS_DAYS,
             "lookback": q.SIGNAL_LOOKBACK_DAYS,
+        },
+    )
+
+
+# --- Corrections across the network ---------------------------------------------------
+
+
+@ig_officer
+@require_GET
+def corrections(request):
+    """Every organisation's correction figures side by side: counts only, no clinical content."""
+    audit.record(
+        Action.READ_AUDIT.value,
+        purpose="governance",
+        detail={"view": "ig.corrections"},
+        **request_actor(request).audit_fields(),
+    )
+    rows = network_figures()
+    charts = [
+        (
+            "chart-received",
+            "Correction requests received",
+            [(f.organisation.name, f.received) for f in rows],
+            False,
+        ),
+        ("chart-overdue", "Requests overdue now", [(f.organisation.name, f.overdue_now) for f in rows], True),
+        (
+            "chart-median",
+            "Median days to a decision",
+            [(f.organisation.name, f.median_days_to_decision or 0) for f in rows if f.decided],
+            False,
+        ),
+    ]
+    return render(
+        request,
+        "ig/corrections.html",
+        {
+            "title": "Corrections across the network",
+            "section": "corrections",
+            "rows": [
+                (f, ", ".join(f"{type_name(kind)} ({count})" for kind, count in f.most_corrected))
+                for f in rows
+            ],
+            "charts": [
+                {
+                    "id": chart_id,
+                    "caption": caption,
+                    "bars": [{"label": name, "value": value, "warning": warning} for name, value in bars],
+                    "most": max((value for _, value in bars), default=0),
+                }
+                for chart_id, caption, bars, warning in charts
+            ],
+            "total": sum(f.received for f in rows),
         },
     )
 
