@@ -1,21 +1,28 @@
 """How a patient's own record is put into plain words: the kinds of item, statuses,
 details read from an item's FHIR JSON, where each version came from, and what changed
-between versions.
+between versions, and which items the patient disputes.
 
-Nothing here reads the database: every function works on entries and versions that the
-views have already obtained through consent.policy, which decided and audited the read.
+Nothing here reads clinical content from the database: every function works on entries
+and versions that the views have already obtained through consent.policy, which decided
+and audited the read. The only queries are counts and the patient's own correction
+requests and statements, which say that an item is disputed, never what it says.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, QuerySet
 
+from phr.ingest import canonical_json, parse_json
 from phr.models import EntryVersion, RecordEntry
+
+from . import services
+from .models import CorrectionRequest, Statement
 
 # --- Kinds of item --------------------------------------------------------------------
 
@@ -166,24 +173,87 @@ def status_words(entry: RecordEntry) -> str:
     return STATUS_WORDS.get(code, code.replace("-", " ").capitalize())
 
 
-# --- Disputes and disagreements (seams for the correction workflow) ---------------------
+# --- Disputes and disagreements ---------------------------------------------------------
+# Correction requests are the patient's own requests, not clinical content: reading them
+# here discloses nothing the policy has not already let the page show.
+
+DISPUTED_TAG = {
+    "system": "https://patient-record-portal.example/CodeSystem/record-flags",
+    "code": "disputed",
+    "display": "Accuracy disputed by the patient",
+}
 
 
 def disputed_entry_ids(entries: Iterable[RecordEntry]) -> set:
-    """The ids of these entries whose accuracy the patient disputes (UK GDPR Art. 18).
+    """The ids of these entries whose accuracy the patient disputes (UK GDPR Art. 18):
+    a correction request is open, or a statement of disagreement stands beside them.
+    Templates show an "Under dispute" badge for every id returned here."""
+    ids = [entry.pk for entry in entries]
+    if not ids:
+        return set()
+    return services.disputed_entry_ids(ids)
 
-    Correction requests arrive with the correction workflow; until then nothing is under
-    dispute. Templates show an "Under dispute" badge for every id returned here.
-    """
-    return set()
+
+def count_disputed(entries: QuerySet) -> int:
+    """How many of these (already permitted) entries are under dispute."""
+    return (
+        CorrectionRequest.objects.disputing()
+        .filter(entry_id__in=entries.values("pk"))
+        .values("entry_id")
+        .distinct()
+        .count()
+    )
 
 
-def disagreement_statements(entry: RecordEntry) -> list:
-    """Statements of disagreement the patient attached to this entry after a refusal.
+@dataclass(frozen=True)
+class StatementView:
+    """A statement of disagreement or the owner's response, as it stands beside an item."""
 
-    A seam for the correction workflow: the item page shows whatever this returns.
-    """
-    return []
+    heading: str
+    text: str
+    made_at: object
+    from_patient: bool
+    organisation: str
+
+
+def _statements_by_entry(entry_ids) -> dict:
+    found: dict = {}
+    statements = (
+        Statement.objects.filter(request__entry_id__in=list(entry_ids))
+        .select_related("request__owner")
+        .only("kind", "text", "made_at", "request__entry_id", "request__owner__name")
+        .order_by("made_at", "id")
+    )
+    for statement in statements:
+        mine = statement.kind == Statement.Kind.DISAGREEMENT
+        owner = statement.request.owner.name
+        found.setdefault(statement.request.entry_id, []).append(
+            StatementView(
+                heading="Your statement of disagreement" if mine else f"Response from {owner}",
+                text=statement.text,
+                made_at=statement.made_at,
+                from_patient=mine,
+                organisation=owner,
+            )
+        )
+    return found
+
+
+def open_request_for(entry: RecordEntry) -> CorrectionRequest | None:
+    """The patient's open correction request on this item, if there is one."""
+    return CorrectionRequest.objects.open().filter(entry=entry).only("pk", "received_on", "owner_id").first()
+
+
+def correction_counts(patient_id) -> dict[str, int]:
+    """How many correction requests the patient has made, and how many are open."""
+    requests = CorrectionRequest.objects.filter(patient_id=patient_id)
+    return {"all": requests.count(), "open": requests.open().count()}
+
+
+def disagreement_statements(entry: RecordEntry) -> list[StatementView]:
+    """The statements of disagreement the patient attached to this entry after a refusal,
+    each followed by the organisation's response where it gave one, oldest first."""
+    return _statements_by_entry([entry.pk]).get(entry.pk, [])
 
 
 # --- Details read from the JSON ----------------------------------------------------------
@@ -444,11 +514,6 @@ def version_history(entry: RecordEntry, versions: list[EntryVersion]) -> list[Ve
     return list(reversed(views))
 
 
-def count_disputed(entries: QuerySet) -> int:
-    """How many of these entries are under dispute: a seam, as disputed_entry_ids is."""
-    return 0
-
-
 def group_by_kind(entries: Iterable[RecordEntry]) -> list[tuple[Kind, list[ItemRow]]]:
     """Entries grouped under their kinds, in the kinds' order, leaving out empty kinds."""
     groups: dict[str, list[ItemRow]] = {kind.slug: [] for kind in KINDS}
@@ -457,11 +522,89 @@ def group_by_kind(entries: Iterable[RecordEntry]) -> list[tuple[Kind, list[ItemR
     return [(KINDS_BY_SLUG[slug], items) for slug, items in groups.items() if items]
 
 
+def _subject(resource: dict) -> dict:
+    """The patient reference an item carries, for the resources that speak about it."""
+    for key in ("subject", "patient"):
+        if isinstance(resource.get(key), dict) and resource[key]:
+            return resource[key]
+    return {"display": "The patient"}
+
+
+def _tagged(entry: RecordEntry) -> tuple[str, dict]:
+    """A disputed entry's stored text with the disputed tag in meta.tag, re-encoded the
+    way it was stored (decimals exactly as written), and the decoded resource."""
+    resource = parse_json(entry.json.encode(), str(entry.pk))
+    tags = resource.setdefault("meta", {}).setdefault("tag", [])
+    if not any(t.get("system") == DISPUTED_TAG["system"] and t.get("code") == "disputed" for t in tags):
+        tags.append(dict(DISPUTED_TAG))
+    return canonical_json(resource).decode(), resource
+
+
+def _flag(entry: RecordEntry, resource: dict) -> dict:
+    return {
+        "resourceType": "Flag",
+        "id": f"disputed-{entry.pk.hex}",
+        "meta": {"tag": [dict(DISPUTED_TAG)]},
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/flag-detail",
+                "valueReference": {"reference": f"urn:uuid:{entry.pk}"},
+            }
+        ],
+        "status": "active",
+        "code": {"coding": [dict(DISPUTED_TAG)], "text": DISPUTED_TAG["display"]},
+        "subject": _subject(resource),
+    }
+
+
+KIND_WORDS = {True: Statement.Kind.DISAGREEMENT.label, False: Statement.Kind.REBUTTAL.label}
+
+
+def _communication(entry: RecordEntry, resource: dict, number: int, statement: StatementView) -> dict:
+    owner = {"display": statement.organisation}
+    return {
+        "resourceType": "Communication",
+        "id": f"statement-{entry.pk.hex}-{number}",
+        "status": "completed",
+        "category": [
+            {"text": statement.heading if statement.from_patient else "Response from the organisation"}
+        ],
+        "subject": _subject(resource),
+        "about": [{"reference": f"urn:uuid:{entry.pk}"}],
+        "sent": statement.made_at.isoformat(),
+        "sender": _subject(resource) if statement.from_patient else owner,
+        "payload": [{"contentString": statement.text}],
+    }
+
+
+def _bundle_entry(full_url: str, resource_text: str) -> str:
+    return f'{{"fullUrl":"{full_url}","resource":{resource_text}}}'
+
+
 def fhir_bundle(entries: Iterable[RecordEntry], at) -> str:
     """A FHIR R4 collection Bundle of the entries, each resource the stored canonical JSON
-    text as it is: concatenated, never decoded and re-encoded, so nothing is lost."""
+    text as it is: concatenated, never decoded and re-encoded, so nothing is lost. The
+    exception is a disputed item: it carries the disputed tag in meta.tag and is followed
+    by a Flag saying so and a Communication for each statement of disagreement or response."""
+    entries = list(entries)
+    disputed = disputed_entry_ids(entries)
+    statements = _statements_by_entry(disputed) if disputed else {}
     head = f'{{"resourceType":"Bundle","type":"collection","timestamp":"{at.isoformat(timespec="seconds")}"'
-    parts = [f'{{"fullUrl":"urn:uuid:{entry.pk}","resource":{entry.json}}}' for entry in entries]
+    parts, flags = [], []
+    for entry in entries:
+        if entry.pk not in disputed:
+            parts.append(_bundle_entry(f"urn:uuid:{entry.pk}", entry.json))
+            continue
+        text, resource = _tagged(entry)
+        parts.append(_bundle_entry(f"urn:uuid:{entry.pk}", text))
+        extra = [_flag(entry, resource)] + [
+            _communication(entry, resource, number, statement)
+            for number, statement in enumerate(statements.get(entry.pk, []), start=1)
+        ]
+        flags += [
+            _bundle_entry(f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, r['id'])}", json.dumps(r)) for r in extra
+        ]
+    parts += flags
     # FHIR allows no empty arrays: a record with nothing in it has no "entry" at all.
     return head + (f',"entry":[{",".join(parts)}]}}' if parts else "}")
 
@@ -474,6 +617,7 @@ class ItemRow:
     status: str
     type_name: str
     disputed: bool
+    statements: tuple[StatementView, ...] = ()
 
     @property
     def sensitive(self) -> bool:
@@ -483,7 +627,14 @@ class ItemRow:
 def item_rows(entries: Iterable[RecordEntry]) -> list[ItemRow]:
     entries = list(entries)
     disputed = disputed_entry_ids(entries)
+    statements = _statements_by_entry(disputed) if disputed else {}
     return [
-        ItemRow(entry, status_words(entry), type_name(entry.resource_type), entry.pk in disputed)
+        ItemRow(
+            entry,
+            status_words(entry),
+            type_name(entry.resource_type),
+            entry.pk in disputed,
+            tuple(statements.get(entry.pk, ())),
+        )
         for entry in entries
     ]

@@ -1,7 +1,8 @@
-"""The patient's own record pages, mounted at /record/."""
+"""The patient's own record pages, mounted at /record/, and their correction requests."""
 
 from django.urls import path
 
+from . import correction_views as corrections
 from . import record_views as views
 
 app_name = "record"
@@ -10,5 +11,12 @@ urlpatterns = [
     path("download.json", views.download, name="download"),
     path("print/", views.print_record, name="print"),
     path("items/<uuid:entry_id>/", views.item, name="item"),
+    path("items/<uuid:entry_id>/correct/", corrections.correct, name="correct"),
+    path("corrections/", corrections.corrections, name="corrections"),
+    path("corrections/<uuid:request_id>/", corrections.correction, name="correction"),
+    path("corrections/<uuid:request_id>/reply/", corrections.reply, name="correction_reply"),
+    path("corrections/<uuid:request_id>/withdraw/", corrections.withdraw, name="correction_withdraw"),
+    path("corrections/<uuid:request_id>/disagree/", corrections.disagree, name="correction_disagree"),
+    # Last: a kind's slug would otherwise swallow the pages above.
     path("<slug:kind>/", views.kind, name="kind"),
 ]

@@ -29,7 +29,7 @@ PAGE_SIZE = 25
 RECENT_ITEMS = 5
 
 
-def _patient_record(request, action: Action) -> RecordAccess | None:
+def patient_record(request, action: Action) -> RecordAccess | None:
     """The signed-in patient's own record, or None when no record is linked to them."""
     actor = request_actor(request)
     if actor.role != ActorRole.PATIENT or actor.patient_id is None:
@@ -40,11 +40,11 @@ def _patient_record(request, action: Action) -> RecordAccess | None:
         return None
 
 
-def _no_record(request) -> HttpResponse:
+def no_record_page(request) -> HttpResponse:
     return render(request, "record/no_record.html", {"is_patient": request.user.role == "patient"})
 
 
-def _not_found(request) -> HttpResponse:
+def not_found_page(request) -> HttpResponse:
     # One answer for an item that does not exist and one the patient may not see.
     return render(request, "record/not_found.html", status=404)
 
@@ -131,9 +131,9 @@ class RecordFilterForm(forms.Form):
 @require_GET
 def summary(request):
     """Counts per kind, the latest items, who holds them, and what needs attention."""
-    access = _patient_record(request, Action.READ_RECORD)
+    access = patient_record(request, Action.READ_RECORD)
     if access is None:
-        return _no_record(request)
+        return no_record_page(request)
     items = display.record_items(access.entries)
     recent = access.read(
         lambda qs: _newest_first(display.record_items(qs).filter(entered_in_error=False)).select_related(
@@ -149,6 +149,7 @@ def summary(request):
             "owners": display.owner_counts(access.entries),
             "recent": display.item_rows(recent),
             "disputed_count": display.count_disputed(items),
+            "corrections": display.correction_counts(access.patient.pk),
             "in_error_count": items.filter(entered_in_error=True).count(),
         },
     )
@@ -162,9 +163,9 @@ def kind(request, kind: str):
     if chosen_kind is None:
         raise Http404
     searching = any(request.GET.get(k) for k in ("q", "owner", "date_from", "date_to"))
-    access = _patient_record(request, Action.SEARCH_RECORD if searching else Action.READ_RECORD)
+    access = patient_record(request, Action.SEARCH_RECORD if searching else Action.READ_RECORD)
     if access is None:
-        return _no_record(request)
+        return no_record_page(request)
     form = RecordFilterForm(
         request.GET or None, owners=display.owner_counts(chosen_kind.select(access.entries))
     )
@@ -199,13 +200,13 @@ def kind(request, kind: str):
 @require_GET
 def item(request, entry_id):
     """One item in full, with every version and what changed between them."""
-    access = _patient_record(request, Action.READ_RECORD)
+    access = patient_record(request, Action.READ_RECORD)
     if access is None:
-        return _no_record(request)
+        return no_record_page(request)
     try:
         entry, versions = access.history(entry_id)
     except NotFound:
-        return _not_found(request)
+        return not_found_page(request)
     return render(
         request,
         "record/item.html",
@@ -219,6 +220,7 @@ def item(request, entry_id):
             "version_count": len(versions),
             "disputed": entry.pk in display.disputed_entry_ids([entry]),
             "disagreements": display.disagreement_statements(entry),
+            "open_request": display.open_request_for(entry),
         },
     )
 
@@ -227,9 +229,9 @@ def item(request, entry_id):
 @require_GET
 def download(request):
     """The whole permitted record as a FHIR R4 Bundle, each resource exactly as stored."""
-    access = _patient_record(request, Action.EXPORT_RECORD)
+    access = patient_record(request, Action.EXPORT_RECORD)
     if access is None:
-        return _no_record(request)
+        return no_record_page(request)
     entries = access.read(lambda qs: qs.order_by("resource_type", "pk"), detail={"format": "fhir-bundle"})
     now = timezone.now()
     response = HttpResponse(display.fhir_bundle(entries, now), content_type="application/fhir+json")
@@ -243,9 +245,9 @@ def download(request):
 @require_GET
 def print_record(request):
     """Every item on one page, grouped by kind, laid out for paper."""
-    access = _patient_record(request, Action.EXPORT_RECORD)
+    access = patient_record(request, Action.EXPORT_RECORD)
     if access is None:
-        return _no_record(request)
+        return no_record_page(request)
     entries = access.read(
         lambda qs: _newest_first(display.record_items(qs)).select_related("owner"), detail={"format": "print"}
     )

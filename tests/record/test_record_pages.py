@@ -464,6 +464,10 @@ def _all_urls(entry_id):
         reverse("record:item", kwargs={"entry_id": entry_id}),
         reverse("record:download"),
         reverse("record:print"),
+        reverse("record:correct", kwargs={"entry_id": entry_id}),
+        reverse("record:corrections"),
+        reverse("record:correction", kwargs={"request_id": uuid.uuid4()}),
+        reverse("record:correction_withdraw", kwargs={"request_id": uuid.uuid4()}),
     ]
 
 
@@ -546,7 +550,7 @@ def test_every_kind_of_item_lands_in_exactly_one_kind():
 
 
 def test_the_dispute_seam_puts_a_badge_on_every_page_that_shows_the_item(as_ada, ada, monkeypatch):
-    # Until correction requests exist nothing is disputed; this proves the pages use the seam.
+    # The pages ask record_display which items are disputed; with no request, none is.
     disputed = entry(ada, "c1")
     monkeypatch.setattr(display, "disputed_entry_ids", lambda entries: {disputed.pk})
     for url in (
