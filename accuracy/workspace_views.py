@@ -113,6 +113,8 @@ def _render(request, actor, correction, *, failed=None, conflict: str = "", prev
     timeline = list(correction.timeline.all())
     for event in timeline:
         event.words = services.STEP_WORDS.get(event.kind, event.kind)
+        # The patient's account (an email address) is not what the clinician needs to read.
+        event.by = "the patient" if event.actor_id == correction.requested_by_id else event.actor_label
     return render(
         request,
         "workspace/request.html",

@@ -190,6 +190,8 @@ def test_the_request_page_shows_the_change_side_by_side_with_history_and_offers_
     assert "My blood pressure has been normal" in page
     assert "Version 1 (current)" in page
     assert "Request received" in page
+    assert "by the patient" in page
+    assert "ada@example.com" not in page
     # New: start review, but no decision before the review has started.
     assert act_url(correction, "start_review") in page
     assert act_url(correction, "accept") not in page
