@@ -78,6 +78,9 @@ class CorrectionRequest(models.Model):
         max_length=200, blank=True, help_text="FHIR path of the element, empty for the whole item"
     )
     element_label = models.CharField(max_length=200)
+    # The item's name as the patient saw it when flagging it, for letters and queues,
+    # so that they need not read the item outside the access policy.
+    item_display = models.CharField(max_length=255, blank=True)
     current_text = models.TextField(blank=True)
     proposed = models.TextField()
     reason = models.TextField()

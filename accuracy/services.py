@@ -138,6 +138,7 @@ def submit_correction(
         entry_version=entry.version,
         element=element,
         element_label=label,
+        item_display=entry.display[:255],
         current_text=elements.words(elements.value_at(json.loads(entry.json), element))[:2000]
         if element
         else entry.display,
@@ -172,7 +173,13 @@ def request_for(actor: Actor, request_id) -> CorrectionRequest:
         pk = uuid.UUID(str(request_id))
     except ValueError:
         raise NotFound from None
-    found = CorrectionRequest.objects.select_related("entry", "owner", "patient").filter(pk=pk).first()
+    # The entry's content is not loaded here: clinical text is read only through the policy.
+    found = (
+        CorrectionRequest.objects.select_related("entry", "owner", "patient")
+        .defer("entry__json", "entry__display")
+        .filter(pk=pk)
+        .first()
+    )
     if found is None or not _may_see(actor, found):
         raise NotFound
     return found
@@ -510,7 +517,7 @@ def add_rebuttal(*, actor: Actor, request_id, revision: int, text: str) -> Corre
 def decision_letter(request: CorrectionRequest) -> str:
     """The decision in plain words, with the patient's rights after a refusal."""
     rules = profile()
-    item = request.entry.display or request.entry.resource_type
+    item = request.item_display or request.element_label
     if request.business_status == BusinessStatus.AMENDED:
         return f'We have corrected "{item}" as you asked. Everyone who saw the old version has been told.'
     lines = []

@@ -135,7 +135,11 @@ def _render(request, actor, correction, *, failed=None, conflict: str = "", prev
             "forms": forms,
             "form": failed,  # the error summary lists this form's problems
             "conflict": conflict,
-            "kept_text": _kept_text(failed) if conflict and failed.step not in offered else "",
+            "kept_text": (
+                _kept_text(failed)
+                if conflict and failed.step not in offered
+                else getattr(failed, "stale_edit", "")
+            ),
             "extend_intro": (
                 f"You can extend the deadline once, before {correction.first_due_on:%-d %B %Y}, to "
                 f"{latest:%-d %B %Y} at the latest. The patient is told the new date and your reason."
@@ -153,12 +157,18 @@ def _rebased(form, correction, entry, conflict: str, offered, latest):
     prefix = form.prefix
     data = form.data.copy()
     data[f"{prefix}-revision"] = str(correction.revision)
-    if isinstance(form, AmendForm):
+    if isinstance(form, AmendForm) and str(form.data.get(f"{prefix}-based_on_version")) != str(entry.version):
+        # The item itself changed: start again from its current version rather than
+        # re-apply an edit of the old one (that would be the silent merge the rules
+        # forbid). The clinician's edit is shown beside it to copy from.
+        form.stale_edit = str(form.data.get(f"{prefix}-resource", ""))
+        data[f"{prefix}-resource"] = pretty_json(entry.json)
         data[f"{prefix}-based_on_version"] = str(entry.version)
     extra = {"latest": latest} if isinstance(form, ExtendForm) else {}
     rebased = type(form)(data, correction=correction, **extra)
     rebased.is_valid()
     rebased.add_error(None, conflict)
+    rebased.stale_edit = getattr(form, "stale_edit", "")
     return rebased
 
 

@@ -372,8 +372,14 @@ def test_an_amendment_of_a_stale_version_is_a_conflict_with_the_text_kept(world,
     page = main_text(response)
     assert response.status_code == 409
     assert "changed while you were editing" in page
-    assert "Hypertension, resolved" in page  # kept
+    assert "Hypertension, resolved" in page  # kept, to copy from
     assert 'name="accept-based_on_version" value="2"' in page  # now based on what is shown
+    # The form starts again from the current version: the old edit is not re-applied.
+    amend_box = re.search(
+        r'<textarea[^>]*name="accept-resource"[^>]*>(.*?)</textarea>', response.content.decode(), re.S
+    )
+    assert "Reviewed at the annual check" in amend_box.group(1)
+    assert "Hypertension, resolved" not in amend_box.group(1)
     assert "Version 2 (current)" in page
     assert fresh(correction).business_status == BusinessStatus.IN_REVIEW
 
