@@ -8,6 +8,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from phr.models import AppendOnly
+
 
 class Status(models.TextChoices):
     """FHIR Task.status values the guide uses."""
@@ -125,29 +127,6 @@ class CorrectionRequest(models.Model):
     @property
     def is_extended(self) -> bool:
         return self.due_on != self.first_due_on
-
-
-class ImmutableQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError(f"{self.model.__name__} rows are never changed")
-
-    def delete(self):
-        raise TypeError(f"{self.model.__name__} rows are never deleted")
-
-
-class AppendOnly(models.Model):
-    objects = ImmutableQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError(f"{type(self).__name__} rows are never changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError(f"{type(self).__name__} rows are never deleted")
 
 
 class TimelineEvent(AppendOnly):

@@ -5,7 +5,7 @@ row, and the current state is derived from the latest row for each scope."""
 from django.conf import settings
 from django.db import models
 
-from phr.models import Category
+from phr.models import AppendOnly, Category, ImmutableQuerySet
 
 
 class Scope(models.TextChoices):
@@ -22,20 +22,12 @@ class Decision(models.TextChoices):
     DEFAULT = "default", "Back to the default"
 
 
-class ImmutableQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError(f"{self.model.__name__} rows are never changed; add a new row")
-
-    def delete(self):
-        raise TypeError(f"{self.model.__name__} rows are never deleted")
-
-
 class ConsentChoiceQuerySet(ImmutableQuerySet):
     def of_patient(self, patient) -> "ConsentChoiceQuerySet":
         return self.filter(patient=patient)
 
 
-class ConsentChoice(models.Model):
+class ConsentChoice(AppendOnly):
     """One change a patient made to who may see their record; never changed afterwards."""
 
     patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="consent_choices")
@@ -74,14 +66,6 @@ class ConsentChoice(models.Model):
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.get_scope_display()}) for patient {self.patient_id}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("Consent choices are never changed; add a new choice")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("Consent choices are never deleted")
-
     @property
     def key(self) -> tuple[str, int | None, str]:
         return (self.scope, self.organisation_id, self.category)
@@ -94,7 +78,7 @@ class BreakGlassReason(models.TextChoices):
     LEGAL = "legal", "Required by law or a court order"
 
 
-class BreakGlass(models.Model):
+class BreakGlass(AppendOnly):
     """An emergency opening of one patient's record to one clinician, for a short time."""
 
     clinician = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -105,8 +89,6 @@ class BreakGlass(models.Model):
     opened_at = models.DateTimeField(db_index=True)
     expires_at = models.DateTimeField()
 
-    objects = ImmutableQuerySet.as_manager()
-
     class Meta:
         ordering = ["-opened_at"]
         verbose_name_plural = "break-glass openings"
@@ -114,13 +96,8 @@ class BreakGlass(models.Model):
     def __str__(self) -> str:
         return f"break-glass {self.pk} on patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("A break-glass opening is never changed")
-        super().save(*args, **kwargs)
 
-
-class BreakGlassReview(models.Model):
+class BreakGlassReview(AppendOnly):
     """An IG officer's verdict on one break-glass opening."""
 
     class Verdict(models.TextChoices):
@@ -132,8 +109,6 @@ class BreakGlassReview(models.Model):
     note = models.TextField(blank=True)
     reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     reviewed_at = models.DateTimeField(auto_now_add=True)
-
-    objects = ImmutableQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()}: break-glass {self.break_glass_id}"

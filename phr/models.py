@@ -183,14 +183,33 @@ class RecordEntry(models.Model):
 
 
 class ImmutableQuerySet(models.QuerySet):
+    """For append-only tables (here and in consent, accuracy): no bulk change or removal."""
+
     def update(self, **kwargs):
-        raise TypeError("Entry versions are immutable; add a new version instead")
+        raise TypeError(f"{self.model.__name__} rows are never changed; add a new row")
 
     def delete(self):
-        raise TypeError("Entry versions are never deleted")
+        raise TypeError(f"{self.model.__name__} rows are never deleted")
 
 
-class EntryVersion(models.Model):
+class AppendOnly(models.Model):
+    """A table whose rows are written once and never changed or removed by the app."""
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are never changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} rows are never deleted")
+
+
+class EntryVersion(AppendOnly):
     """One version of an entry exactly as it was received or amended; never changed."""
 
     class Source(models.TextChoices):
@@ -210,19 +229,9 @@ class EntryVersion(models.Model):
     changed_by = models.CharField(max_length=200, blank=True, db_default="")
     recorded_at = models.DateTimeField()
 
-    objects = ImmutableQuerySet.as_manager()
-
     class Meta:
         ordering = ["entry", "number"]
         constraints = [models.UniqueConstraint(fields=["entry", "number"], name="version_number_unique")]
 
     def __str__(self) -> str:
         return f"version {self.number} of entry {self.entry_id}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("Entry versions are immutable; add a new version instead")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("Entry versions are never deleted")
