@@ -507,3 +507,14 @@ def test_figures_count_decisions_days_overdue_and_kinds(net):
         network = {f.organisation.ods_code: f for f in network_figures()}
         assert network["A10001"].received == 2
         assert network["RX100"].received == 0
+
+
+def test_the_sweep_command_runs_the_same_sweep_once(net, capsys):
+    from django.core.management import call_command
+
+    with time_machine.travel(date(2026, 3, 1)):
+        flag(net)
+    call_command("deadline_sweep", today="2026-03-31")
+    call_command("deadline_sweep", today="2026-03-31")
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["reminders sent: 1, escalations sent: 0", "reminders sent: 0, escalations sent: 0"]
