@@ -1,0 +1,4 @@
+"""FHIR R4 at /fhir/."""
+
+app_name = "fhir"
+urlpatterns: list = []
