@@ -32,9 +32,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchlib import child_env, fresh_postgres
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-PG_ADMIN_URL = os.environ.get("DATABASE_URL_BENCH", "postgres://postgres@127.0.0.1:5432/postgres")
 PG_BENCH_DB = "bench_access"
 GOAL = 0.15  # the bound on the overhead of policy + audit over a bare read
 # What the API serves from a row: the stored JSON, and what orders and audits it.
@@ -284,32 +285,11 @@ def measure(rounds: int, reads: int, entries: int, profile: bool) -> dict:
 
 
 def postgres_available() -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB}")
-            conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-        return True
-    except psycopg.Error:
-        return False
+    return fresh_postgres(PG_BENCH_DB)
 
 
 def child(backend: str, args: argparse.Namespace, workdir: str) -> dict:
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir}/bench.sqlite3"
-    else:
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}"
-    # Production settings: DEBUG on would make Django keep every query's SQL text.
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "false",
-        "ALLOWED_HOSTS": "localhost",
-        "SECRET_KEY": "bench-only-" + "k" * 60,
-        "SECURE_SSL_REDIRECT": "false",
-    }
-    env.pop("CELERY_BROKER_URL", None)
+    env = child_env(backend, workdir, PG_BENCH_DB)
     command = [sys.executable, __file__, "--child", "--rounds", str(args.rounds), "--reads", str(args.reads)]
     command += ["--entries", str(args.entries)] + (["--profile"] if args.profile else [])
     proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

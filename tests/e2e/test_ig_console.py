@@ -7,9 +7,10 @@ import re
 
 import pytest
 from allauth.account.models import EmailAddress
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from allauth.mfa.totp.internal.auth import TOTP
 from playwright.sync_api import expect
 
+from accounts.demo import current_code
 from accounts.models import Membership, PatientLink, User
 from consent.models import BreakGlassReview
 from consent.policy import actor_for, open_record
@@ -22,12 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PASSWORD = "a-long-and-unguessable-phrase"
 SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
 NHS_NUMBER = "9434765919"
-
-
-def current_code() -> str:
-    # As `manage.py demo_totp` does: the code for the middle of the accepted window.
-    counters = list(yield_hotp_counters_from_time())
-    return format_hotp_value(hotp_value(SECRET, counters[len(counters) // 2]))
 
 
 @pytest.fixture
@@ -89,7 +84,7 @@ def test_an_ig_officer_reviews_access_and_consent(
     page.get_by_role("button", name="Sign in").click()
 
     page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.locator('input[name="code"]').fill(current_code())
+    page.locator('input[name="code"]').fill(current_code(SECRET))
     page.locator('form button[type="submit"]').first.click()
 
     page.wait_for_url(live_server.url + "/ig/")

@@ -8,9 +8,10 @@ import re
 
 import pytest
 from allauth.account.models import EmailAddress
-from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from allauth.mfa.totp.internal.auth import TOTP
 from playwright.sync_api import expect
 
+from accounts.demo import current_code
 from accounts.models import User
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest
@@ -21,12 +22,6 @@ from tests.clinician.network import PASSWORD, TOTP_SECRET, build_record, clinici
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def current_code() -> str:
-    # As `manage.py demo_totp` does: the code for the middle of the accepted window.
-    counters = list(yield_hotp_counters_from_time())
-    return format_hotp_value(hotp_value(TOTP_SECRET, counters[len(counters) // 2]))
-
-
 def sign_in(page, url: str, user) -> None:
     page.goto(url)
     page.wait_for_url("**/accounts/login/**")
@@ -34,7 +29,7 @@ def sign_in(page, url: str, user) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.locator('input[name="code"]').fill(current_code())
+    page.locator('input[name="code"]').fill(current_code(TOTP_SECRET))
     page.locator('form button[type="submit"]').first.click()
     page.wait_for_url(url)
 
