@@ -1,4 +1,14 @@
 """Share links: a patient shows their record to a clinician outside the network."""
 
+from django.urls import path
+
+from . import share_views
+
 app_name = "share"
-urlpatterns: list = []
+urlpatterns = [
+    path("", share_views.links, name="links"),
+    path("new/", share_views.new, name="new"),
+    path("<int:link_id>/revoke/", share_views.revoke, name="revoke"),
+    # The token is the only thing in the address: no name, NHS number or record id.
+    path("v/<str:token>/", share_views.view, name="view"),
+]

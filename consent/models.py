@@ -132,3 +132,6 @@ class Withholding(models.Model):
 
     def __str__(self) -> str:
         return f"entry {self.entry_id} withheld from the patient"
+
+
+from .share_models import ShareLink  # noqa: E402,F401
