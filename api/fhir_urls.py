@@ -1,4 +1,26 @@
-"""FHIR R4 at /fhir/."""
+"""FHIR R4 at /fhir/ (see api.fhir_views)."""
+
+from django.urls import path, re_path
+
+from . import fhir_views as views
 
 app_name = "fhir"
-urlpatterns: list = []
+TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
+ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
+
+urlpatterns = [
+    path("metadata", views.metadata, name="metadata"),
+    path("Patient/<uuid:patient_uuid>/$everything", views.everything, name="everything"),
+    path("Patient/<uuid:patient_uuid>/$summary", views.summary, name="summary"),
+    path("Consent", views.consent_search, name="consent-search"),
+    path("AuditEvent", views.audit_search, name="audit-search"),
+    path("Provenance", views.provenance_search, name="provenance-search"),
+    path("Task", views.task_search, name="task-search"),
+    path("Task/<str:task_id>", views.task_read, name="task-read"),
+    path("Communication", views.communication_search, name="communication-search"),
+    re_path(rf"^{TYPE}$", views.search, name="search"),
+    re_path(rf"^{TYPE}/{ID}$", views.read, name="read"),
+    # Anything else is an OperationOutcome, but the SMART configuration beside the FHIR
+    # base is served by api.oauth_urls further down config.urls.
+    re_path(r"^(?!\.well-known/)(?P<rest>.*)$", views.unknown),
+]

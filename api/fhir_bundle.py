@@ -1,0 +1,118 @@
+"""FHIR responses built from stored text: Bundles are the stored canonical JSON of each
+entry joined into a string, never decoded and re-encoded (the design's rule: serve the
+stored JSON as it is). The exceptions are small: a disputed entry is decoded to carry the
+"disputed" tag in meta.tag (accuracy.record_display does that), and the network Patient
+resource is one owner's Patient entry with its id replaced by the network patient's UUID.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+
+from django.http import HttpResponse
+from django.utils import timezone
+
+from accuracy import record_display
+from phr.ingest import canonical_json, parse_json
+from phr.models import Patient, RecordEntry
+
+CONTENT_TYPE = "application/fhir+json; charset=utf-8"
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+
+
+def response(body: str | bytes | dict, status: int = 200) -> HttpResponse:
+    if isinstance(body, dict):
+        body = json.dumps(body, ensure_ascii=False)
+    return HttpResponse(body, status=status, content_type=CONTENT_TYPE)
+
+
+def outcome(
+    status: int, diagnostics: str, *, code: str = "invalid", expression: str | None = None
+) -> HttpResponse:
+    """An error as an OperationOutcome; ``expression`` names the parameter or element at fault."""
+    issue = {"severity": "error", "code": code, "diagnostics": diagnostics}
+    if expression:
+        issue["expression"] = [expression]
+    reply = response({"resourceType": "OperationOutcome", "issue": [issue]}, status)
+    if status == 401:
+        reply["WWW-Authenticate"] = 'Bearer realm="fhir"'
+    return reply
+
+
+def not_found() -> HttpResponse:
+    """One body for whatever is missing or not permitted, so that the two look the same."""
+    return outcome(404, "Not found", code="not-found")
+
+
+def instant() -> str:
+    return timezone.now().isoformat(timespec="seconds")
+
+
+def entry_texts(entries: Iterable[RecordEntry]) -> list[tuple[RecordEntry, str]]:
+    """Each entry with the text to serve: as stored, or tagged "disputed" when it is."""
+    entries = list(entries)
+    disputed = record_display.disputed_entry_ids(entries)
+    # _tagged is record_display's one way of tagging a disputed entry; reused, not copied.
+    return [
+        (entry, record_display._tagged(entry)[0] if entry.pk in disputed else entry.json) for entry in entries
+    ]
+
+
+def patient_text(patient: Patient, source: RecordEntry | None) -> str:
+    """The network patient: an owner's Patient entry, re-identified by the patient's UUID
+    (this one small resource is decoded), or the portal's own demographics without one."""
+    if source is not None:
+        resource = parse_json(source.json.encode(), str(source.pk))
+        resource["id"] = str(patient.pk)
+        return canonical_json(resource).decode()
+    resource: dict = {"resourceType": "Patient", "id": str(patient.pk)}
+    if patient.nhs_number:
+        resource["identifier"] = [{"system": NHS_NUMBER, "value": patient.nhs_number}]
+    if patient.family_name or patient.given_names:
+        name: dict = {}
+        if patient.family_name:
+            name["family"] = patient.family_name
+        if patient.given_names:
+            name["given"] = patient.given_names.split()
+        resource["name"] = [name]
+    if patient.gender:
+        resource["gender"] = patient.gender
+    if patient.birth_date:
+        resource["birthDate"] = patient.birth_date.isoformat()
+    return canonical_json(resource).decode()
+
+
+def bundle_entry(full_url: str, text: str, mode: str | None = "match") -> str:
+    search = f',"search":{{"mode":"{mode}"}}' if mode else ""
+    return f'{{"fullUrl":{json.dumps(full_url)},"resource":{text}{search}}}'
+
+
+def bundle(
+    kind: str,
+    parts: list[str],
+    *,
+    total: int | None = None,
+    links: list[tuple[str, str]] = (),
+    extra: dict | None = None,
+) -> str:
+    """A Bundle from already-serialised entries (see bundle_entry)."""
+    head = {"resourceType": "Bundle", "id": str(uuid.uuid4()), **(extra or {}), "type": kind}
+    head["timestamp"] = instant()
+    if total is not None:
+        head["total"] = total
+    if links:
+        head["link"] = [{"relation": relation, "url": url} for relation, url in links]
+    text = json.dumps(head, ensure_ascii=False)[:-1]
+    # FHIR allows no empty arrays: a Bundle with nothing in it has no "entry" at all.
+    return text + (f',"entry":[{",".join(parts)}]}}' if parts else "}")
+
+
+def resource_bundle(kind: str, resources: Iterable[dict], base: str, **kwargs) -> str:
+    """A Bundle of resources the portal builds (Consent, AuditEvent, Task...)."""
+    parts = [
+        bundle_entry(f"{base}{r['resourceType']}/{r['id']}", json.dumps(r, ensure_ascii=False))
+        for r in resources
+    ]
+    return bundle(kind, parts, **kwargs)

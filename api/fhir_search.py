@@ -1,0 +1,208 @@
+"""FHIR search parameters for the stored record, parsed from a query string into filters
+on the permitted queryset the policy hands out. No HTTP and no policy here.
+
+What each parameter matches:
+- ``patient``: the network patient's UUID (``<uuid>`` or ``Patient/<uuid>``); it chooses
+  whose record the policy opens.
+- ``_id``: the resource's stored id (as the data owner sent it), comma-separated for any.
+- ``date`` (the column ``clinical_date``, the date a patient would recognise) and
+  ``_lastUpdated``, with the prefixes eq (the default), gt, lt, ge and le, at the precision
+  given (a year, a month, a day or an instant); repeat a parameter to give a range.
+- ``category`` and ``code``: a token, ``code`` or ``system|code``, matched against the
+  stored JSON text (``"code":"<code>"``, and ``"system":"<system>"`` when given). This is a
+  deliberate approximation: it does not check that the system and the code sit in the same
+  coding, nor in the element the parameter names. It never reads a row the policy did not
+  permit, because it only narrows the permitted queryset.
+- ``_count`` (default 50, at most 500) and ``_offset`` (from 0) page the results.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from django.db.models import Q, QuerySet
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 500
+PREFIXES = ("eq", "gt", "lt", "ge", "le")
+# Parameters every search accepts and ignores: the format is always JSON.
+IGNORED = frozenset({"_format"})
+RECORD_PARAMS = frozenset({"patient", "_id", "_lastUpdated", "category", "code", "date", "_count", "_offset"})
+
+
+class SearchError(ValueError):
+    """A search parameter the server cannot use; ``parameter`` names it for the outcome."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+        self.message = message
+
+
+@dataclass
+class Page:
+    count: int = DEFAULT_COUNT
+    offset: int = 0
+
+
+@dataclass
+class RecordSearch:
+    """A parsed search of one patient's stored record."""
+
+    patient: str | None = None
+    ids: list[str] = field(default_factory=list)
+    dates: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    updated: list[tuple[str, datetime, datetime]] = field(default_factory=list)
+    categories: list[list[tuple[str, str]]] = field(default_factory=list)
+    codes: list[list[tuple[str, str]]] = field(default_factory=list)
+    page: Page = field(default_factory=Page)
+
+    def apply(self, entries: QuerySet) -> QuerySet:
+        """Narrow (already permitted) entries to those that match every parameter."""
+        if self.ids:
+            entries = entries.filter(fhir_id__in=self.ids)
+        for prefix, start, end in self.dates:
+            entries = entries.filter(_range_q("clinical_date", prefix, start, end))
+        for prefix, start, end in self.updated:
+            entries = entries.filter(_range_q("last_updated_at", prefix, start, end))
+        for tokens in (*self.categories, *self.codes):
+            entries = entries.filter(_token_q(tokens))
+        return entries
+
+
+def check_known(params, allowed: frozenset[str]) -> None:
+    """Refuse any parameter this search does not support (FHIR lets a server ignore them,
+    but a silently ignored filter would show a patient more than they asked for)."""
+    for name in params:
+        if name not in allowed and name not in IGNORED:
+            raise SearchError(name, f"The search parameter '{name[:40]}' is not supported here")
+
+
+def parse_page(params) -> Page:
+    return Page(
+        count=min(_whole(params, "_count", DEFAULT_COUNT, minimum=1), MAX_COUNT),
+        offset=_whole(params, "_offset", 0, minimum=0),
+    )
+
+
+def _whole(params, name: str, default: int, *, minimum: int) -> int:
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SearchError(name, f"{name} must be a whole number") from None
+    if number < minimum:
+        raise SearchError(name, f"{name} must be at least {minimum}")
+    return number
+
+
+def patient_id(value: str, parameter: str = "patient") -> str:
+    """The patient UUID from ``<uuid>`` or ``Patient/<uuid>``."""
+    raw = value.removeprefix("Patient/")
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise SearchError(parameter, f"{parameter} must be a patient id (a UUID)") from None
+
+
+def parse_record_search(params, *, allowed: frozenset[str] = RECORD_PARAMS) -> RecordSearch:
+    """Parse a record search's query string (a QueryDict), or raise SearchError."""
+    check_known(params, allowed)
+    search = RecordSearch(page=parse_page(params))
+    if params.get("patient"):
+        search.patient = patient_id(params["patient"])
+    for value in params.getlist("_id"):
+        search.ids += [part for part in value.split(",") if part]
+    search.dates = [parse_date("date", v) for v in params.getlist("date")]
+    search.updated = [parse_date("_lastUpdated", v) for v in params.getlist("_lastUpdated")]
+    search.categories = [parse_tokens("category", v) for v in params.getlist("category")]
+    search.codes = [parse_tokens("code", v) for v in params.getlist("code")]
+    return search
+
+
+def parse_date(parameter: str, value: str) -> tuple[str, datetime, datetime]:
+    """A date parameter as (prefix, start, end): the instants its precision covers."""
+    prefix, text = ("eq", value)
+    if value[:2] in PREFIXES:
+        prefix, text = value[:2], value[2:]
+    elif value[:2].isalpha():
+        raise SearchError(parameter, f"{parameter} takes the prefixes eq, gt, lt, ge and le only")
+    bounds = _bounds(text)
+    if bounds is None:
+        raise SearchError(
+            parameter, f"{parameter} must be a date such as 2024, 2024-03, 2024-03-01 or 2024-03-01T09:30:00Z"
+        )
+    return (prefix, *bounds)
+
+
+def _bounds(text: str) -> tuple[datetime, datetime] | None:
+    try:
+        if len(text) == 4 and text.isdigit():
+            start = datetime(int(text), 1, 1, tzinfo=UTC)
+            return start, start.replace(year=start.year + 1)
+        if len(text) == 7 and text[4] == "-":
+            start = datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+            end = (
+                start.replace(year=start.year + 1, month=1)
+                if start.month == 12
+                else start.replace(month=start.month + 1)
+            )
+            return start, end
+        if len(text) == 10:
+            start = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return start, start + timedelta(days=1)
+        if len(text) > 10 and "T" in text:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            return moment, moment + timedelta(seconds=1)
+    except (ValueError, OverflowError):
+        return None
+    return None
+
+
+def _range_q(column: str, prefix: str, start: datetime, end: datetime) -> Q:
+    if prefix == "gt":
+        return Q(**{f"{column}__gte": end})
+    if prefix == "ge":
+        return Q(**{f"{column}__gte": start})
+    if prefix == "lt":
+        return Q(**{f"{column}__lt": start})
+    if prefix == "le":
+        return Q(**{f"{column}__lt": end})
+    return Q(**{f"{column}__gte": start, f"{column}__lt": end})
+
+
+def parse_tokens(parameter: str, value: str) -> list[tuple[str, str]]:
+    """A token parameter's comma-separated values as (system, code) pairs (either may be empty)."""
+    tokens = []
+    for part in value.split(","):
+        system, bar, code = part.partition("|")
+        if not bar:
+            system, code = "", part
+        if not code:
+            raise SearchError(parameter, f"{parameter} must be a code or system|code")
+        tokens.append((system, code))
+    if not tokens:
+        raise SearchError(parameter, f"{parameter} must be a code or system|code")
+    return tokens
+
+
+def _literal(name: str, value: str) -> str:
+    # The stored text is canonical (orjson, keys sorted, no spaces), so a key and its value
+    # appear exactly as orjson writes them.
+    return f'"{name}":{orjson.dumps(value).decode()}'
+
+
+def _token_q(tokens: list[tuple[str, str]]) -> Q:
+    match = Q()
+    for system, code in tokens:
+        one = Q(json__contains=_literal("code", code))
+        if system:
+            one &= Q(json__contains=_literal("system", system))
+        match |= one
+    return match
