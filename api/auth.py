@@ -4,19 +4,122 @@ Every API view asks two things: ``api_actor(request)`` (the policy's Actor: a si
 user through the session, or a patient's app or an organisation's system through an
 OAuth 2.0 bearer token) and ``has_scope(request, scope)`` (SMART scopes such as
 "patient/Observation.read" or "system/Bundle.write"). The session, used by the portal's
-own pages, carries every scope the user's role allows; what a token carries is what the
-patient or organisation granted it. The policy still decides every read.
+own pages, carries every scope the user's role allows (api.scopes.SESSION_SCOPES); what
+a token carries is what the patient or organisation granted it. The policy still
+decides every read.
+
+With an ``Authorization: Bearer`` header:
+- a token of a patient's app acts as that patient, on their own linked record only;
+- a token of an organisation's system (api.models.SystemClient) acts as that
+  organisation's system (consent.policy.system_actor);
+- an unknown, expired or revoked token, or one whose patient is no longer linked to a
+  record, raises ``InvalidToken``: answer 401 with
+  ``WWW-Authenticate: Bearer error="invalid_token"`` (``InvalidToken.challenge``).
+
+Call ``api_actor`` first; ``has_scope`` answers False for a request whose token is
+invalid. Both accept a Django HttpRequest or a DRF Request.
 """
 
-from consent.policy import Actor
-from consent.web import request_actor
+from __future__ import annotations
+
+from oauthlib.common import Request as OAuthRequest
+
+from consent.policy import Actor, actor_for, system_actor
+from consent.web import client_address, request_actor
+
+from . import scopes as smart
+
+
+class InvalidToken(Exception):
+    """A bearer token that is unknown, expired or revoked, or may no longer act.
+
+    The API answers it with 401 and the ``challenge`` value as WWW-Authenticate.
+    """
+
+    challenge = 'Bearer error="invalid_token"'
+
+
+def _http_request(request):
+    return getattr(request, "_request", request)  # DRF wraps the HttpRequest
+
+
+def bearer_token(request) -> str | None:
+    """The bearer token from the Authorization header, or None without one."""
+    header = _http_request(request).META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    if not token:
+        raise InvalidToken("the bearer token is empty")
+    return token
 
 
 def api_actor(request) -> Actor:
-    """The actor for an API request (session only until OAuth 2.0 is wired in)."""
-    return request_actor(request)
+    """The actor for an API request: from its bearer token, else from the session."""
+    http = _http_request(request)
+    actor = getattr(http, "_api_actor", None)
+    if actor is not None:
+        return actor
+    token = bearer_token(http)
+    if token is None:
+        actor = request_actor(http)
+        user = getattr(http, "user", None)
+        role = getattr(user, "role", None) if user is not None and user.is_authenticated else None
+        scopes = smart.SESSION_SCOPES.get(role, frozenset())
+    else:
+        actor, scopes = _token_actor(http, token)
+    http._api_actor = actor
+    http._smart_scopes = scopes
+    return actor
+
+
+def _token_actor(http, token: str) -> tuple[Actor, frozenset[str]]:
+    from oauth2_provider.settings import oauth2_settings
+
+    from .models import SystemClient
+
+    validator = oauth2_settings.OAUTH2_VALIDATOR_CLASS()
+    oauth_request = OAuthRequest(http.build_absolute_uri(http.path), http_method=http.method)
+    if not validator.validate_bearer_token(token, [], oauth_request):
+        raise InvalidToken("the token is unknown, expired or revoked")
+    access_token = oauth_request.access_token
+    granted = smart.parse(access_token.scope)
+    source = client_address(http)
+    system = (
+        SystemClient.objects.select_related("organisation")
+        .filter(application=access_token.application_id)
+        .first()
+    )
+    if system is not None:
+        actor = system_actor(system.organisation, access_token.application.client_id, source_address=source)
+        return actor, frozenset(s for s in granted if s in smart.SYSTEM_SCOPES)
+    user = access_token.user
+    if user is None or not user.is_active or user.role != "patient":
+        raise InvalidToken("the token does not belong to a patient")
+    actor = actor_for(user, source_address=source)
+    if actor.patient_id is None:
+        raise InvalidToken("the account is not linked to a record")
+    return actor, frozenset(s for s in granted if s in smart.PATIENT_APP_SCOPES)
 
 
 def has_scope(request, scope: str) -> bool:
-    """Whether the request's credentials carry ``scope`` (a session carries all)."""
-    return bool(getattr(request, "user", None) and request.user.is_authenticated)
+    """Whether the request's credentials carry ``scope`` (wildcards allowed in grants)."""
+    http = _http_request(request)
+    if not hasattr(http, "_smart_scopes"):
+        try:
+            api_actor(http)
+        except InvalidToken:
+            return False
+    return smart.permits(http._smart_scopes, scope)
+
+
+def granted_scopes(request) -> frozenset[str]:
+    """The scopes the request's credentials carry (empty for an invalid token)."""
+    http = _http_request(request)
+    if not hasattr(http, "_smart_scopes"):
+        try:
+            api_actor(http)
+        except InvalidToken:
+            return frozenset()
+    return http._smart_scopes

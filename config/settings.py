@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "rest_framework",
+    "oauth2_provider",
     "accounts",
     "phr",
     "consent",
@@ -318,6 +319,37 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- OAuth 2.0 and SMART on FHIR -------------------------------------------------------
+# Patients' apps: authorization code with PKCE (S256 only) and a consent screen;
+# organisations' systems: client credentials. The SMART scopes, and who may be granted
+# which, are in api/scopes.py. Implicit and password grants are refused outright.
+OAUTH_ACCESS_TOKEN_MINUTES = env_int("OAUTH_ACCESS_TOKEN_MINUTES", 60, minimum=1)
+OAUTH_REFRESH_TOKEN_DAYS = env_int("OAUTH_REFRESH_TOKEN_DAYS", 90, minimum=1)
+# Named so that api.SystemClient's migration can depend on the (swappable) model.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,  # "plain" is refused: S256 only
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    # Only a SHA-256 checksum of each token is stored: a copy of the database holds none.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,  # bearer tokens in headers, never in URLs
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,  # RFC 9207: the code names its issuer
+    "SCOPES_BACKEND_CLASS": "api.scopes.SmartScopes",
+    "OAUTH2_VALIDATOR_CLASS": "api.oauth_server.SmartValidator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_MINUTES * 60,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_DAYS * 24 * 60 * 60,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # The patient sees the consent screen every time an app asks, never a silent re-grant.
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # Redirects to apps over https only; plain http is allowed for local development.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if DEBUG else ["https"],
+    "ALLOWED_SCHEMES": ["https", "http"] if DEBUG else ["https"],
 }
 
 # --- Security -------------------------------------------------------------------------
