@@ -106,7 +106,7 @@ def _qr_svg(text: str) -> str:
 
 def _no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"  # "no-referrer" makes a form post say Origin: null
     return response
 
 

@@ -239,7 +239,7 @@ def test_the_passcode_opens_the_record_and_the_session_remembers_it(client, ada_
     assert page.status_code == 200
     assert "Shared by Ada Okafor" in body
     assert created.link.expires_at.strftime("%Y") in body
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     with time_machine.travel(timezone.now() + timedelta(minutes=16)):
         assert "Enter the passcode" in client.get(url(created)).content.decode()
 
