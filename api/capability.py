@@ -57,7 +57,7 @@ def capability_statement(request, base: str) -> dict:
                 {"name": "summary", "definition": "http://hl7.org/fhir/uv/ips/OperationDefinition/summary"},
             ],
         ),
-        *(_resource(kind, ("read", "search-type"), RECORD_SEARCH) for kind in RECORD_TYPES),
+        *(_resource(kind, ("read", "vread", "search-type"), RECORD_SEARCH) for kind in RECORD_TYPES),
         _resource("Consent", ("search-type",), (("patient", "reference"),)),
         _resource("AuditEvent", ("search-type",), (("patient", "reference"), *PAGING)),
         _resource(

@@ -20,6 +20,7 @@ urlpatterns = [
     path("Communication", views.communication_search, name="communication-search"),
     re_path(rf"^{TYPE}$", views.search, name="search"),
     re_path(rf"^{TYPE}/{ID}$", views.read, name="read"),
+    re_path(rf"^{TYPE}/{ID}/_history/(?P<version>[0-9]{{1,9}})$", views.vread, name="vread"),
     # Anything else is an OperationOutcome, but the SMART configuration beside the FHIR
     # base is served by api.oauth_urls further down config.urls.
     re_path(r"^(?!\.well-known/)(?P<rest>.*)$", views.unknown),

@@ -11,6 +11,9 @@ resolves the id among the entries the caller may see, and:
   never guesses; each entry can then be read unambiguously by its entry UUID in place of
   the id (``GET /fhir/<Type>/<entry uuid>``), as ``search`` with ``_id`` and ``patient``
   also tells them apart.
+``GET /fhir/<Type>/<id>/_history/<n>`` reads one version the same way. A patient's read
+looks only in their own record; a staff read opens only the records the policy lets them
+read, so an id reused in someone else's record leaves no refused attempt in their log.
 The network patient is ``Patient/<patient uuid>``: one owner's Patient entry that the
 caller may see, with its id replaced by that UUID (the only record resource re-encoded).
 """
@@ -38,9 +41,9 @@ from accuracy import services as corrections
 from accuracy.models import CorrectionRequest
 from consent import access_log, ig_queries
 from consent.fhir import consent_resource
-from consent.policy import Action, Actor, ActorRole, NotFound, authorise, open_record
+from consent.policy import Action, Actor, ActorRole, NotFound, authorise, decide, open_record
 from phr import fhir as fhir_models
-from phr.models import RecordEntry
+from phr.models import Patient, RecordEntry
 
 from . import capability
 from .auth import api_actor, has_scope
@@ -129,6 +132,13 @@ def fhir_view(view):
             return outcome(400, error.message, expression=error.parameter)
         except NotFound:
             return not_found()
+        except Ambiguous:
+            return outcome(
+                409,
+                "More than one organisation holds a resource of this type with this id: read it by"
+                " its entry id, or search with _id and patient",
+                code="multiple-matches",
+            )
         except Exception:
             logger.exception("FHIR request failed: %s", request.path)
             return outcome(500, "The server could not answer this request", code="exception")
@@ -314,15 +324,39 @@ def read(request, resource_type: str, resource_id: str):
             lambda entries: entries.filter(pk__in=network_patient_source(entries)), detail={"api": "fhir"}
         )
         return response(patient_text(access.patient, rows[0] if rows else None))
+    access, pk = resolve(actor, resource_type, resource_id)
+    entry = access.read_one(pk, detail={"api": "fhir"})
+    return response(entry_texts([entry])[0][1])
+
+
+class Ambiguous(Exception):
+    pass
+
+
+def resolve(actor: Actor, resource_type: str, resource_id: str):
+    """The one permitted entry a read names: (its patient's record, its entry id).
+
+    NotFound when none is permitted, Ambiguous when two owners' entries share the id.
+    """
     ids = Q(fhir_id=resource_id)
     with contextlib.suppress(ValueError):  # an entry's own UUID reads it unambiguously
         ids |= Q(pk=uuid.UUID(resource_id))
+    candidates = RecordEntry.objects.filter(ids, resource_type=resource_type, patient__isnull=False)
+    if actor.role == ActorRole.PATIENT:
+        # A patient reads only their own record: another's entry with the same id is
+        # not theirs to try, nor should it appear as a refused attempt in its log.
+        candidates = candidates.filter(patient_id=actor.patient_id)
     # Only ids and patients here: the content is read through the policy below.
     by_patient = defaultdict(list)
-    for pk, pid in RecordEntry.objects.filter(
-        ids, resource_type=resource_type, patient__isnull=False
-    ).values_list("pk", "patient_id"):
+    for pk, pid in candidates.values_list("pk", "patient_id"):
         by_patient[pid].append(pk)
+    if len(by_patient) > 1:
+        # The id is in several records: open only those the actor may read, so that an
+        # id that happens to be reused elsewhere is not logged as an attempt on them.
+        allowed = {
+            p.pk for p in Patient.objects.filter(pk__in=by_patient) if decide(actor, Action.READ_RECORD, p)
+        }
+        by_patient = {pid: pks for pid, pks in by_patient.items() if pid in allowed}
     visible, refused = [], None
     for pid, pks in by_patient.items():
         try:
@@ -334,19 +368,30 @@ def read(request, resource_type: str, resource_id: str):
         if not permitted:
             refused = (access, pks[0])
     if len(visible) > 1:
-        return outcome(
-            409,
-            f"More than one organisation holds a {resource_type} with this id: read it by its entry id,"
-            " or search with _id and patient",
-            code="multiple-matches",
-        )
+        raise Ambiguous
     if not visible:
         if refused:
             refused[0].read_one(refused[1], detail={"api": "fhir"})  # audits the refusal, raises
         raise NotFound
-    access, pk = visible[0]
-    entry = access.read_one(pk, detail={"api": "fhir"})
-    return response(entry_texts([entry])[0][1])
+    return visible[0]
+
+
+@fhir_view
+def vread(request, resource_type: str, resource_id: str, version: str):
+    """One version of a resource, as it was received or amended (``_history/<n>``)."""
+    try:
+        known_type(resource_type)
+    except UnknownType:
+        return _unknown_type(resource_type)
+    actor = caller(request, resource_type)
+    if resource_type == "Patient":
+        raise NotFound
+    access, pk = resolve(actor, resource_type, resource_id)
+    _, versions = access.history(pk, detail={"api": "fhir", "version": version})
+    found = next((v for v in versions if str(v.number) == version), None)
+    if found is None:
+        raise NotFound
+    return response(found.json)
 
 
 # --- Patient operations --------------------------------------------------------------------

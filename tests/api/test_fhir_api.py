@@ -200,7 +200,7 @@ def test_metadata_is_a_valid_capability_statement_with_the_smart_endpoints(clien
     types = {r["type"] for r in rest["resource"]}
     assert {"Patient", "Condition", "Observation", "Consent", "AuditEvent", "Task"} <= types
     for resource in rest["resource"]:
-        assert {i["code"] for i in resource["interaction"]} <= {"read", "search-type"}
+        assert {i["code"] for i in resource["interaction"]} <= {"read", "vread", "search-type"}
 
 
 # --- Read and search ---------------------------------------------------------------------
@@ -251,6 +251,15 @@ def test_an_id_two_owners_share_is_read_by_entry_id_and_never_guessed(client, ne
     assert fhir(client, f"/fhir/Condition/{mine.pk}")["id"] == "c1"
     theirs = RecordEntry.objects.get(resource_type="Condition", fhir_id="c1", patient=net["ben"])
     assert client.get(f"/fhir/Condition/{theirs.pk}").status_code == 404
+
+
+def test_a_clinician_who_may_see_both_records_is_told_the_id_is_ambiguous(client, net, settings):
+    settings.CONSENT_MODEL = "opt-out"
+    as_user(client, net, "trust")
+    clash = fhir(client, "/fhir/Condition/c1", status=409)
+    assert clash["issue"][0]["code"] == "multiple-matches"
+    theirs = RecordEntry.objects.get(resource_type="Condition", fhir_id="c1", patient=net["ben"])
+    assert fhir(client, f"/fhir/Condition/{theirs.pk}")["subject"]["reference"] == "Patient/p2"
 
 
 def test_the_network_patient_is_read_by_its_uuid(client, net):
@@ -475,6 +484,24 @@ def test_provenance_of_an_amendment_is_found_by_its_target_or_patient(client, ne
     client.logout()
     as_user(client, net, "ben")
     assert fhir(client, "/fhir/Provenance?target=MedicationStatement/m1")["total"] == 0
+
+
+def test_the_amended_and_the_earlier_version_are_both_readable(client, net):
+    _accepted_correction(net)
+    as_user(client, net, "ada")
+    assert fhir(client, "/fhir/MedicationStatement/m1")["dosage"][0]["text"] == "5mg once daily"
+    first = fhir(client, "/fhir/MedicationStatement/m1/_history/1")
+    assert first["dosage"][0]["text"] == "50mg once daily"
+    assert client.get("/fhir/MedicationStatement/m1/_history/9").status_code == 404
+    client.logout()
+    as_user(client, net, "ben")
+    assert client.get("/fhir/MedicationStatement/m1/_history/1").status_code == 404
+
+
+def test_a_patient_reading_an_id_reused_in_another_record_leaves_no_trace_there(client, net):
+    as_user(client, net, "ada")
+    fhir(client, "/fhir/Condition/c1")
+    assert not AuditEvent.objects.filter(patient=net["ben"]).exists()
 
 
 def test_tasks_and_communications_of_a_correction(client, net):
