@@ -582,3 +582,60 @@ def test_no_sign_in_is_a_401_with_a_bearer_challenge(client, net):
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert json.loads(response.content)["issue"][0]["code"] == "login"
     assert client.get("/fhir/metadata").status_code == 200
+
+
+# --- Bearer tokens ------------------------------------------------------------------------
+
+
+def _token(net, scope, *, system=False):
+    from oauth2_provider.models import Application
+
+    from api.models import SystemClient
+    from api.oauth_server import issue_access_token
+
+    if system:
+        app = Application.objects.create(
+            name="GP system",
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            client_secret="system-secret-for-tests-only",
+        )
+        SystemClient.objects.create(application=app, organisation=net["gp"])
+        user = None
+    else:
+        app = Application.objects.create(
+            name="My Health App",
+            client_type=Application.CLIENT_PUBLIC,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+            redirect_uris="https://app.example/callback",
+            client_secret="",
+        )
+        user = net["people"]["ada"]
+    raw, _ = issue_access_token(application=app, user=user, scope=scope, minutes=5, issued_by="test")
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def test_a_patients_app_reads_what_its_token_allows(client, net):
+    headers = _token(net, "patient/Condition.read")
+    response = client.get("/fhir/Condition", **headers)
+    assert response.status_code == 200
+    assert len(json.loads(response.content)["entry"]) == 4
+    refused = client.get("/fhir/Observation", **headers)
+    assert refused.status_code == 403
+    assert json.loads(refused.content)["issue"][0]["code"] == "forbidden"
+    assert client.get(f"/fhir/Condition?patient={net['ben'].pk}", **headers).json()["total"] == 0
+
+
+def test_an_organisation_system_reads_as_its_organisation(client, net):
+    headers = _token(net, "system/*.read", system=True)
+    bundle = json.loads(client.get(f"/fhir/Condition?patient={net['ada'].pk}", **headers).content)
+    validate(bundle)
+    assert "Condition/c1" in ids(bundle)
+    assert json.loads(client.get("/fhir/Task?owner=A10001", **headers).content)["total"] == 0
+
+
+def test_an_unknown_token_is_a_401_with_the_invalid_token_challenge(client, net):
+    response = client.get("/fhir/Condition", HTTP_AUTHORIZATION="Bearer not-a-real-token")
+    assert response.status_code == 401
+    assert "invalid_token" in response["WWW-Authenticate"]
+    validate(json.loads(response.content))
