@@ -3,6 +3,7 @@
 
 from urllib.parse import parse_qs, urlparse
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
@@ -48,6 +49,7 @@ class AuthorizeView(AuthorizationView):
         context = super().get_context_data(**kwargs)
         context["may_see"] = smart.describe(kwargs.get("scopes") or [])
         context["offline"] = "offline_access" in (kwargs.get("scopes") or [])
+        context["token_minutes"] = settings.OAUTH_ACCESS_TOKEN_MINUTES
         return context
 
     def form_valid(self, form):
