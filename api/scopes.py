@@ -74,7 +74,8 @@ ALL_SCOPES = {**PATIENT_APP_SCOPES, **SYSTEM_SCOPES}
 # What the portal's own session carries, per role (the policy still decides each read):
 # a patient acts on their own record; staff read as themselves.
 SESSION_SCOPES: dict[str, frozenset[str]] = {
-    "patient": frozenset({"patient/*.read", "patient/Communication.write"}),
+    # Sharing choices are made only in the portal itself: no token is granted Consent.write.
+    "patient": frozenset({"patient/*.read", "patient/Communication.write", "patient/Consent.write"}),
     "clinician": frozenset({"user/*.read", "patient/*.read"}),
     "ig_officer": frozenset({"user/*.read", "patient/*.read"}),
 }

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served locally: no CDN
     "oauth2_provider",
     "accounts",
     "phr",
@@ -319,6 +321,25 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The JSON API's OpenAPI 3 schema (/api/schema/) and docs page (/api/docs/).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Patient Record Portal JSON API",
+    "VERSION": "1.0.0",
+    "DESCRIPTION": (
+        "Notifications, sharing choices, correction requests and the audit trail, for what "
+        "FHIR (at /fhir/) does not cover well. Sign in to the portal (session) or send an "
+        'OAuth 2.0 bearer token. Errors are JSON: {"detail": ..., "field": ...}.'
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"CategoryEnum": "phr.models.Category"},
 }
 
 # --- OAuth 2.0 and SMART on FHIR -------------------------------------------------------

@@ -14,6 +14,7 @@ urlpatterns = [
     path("sharing/", include("consent.sharing_urls")),
     path("fhir/", include("api.fhir_urls")),
     path("api/v1/", include("api.json_urls")),
+    path("api/", include("api.schema_urls")),
     path("share/", include("api.share_urls")),
     path("", include("api.oauth_urls")),
     path("", include("accounts.portal_urls")),
