@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+CORRECTION_REQUEST = "https://patient-record-portal.example/OperationDefinition/correction-request"
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 RECORD_TYPES = (
     "AllergyIntolerance",
@@ -64,9 +65,30 @@ def capability_statement(request, base: str) -> dict:
             "Provenance", ("search-type",), (("target", "reference"), ("patient", "reference"), *PAGING)
         ),
         _resource(
-            "Task", ("read", "search-type"), (("patient", "reference"), ("owner", "reference"), *PAGING)
+            "Task",
+            ("read", "update", "search-type"),
+            (("patient", "reference"), ("owner", "reference"), *PAGING),
+            versioning="versioned-update",
+            updateCreate=False,
+            documentation=(
+                "An organisation system (system/Task.write) takes a correction step on its own"
+                ' tasks with PUT and If-Match: W/"<revision>" (the ETag of a read): businessStatus'
+                " in-review, denied (statusReason.coding[0].code and text), amendment-completed or"
+                " partial-amendment-completed (the amended item contained, referenced from"
+                " output[].valueReference, based on the version in focus)."
+            ),
         ),
-        _resource("Communication", ("search-type",), (("part-of", "reference"), *PAGING)),
+        _resource(
+            "Communication",
+            ("search-type",),
+            (("part-of", "reference"), ("recipient", "reference"), *PAGING),
+            operation=[{"name": "correction-request", "definition": CORRECTION_REQUEST}],
+            documentation=(
+                "part-of=Task/<id>: a correction request's conversation. recipient=<ODS code>:"
+                " the correction notices sent to the caller's organisation. $correction-request:"
+                " a patient (patient/Communication.write) asks for an item to be corrected."
+            ),
+        ),
     ]
     return {
         "resourceType": "CapabilityStatement",
@@ -75,7 +97,7 @@ def capability_statement(request, base: str) -> dict:
         "publisher": "Patient Record Portal",
         "kind": "instance",
         "software": {"name": "Patient Record Portal"},
-        "implementation": {"description": "The shared care record, read-only FHIR R4 facade", "url": base},
+        "implementation": {"description": "The shared care record, FHIR R4 facade", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["json"],
         "rest": [
@@ -108,6 +130,16 @@ def capability_statement(request, base: str) -> dict:
                     ],
                 },
                 "resource": resources,
+                "interaction": [
+                    {
+                        "code": "transaction",
+                        "documentation": "An organisation system (system/Bundle.write) sends its records",
+                    },
+                    {
+                        "code": "batch",
+                        "documentation": "An organisation system (system/Bundle.write) sends its records",
+                    },
+                ],
             }
         ],
     }

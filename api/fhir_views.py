@@ -637,7 +637,10 @@ def visible_requests(actor: Actor):
 @fhir_view
 def task_read(request, task_id: str):
     actor = caller(request, "Task")
-    return response(correction_fhir.task_resource(corrections.request_for(actor, task_id)))
+    found = corrections.request_for(actor, task_id)
+    reply = response(correction_fhir.task_resource(found))
+    reply["ETag"] = f'W/"{found.revision}"'  # If-Match for PUT /fhir/Task/<id> (api.fhir_write)
+    return reply
 
 
 @fhir_view

@@ -1,0 +1,487 @@
+"""FHIR writes: an organisation system's transaction and batch Bundles (owned by its
+organisation, whatever the data says), a patient's $correction-request, the owner's
+system taking the correction steps on its Task with If-Match, and the downstream notices
+the organisations that saw the old version fetch. Every response is FHIR R4 (checked
+with fhir.resources.R4B), every error an OperationOutcome, never a server error."""
+
+import copy
+import json
+import uuid
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from oauth2_provider.models import Application
+
+from accuracy.models import CorrectionRequest, DownstreamNotice
+from api.fhir_write import ELEMENT_EXTENSION
+from api.models import SystemClient
+from api.oauth_server import issue_access_token
+from phr.models import EntryVersion, RecordEntry
+from tests.api.test_fhir_api import FHIR_JSON
+from tests.api.test_fhir_api import net as net  # the shared network, found by name
+
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+BUSINESS = "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionBusinessStatus"
+
+
+def system_token(org, scope: str) -> dict:
+    app = Application.objects.create(
+        name=f"{org.name} system",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret="system-secret-for-tests-only",
+    )
+    SystemClient.objects.create(application=app, organisation=org)
+    raw, _ = issue_access_token(application=app, user=None, scope=scope, minutes=5, issued_by="test")
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def patient_token(user, scope: str) -> dict:
+    app = Application.objects.create(
+        name="My Health App",
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://app.example/callback",
+        client_secret="",
+    )
+    raw, _ = issue_access_token(application=app, user=user, scope=scope, minutes=5, issued_by="test")
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+@pytest.fixture
+def world(request):
+    """The data set of the read tests: Ada's and Ben's records, the GP, the trust."""
+    return request.getfixturevalue("net")
+
+
+def validate(resource: dict) -> None:
+    """The resource parses with fhir.resources.R4B, and so does each one in a Bundle
+    (entry.resource, and entry.response.outcome in a batch-response)."""
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    for item in resource.get("entry", []) if resource["resourceType"] == "Bundle" else []:
+        for inner in (item.get("resource"), (item.get("response") or {}).get("outcome")):
+            if inner is not None:
+                get_fhir_model_class(inner["resourceType"]).model_validate(inner)
+
+
+def answer(reply, status: int) -> dict:
+    assert reply.status_code == status, reply.content[:800]
+    assert reply["Content-Type"] == FHIR_JSON
+    body = json.loads(reply.content)
+    validate(body)
+    return body
+
+
+def post(client, url, body, headers, content_type="application/fhir+json"):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(url, data=data, content_type=content_type, **headers)
+
+
+def put(client, url, body, headers, if_match=None):
+    extra = dict(headers)
+    if if_match is not None:
+        extra["HTTP_IF_MATCH"] = if_match
+    return client.put(url, data=json.dumps(body), content_type="application/fhir+json", **extra)
+
+
+def synthea_like(kind: str, nhs: str = "9876543210") -> dict:
+    """A Synthea-style Bundle: urn:uuid fullUrls and references, POST requests, and data
+    that claims another organisation manages the patient."""
+    patient, condition, observation = (str(uuid.uuid4()) for _ in range(3))
+    return {
+        "resourceType": "Bundle",
+        "type": kind,
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{patient}",
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": nhs}],
+                    "name": [{"family": "Okafor", "given": ["Chidi"]}],
+                    "birthDate": "1980-02-02",
+                    "managingOrganization": {"identifier": {"system": ODS, "value": "A10001"}},
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": f"urn:uuid:{condition}",
+                "resource": {
+                    "resourceType": "Condition",
+                    "subject": {"reference": f"urn:uuid:{patient}"},
+                    "code": {"text": "Asthma"},
+                    "recordedDate": "2024-01-01",
+                },
+                "request": {"method": "POST", "url": "Condition"},
+            },
+            {
+                "fullUrl": f"urn:uuid:{observation}",
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "subject": {"reference": f"urn:uuid:{patient}"},
+                    "code": {"text": "Peak flow"},
+                    "valueQuantity": {"value": 410.50, "unit": "L/min"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
+
+
+def statuses(body) -> list[str]:
+    return [e["response"]["status"] for e in body["entry"]]
+
+
+# --- POST /fhir/: transaction and batch ------------------------------------------------
+
+
+def test_a_system_posts_a_transaction_and_its_organisation_owns_what_it_sent(client, world):
+    headers = system_token(world["trust"], "system/Bundle.write")
+    sent = synthea_like("transaction")
+    text = json.dumps(sent).replace('"value": 410.5,', '"value": 410.50,')
+    body = answer(post(client, "/fhir/", text, headers), 200)
+    assert body["type"] == "transaction-response"
+    assert statuses(body) == ["201 Created"] * 3
+    locations = [e["response"]["location"] for e in body["entry"]]
+    assert locations[1] == f"Condition/{sent['entry'][1]['fullUrl'][9:]}/_history/1"
+    entries = RecordEntry.objects.filter(fhir_id__in=[e["fullUrl"][9:] for e in sent["entry"]])
+    assert entries.count() == 3
+    assert {e.owner_id for e in entries} == {world["trust"].pk}  # not the GP the data names
+    observation = entries.get(resource_type="Observation")
+    assert '"value":410.50' in observation.json  # the decimal exactly as sent
+    assert observation.patient_id == entries.get(resource_type="Patient").patient_id
+    # The same again changes nothing; a changed item is a new version.
+    again = answer(post(client, "/fhir/", sent, headers), 200)
+    assert statuses(again) == ["200 OK"] * 3
+    sent["entry"][1]["resource"]["code"] = {"text": "Asthma, mild"}
+    changed = answer(post(client, "/fhir/", sent, headers), 200)
+    assert statuses(changed) == ["200 OK"] * 3
+    assert changed["entry"][1]["response"]["location"].endswith("/_history/2")
+    assert changed["entry"][1]["response"]["etag"] == 'W/"2"'
+
+
+def test_a_transaction_with_one_invalid_resource_stores_nothing(client, world):
+    headers = system_token(world["trust"], "system/Bundle.write")
+    sent = synthea_like("transaction")
+    sent["entry"][1]["resource"]["recordedDate"] = "not a date"
+    before = RecordEntry.objects.count()
+    body = answer(post(client, "/fhir/", sent, headers), 400)
+    assert body["resourceType"] == "OperationOutcome"
+    errors = [i for i in body["issue"] if i["severity"] == "error"]
+    assert errors[0]["expression"] == ["Bundle.entry[1].resource.recordedDate"]
+    assert RecordEntry.objects.count() == before
+
+
+def test_a_batch_stores_the_rest_and_names_the_bad_element(client, world):
+    headers = system_token(world["trust"], "system/Bundle.write")
+    sent = synthea_like("batch")
+    sent["entry"][1]["resource"]["recordedDate"] = "not a date"
+    sent["entry"].append({"request": {"method": "DELETE", "url": "Condition/x"}})
+    body = answer(post(client, "/fhir/", sent, headers), 200)
+    assert body["type"] == "batch-response"
+    assert statuses(body) == ["201 Created", "400 Bad Request", "201 Created", "400 Bad Request"]
+    bad = body["entry"][1]["response"]["outcome"]
+    assert bad["issue"][0]["expression"] == ["Bundle.entry[1].resource.recordedDate"]
+    assert body["entry"][3]["response"]["outcome"]["issue"][0]["expression"][0].startswith("Bundle.entry[3]")
+    owned = RecordEntry.objects.filter(owner=world["trust"])
+    assert sorted(owned.values_list("resource_type", flat=True)) == ["Observation", "Patient"]
+
+
+def test_only_an_organisation_system_with_bundle_write_may_post(client, world):
+    sent = synthea_like("batch")
+    reading = system_token(world["trust"], "system/*.read")
+    assert answer(post(client, "/fhir/", sent, reading), 403)["issue"][0]["code"] == "forbidden"
+    app = patient_token(world["people"]["ada"], "patient/*.read patient/Communication.write")
+    assert answer(post(client, "/fhir/", sent, app), 403)["issue"][0]["code"] == "forbidden"
+    assert answer(post(client, "/fhir/", sent, {}), 401)["issue"][0]["code"] == "login"
+    unknown = post(client, "/fhir/", sent, {"HTTP_AUTHORIZATION": "Bearer nope"})
+    assert answer(unknown, 401)
+    assert "invalid_token" in unknown["WWW-Authenticate"]
+    for who in ("trust", "ig"):
+        client.force_login(world["people"][who])
+        assert answer(post(client, "/fhir/", sent, {}), 403)["resourceType"] == "OperationOutcome"
+        client.logout()
+    assert not RecordEntry.objects.filter(owner=world["trust"]).exists()
+
+
+def test_bad_bodies_are_operation_outcomes(client, world, settings):
+    headers = system_token(world["trust"], "system/Bundle.write")
+    collection = synthea_like("collection")
+    assert answer(post(client, "/fhir/", collection, headers), 400)["issue"][0]["expression"] == [
+        "Bundle.type"
+    ]
+    assert answer(post(client, "/fhir/", "{not json", headers), 400)["issue"][0]["code"] == "structure"
+    assert answer(post(client, "/fhir/", "[]", headers), 400)["issue"][0]["expression"] == ["resourceType"]
+    assert answer(post(client, "/fhir/", synthea_like("batch"), headers, "text/plain"), 415)
+    settings.INGEST_MAX_FILE_BYTES = 1024
+    assert (
+        answer(post(client, "/fhir/", synthea_like("batch"), headers), 413)["issue"][0]["code"]
+        == "too-costly"
+    )
+    assert answer(client.get("/fhir/", **headers), 405)
+    empty = answer(post(client, "/fhir/", {"resourceType": "Bundle", "type": "batch"}, headers), 200)
+    assert "entry" not in empty
+
+
+# --- $correction-request --------------------------------------------------------------
+
+
+def correction(about="MedicationStatement/m1", element="dosage[0].text", **changes) -> dict:
+    communication = {
+        "resourceType": "Communication",
+        "status": "in-progress",
+        "about": [{"reference": about}],
+        "payload": [{"contentString": "The dose is wrong"}, {"contentString": "5mg once daily"}],
+        "reasonCode": [{"text": "My GP changed it last month"}],
+    }
+    if element is not None:
+        communication["extension"] = [{"url": ELEMENT_EXTENSION, "valueString": element}]
+    communication.update(changes)
+    return communication
+
+
+@pytest.fixture
+def app(world):
+    return patient_token(world["people"]["ada"], "patient/*.read patient/Communication.write")
+
+
+def submit(client, app, **kwargs) -> dict:
+    reply = post(client, "/fhir/Communication/$correction-request", correction(**kwargs), app)
+    task = answer(reply, 201)
+    assert reply["Location"].endswith(f"/fhir/Task/{task['id']}")
+    assert reply["ETag"] == 'W/"1"'
+    return task
+
+
+def test_a_patients_app_asks_for_a_correction_and_the_owners_system_sees_it(client, world, app):
+    task = submit(client, app)
+    assert task["status"] == "ready"
+    assert task["focus"]["reference"] == "MedicationStatement/m1/_history/1"
+    request = CorrectionRequest.objects.get(pk=task["id"])
+    assert (request.element, request.proposed, request.reason) == (
+        "dosage[0].text",
+        "5mg once daily",
+        "My GP changed it last month",
+    )
+    assert request.owner == world["gp"]
+    gp_system = system_token(world["gp"], "system/*.read system/Task.write")
+    queue = answer(client.get("/fhir/Task?owner=A10001", **gp_system), 200)
+    assert [e["resource"]["id"] for e in queue["entry"]] == [task["id"]]
+    read = client.get(f"/fhir/Task/{task['id']}", **gp_system)
+    assert answer(read, 200)["id"] == task["id"]
+    assert read["ETag"] == 'W/"1"'
+    trust_system = system_token(world["trust"], "system/*.read system/Task.write")
+    assert answer(client.get(f"/fhir/Task/{task['id']}", **trust_system), 404)
+    assert answer(client.get("/fhir/Task?owner=A10001", **trust_system), 200)["total"] == 0
+    step = {
+        "resourceType": "Task",
+        "status": "in-progress",
+        "intent": "order",
+        "businessStatus": {"coding": [{"system": BUSINESS, "code": "in-review"}]},
+    }
+    assert answer(put(client, f"/fhir/Task/{task['id']}", step, trust_system, 'W/"1"'), 404)
+
+
+def test_correction_request_errors_name_the_element(client, world, app):
+    url = "/fhir/Communication/$correction-request"
+    wrong_part = answer(post(client, url, correction(element="colour"), app), 400)
+    assert wrong_part["issue"][0]["expression"][0].startswith("Communication.extension")
+    short = correction()
+    short["payload"][1]["contentString"] = "x"
+    assert answer(post(client, url, short, app), 400)["issue"][0]["expression"] == [
+        "Communication.payload[1].contentString"
+    ]
+    assert answer(post(client, url, correction(payload=[]), app), 400)
+    no_status = correction()
+    del no_status["status"]
+    invalid = answer(post(client, url, no_status, app), 400)
+    assert invalid["issue"][0]["expression"] == ["Communication.status"]
+    assert answer(post(client, url, correction(about="Condition/b1"), app), 404)  # Ben's, not hers
+    assert answer(post(client, url, correction(about=str(uuid.uuid4())), app), 404)
+    assert answer(post(client, url, correction(about="no/such/thing/here/x"), app), 400)
+    whole = submit(client, app, about="Condition/c2", element=None)
+    assert CorrectionRequest.objects.get(pk=whole["id"]).element == ""
+    again = answer(post(client, url, correction(about="Condition/c2", element=None), app), 409)
+    assert again["issue"][0]["code"] == "duplicate"
+    assert f"Task/{whole['id']}" in again["issue"][0]["diagnostics"]
+    by_entry = RecordEntry.objects.get(resource_type="Condition", fhir_id="c3")
+    submit(client, app, about=str(by_entry.pk), element="code")
+    reading_only = patient_token(world["people"]["ada"], "patient/*.read")
+    assert answer(post(client, url, correction(about="Condition/c1"), reading_only), 403)
+    gp_system = system_token(world["gp"], "system/*.read system/Task.write system/Bundle.write")
+    assert answer(post(client, url, correction(about="Condition/c1"), gp_system), 403)
+
+
+# --- The owner's system takes the steps -------------------------------------------------
+
+
+def task_update(task: dict, code: str, **changes) -> dict:
+    body = copy.deepcopy(task)
+    body["businessStatus"] = {"coding": [{"system": BUSINESS, "code": code}]}
+    body.update(changes)
+    return body
+
+
+def test_the_owners_system_reviews_and_denies_with_if_match(client, world, app):
+    task = submit(client, app)
+    url = f"/fhir/Task/{task['id']}"
+    system = system_token(world["gp"], "system/*.read system/Task.write")
+    review = task_update(task, "in-review")
+    assert answer(put(client, url, review, system), 428)["issue"][0]["expression"] == ["If-Match"]
+    assert answer(put(client, url, review, system, "nonsense"), 400)
+    denied = task_update(task, "denied", statusReason={"text": "The dose was right then"})
+    assert answer(put(client, url, denied, system, 'W/"1"'), 409)["issue"][0]["code"] == "conflict"
+    reply = put(client, url, review, system, 'W/"1"')
+    reviewed = answer(reply, 200)
+    assert reviewed["businessStatus"]["coding"][0]["code"] == "in-review"
+    assert reply["ETag"] == 'W/"2"'
+    assert answer(put(client, url, review, system, 'W/"1"'), 412)["issue"][0]["code"] == "conflict"
+    bad_code = task_update(
+        task, "denied", statusReason={"coding": [{"code": "because"}], "text": "The dose was right then"}
+    )
+    assert answer(put(client, url, bad_code, system, 'W/"2"'), 400)["issue"][0]["expression"] == [
+        "Task.statusReason.coding[0].code"
+    ]
+    waiting = task_update(task, "waiting-for-information", note=[{"text": "Which dose?"}])
+    assert answer(put(client, url, waiting, system, 'W/"2"'), 422)["issue"][0]["expression"] == [
+        "Task.businessStatus"
+    ]
+    deny = task_update(
+        task,
+        "denied",
+        statusReason={
+            "coding": [{"code": "clinical_opinion"}],
+            "text": "The dose was right when it was written",
+        },
+    )
+    decided = answer(put(client, url, deny, system, 'W/"2"'), 200)
+    assert (decided["status"], decided["businessStatus"]["coding"][0]["code"]) == ("completed", "denied")
+    assert answer(put(client, url, review, system, 'W/"3"'), 409)  # decided: no more review
+    reading_only = system_token(world["gp"], "system/*.read")
+    assert answer(put(client, url, review, reading_only, 'W/"3"'), 403)
+    assert answer(put(client, url, review, app, 'W/"3"'), 403)
+    assert answer(client.delete(url, **system), 405)
+
+
+def test_accepting_with_a_contained_amended_item_makes_a_new_version_and_notices(
+    client, world, app, settings
+):
+    settings.CONSENT_MODEL = "opt-out"
+    trust_system = system_token(world["trust"], "system/*.read")
+    assert answer(client.get("/fhir/MedicationStatement/m1", **trust_system), 200)  # the trust saw v1
+    task = submit(client, app)
+    url = f"/fhir/Task/{task['id']}"
+    system = system_token(world["gp"], "system/*.read system/Task.write")
+    answer(put(client, url, task_update(task, "in-review"), system, 'W/"1"'), 200)
+    current = answer(client.get("/fhir/MedicationStatement/m1", **system), 200)
+    amended = {**current, "id": "amended", "dosage": [{"text": "5mg once daily"}]}
+    no_output = task_update(task, "amendment-completed", contained=[amended])
+    assert answer(put(client, url, no_output, system, 'W/"2"'), 400)["issue"][0]["expression"] == [
+        "Task.output"
+    ]
+    wrong_kind = task_update(
+        task,
+        "amendment-completed",
+        contained=[{"resourceType": "Condition", "id": "amended", "subject": {"reference": "Patient/p1"}}],
+        output=[{"type": {"text": "amended"}, "valueReference": {"reference": "#amended"}}],
+    )
+    assert answer(put(client, url, wrong_kind, system, 'W/"2"'), 400)["issue"][0]["expression"] == [
+        "Task.contained[0]"
+    ]
+    accept = task_update(
+        task,
+        "amendment-completed",
+        contained=[amended],
+        output=[{"type": {"text": "amended"}, "valueReference": {"reference": "#amended"}}],
+    )
+    done = answer(put(client, url, accept, system, 'W/"2"'), 200)
+    assert done["businessStatus"]["coding"][0]["code"] == "amendment-completed"
+    assert done["output"][0]["valueReference"]["reference"] == "MedicationStatement/m1/_history/2"
+    entry = RecordEntry.objects.get(resource_type="MedicationStatement", fhir_id="m1")
+    assert entry.version == 2
+    assert EntryVersion.objects.filter(entry=entry).count() == 2
+    mine = answer(client.get("/fhir/MedicationStatement/m1", **app), 200)
+    assert mine["dosage"][0]["text"] == "5mg once daily"
+    assert mine["id"] == "m1"
+    # The trust, which read version 1, fetches its notice; nobody else sees it.
+    notice = DownstreamNotice.objects.get(organisation=world["trust"])
+    trust_notices = system_token(world["trust"], "system/Communication.read")
+    found = answer(client.get("/fhir/Communication?recipient=RX100", **trust_notices), 200)
+    assert found["total"] == 1
+    assert json.dumps(found["entry"][0]["resource"], sort_keys=True) == notice.communication
+    assert answer(client.get("/fhir/Communication", **trust_notices), 200)["total"] == 1
+    assert (
+        answer(client.get(f"/fhir/Communication?recipient={ODS}|RX100", **trust_notices), 200)["total"] == 1
+    )
+    assert answer(client.get("/fhir/Communication?recipient=A10001", **trust_notices), 200)["total"] == 0
+    gp_notices = system_token(world["gp"], "system/Communication.read")
+    assert answer(client.get("/fhir/Communication?recipient=RX100", **gp_notices), 200)["total"] == 0
+    assert answer(client.get("/fhir/Communication", **gp_notices), 200)["total"] == 0
+    assert answer(client.get("/fhir/Communication?recipient=RX100", **app), 200)["total"] == 0
+    assert answer(client.get("/fhir/Communication?recipient=RX100&foo=1", **trust_notices), 400)
+    # The conversation search is unchanged.
+    assert answer(client.get(f"/fhir/Communication?part-of=Task/{task['id']}", **app), 200)
+
+
+def test_odd_writes_never_answer_a_server_error(client, world, app):
+    task = submit(client, app)
+    url = f"/fhir/Task/{task['id']}"
+    system = system_token(world["gp"], "system/*.read system/Task.write system/Bundle.write")
+    bodies = [
+        "{}",
+        "[]",
+        "null",
+        '"text"',
+        '{"resourceType": "Task"}',
+        json.dumps({**task, "id": "someone-else"}),
+        json.dumps(
+            task_update(task, "in-review", businessStatus={"coding": [{"system": "x", "code": "in-review"}]})
+        ),
+        json.dumps(
+            task_update(task, "amendment-completed", output=[{"type": {"text": "a"}, "valueString": "#x"}])
+        ),
+        json.dumps(task_update(task, "amendment-completed", focus={"reference": "MedicationStatement/m1"})),
+        json.dumps(
+            task_update(
+                task,
+                "amendment-completed",
+                output=[{"type": {"text": "a"}, "valueReference": {"reference": "#gone"}}],
+            )
+        ),
+    ]
+    for body in bodies:
+        for target, headers in (
+            (url, {"HTTP_IF_MATCH": 'W/"1"', **system}),
+            (f"/fhir/Task/{uuid.uuid4()}", system),
+        ):
+            reply = client.put(target, data=body, content_type="application/fhir+json", **headers)
+            assert 400 <= reply.status_code < 500, (body, reply.content[:300])
+            validate(json.loads(reply.content))
+        for target, headers in (("/fhir/", system), ("/fhir/Communication/$correction-request", app)):
+            reply = client.post(target, data=body, content_type="application/fhir+json", **headers)
+            assert 400 <= reply.status_code < 500, (body, reply.content[:300])
+            validate(json.loads(reply.content))
+    odd_bundles = [
+        {"resourceType": "Bundle", "type": "batch", "entry": "x"},
+        {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [1, None, {"resource": []}, {"resource": {"id": 3}}],
+        },
+        {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": {"resourceType": "Nope"}}]},
+    ]
+    for bundle in odd_bundles:
+        reply = post(client, "/fhir/", bundle, system)
+        assert reply.status_code in (200, 400), reply.content[:300]
+        validate(json.loads(reply.content))
+
+
+def test_the_capability_statement_tells_what_can_be_written(client, db):
+    body = answer(client.get("/fhir/metadata"), 200)
+    rest = body["rest"][0]
+    assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch"}
+    kinds = {r["type"]: r for r in rest["resource"]}
+    assert "update" in {i["code"] for i in kinds["Task"]["interaction"]}
+    assert kinds["Task"]["versioning"] == "versioned-update"
+    assert kinds["Communication"]["operation"][0]["name"] == "correction-request"
+    assert "recipient" in {p["name"] for p in kinds["Communication"]["searchParam"]}
