@@ -485,3 +485,21 @@ def test_the_capability_statement_tells_what_can_be_written(client, db):
     assert kinds["Task"]["versioning"] == "versioned-update"
     assert kinds["Communication"]["operation"][0]["name"] == "correction-request"
     assert "recipient" in {p["name"] for p in kinds["Communication"]["searchParam"]}
+
+
+def test_a_session_write_needs_the_csrf_token(world):
+    from django.middleware.csrf import _get_new_csrf_string
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(world["people"]["ada"])
+    url = "/fhir/Communication/$correction-request"
+    refused = browser.post(url, data=json.dumps(correction()), content_type="application/fhir+json")
+    assert answer(refused, 403)["issue"][0]["code"] == "forbidden"
+    assert not CorrectionRequest.objects.exists()
+    secret = _get_new_csrf_string()
+    browser.cookies["csrftoken"] = secret
+    made = browser.post(
+        url, data=json.dumps(correction()), content_type="application/fhir+json", HTTP_X_CSRFTOKEN=secret
+    )
+    assert answer(made, 201)["status"] == "ready"
