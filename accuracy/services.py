@@ -22,7 +22,7 @@ from accounts.tasks import notify
 from audit.models import AuditEvent
 from consent.policy import Actor, ActorRole, NotFound, open_record
 from phr.amend import amend_entry
-from phr.ingest import ingest_documents
+from phr.ingest import UnusableInput, ingest_documents, parse_json
 from phr.models import EntryVersion, Organisation, RecordEntry
 
 from . import elements
@@ -357,8 +357,9 @@ def withdraw(*, actor: Actor, request_id, revision: int, note: str = "") -> Corr
 
 def _amend(actor: Actor, request: CorrectionRequest, resource_json: str, based_on_version: int) -> int:
     try:
-        resource = json.loads(resource_json)
-    except (ValueError, TypeError):
+        # Parsed as the ingest parses: a decimal such as 4.10 keeps its precision.
+        resource = parse_json(str(resource_json).encode(), "the amended item")
+    except UnusableInput:
         raise InvalidStep("The amended item is not valid JSON", "resource") from None
     if not isinstance(resource, dict):
         raise InvalidStep("The amended item must be one FHIR resource", "resource")
