@@ -4,6 +4,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# pip is the last thing venv installs: its absence means a set-up that was interrupted.
+VENV_PIP := $(VENV)/bin/pip
 PIP_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEMO_PASSWORD ?= demo-portal-2026
@@ -17,11 +19,11 @@ help:
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make bench  - run the ingest benchmark"
 
-$(PY):
+$(VENV_PIP):
 	@echo "==> Creating virtualenv in $(VENV)"
-	python3 -m venv $(VENV)
+	python3 -m venv --clear $(VENV)
 
-$(PIP_STAMP): requirements.txt | $(PY)
+$(PIP_STAMP): requirements.txt | $(VENV_PIP)
 	@echo "==> Installing Python packages from requirements.txt into $(VENV)"
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
@@ -37,7 +39,7 @@ $(NODE_STAMP): package.json $(wildcard package-lock.json)
 	fi
 	@touch $@
 
-venv: $(PY)
+venv: $(VENV_PIP)
 	@echo "==> Virtualenv ready in $(VENV)"
 
 deps: $(PIP_STAMP) $(NODE_STAMP)
