@@ -9,7 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import Notification
-from accuracy.models import BusinessStatus, ContactPreference, CorrectionRequest, Status
+from accuracy.models import BusinessStatus, ContactPreference, CorrectionRequest, DenialReason, Status
 from audit.models import Outcome
 from consent import ig_queries
 from consent.models import ConsentChoice, Decision, Scope
@@ -72,6 +72,8 @@ NotificationPageSerializer = page_of(NotificationSerializer, "NotificationPage")
 
 class ConsentChoiceSerializer(serializers.ModelSerializer):
     organisation = OrganisationSerializer(allow_null=True)
+    # Declared, not derived: a read-only field derived from the model loses its blank value.
+    category = serializers.ChoiceField(choices=Category.choices, allow_blank=True)
     sentence = serializers.CharField(help_text="The choice in plain words")
 
     class Meta:
@@ -180,6 +182,7 @@ class TimelineStepSerializer(serializers.Serializer):
 
 
 class CorrectionDetailSerializer(CorrectionSummarySerializer):
+    decision_code = serializers.ChoiceField(choices=DenialReason.choices, allow_blank=True)
     timeline = TimelineStepSerializer(many=True)
 
     class Meta(CorrectionSummarySerializer.Meta):

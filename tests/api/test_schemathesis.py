@@ -1,0 +1,126 @@
+"""schemathesis over /api/schema/, against a live server, signed in as a linked patient:
+no generated request may get a server error, and every response must match the schema.
+
+Bounded (25 examples per operation, derandomized, no shrinking) to stay well under a
+minute in the normal suite.
+"""
+
+import secrets
+from collections import Counter
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from accounts.models import Notification, PatientLink, Role, User
+from accuracy import services
+from consent.models import ConsentChoice, Decision, Scope
+from consent.policy import actor_for, open_record
+from phr.ingest import ingest_documents
+from phr.models import Organisation, OrganisationKind, Patient
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+EXAMPLES = 25
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def signed_in_patient(live_server, client):
+    """A patient with a record, a notification, a choice, a correction and a look by staff;
+    and a requests session carrying their portal session and a CSRF token."""
+    gp = Organisation.objects.create(
+        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
+    )
+    Organisation.objects.create(ods_code="RX100", name="City Hospital", kind=OrganisationKind.ACUTE_TRUST)
+    record = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "p1",
+                    "identifier": [{"system": NHS, "value": "9434765919"}],
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": "c1",
+                    "subject": {"reference": "Patient/p1"},
+                    "code": {"text": "Asthma"},
+                }
+            },
+        ],
+    }
+    assert ingest_documents([("gp", record)], organisation=gp).rejected == 0
+    patient = Patient.objects.get(nhs_number="9434765919")
+    user = User.objects.create_user("ada@example.com", "pw-for-tests-only", role=Role.PATIENT)
+    PatientLink.objects.create(user=user, patient=patient, method="demo")
+    Notification.objects.create(user=user, title="Welcome", body="Your record is linked")
+    ConsentChoice.objects.create(patient=patient, scope=Scope.NETWORK, decision=Decision.PERMIT)
+    services.submit_correction(
+        actor=actor_for(user),
+        entry_id=patient.entries.get(resource_type="Condition").pk,
+        element="",
+        proposed="Hay fever",
+        reason="I have never had asthma",
+        contact_preference="portal",
+    )
+    doctor = User.objects.create_user("dr@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
+    doctor.memberships.create(organisation=gp)
+    open_record(actor_for(doctor), patient.pk).read()
+
+    client.force_login(user)
+    session = requests.Session()
+    csrf = secrets.token_hex(16)  # 32 characters: Django accepts the unmasked secret
+    session.cookies.set("sessionid", client.cookies["sessionid"].value)
+    session.cookies.set("csrftoken", csrf)
+    session.headers["X-CSRFToken"] = csrf
+    yield session
+    session.close()  # before the live server stops: no connection left open to it
+
+
+def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(
+    live_server, signed_in_patient
+):
+    schema = schemathesis.openapi.from_url(live_server.url + "/api/schema/?format=json")
+    answered = Counter()
+    failures = []
+    tested = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        tested += 1
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case):
+            response = case.call_and_validate(
+                base_url=live_server.url,
+                session=signed_in_patient,
+                checks=[not_a_server_error, response_schema_conformance],
+            )
+            answered[(case.operation.label, response.status_code // 100)] += 1
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as failure:  # collect every failure, then report
+            failures.append(f"{operation.label}: {failure}")
+    assert tested >= 9
+    assert failures == []
+    # Signed in for real: each of the patient's lists answered, and a choice was saved.
+    lists = {label for label, _ in answered if label.startswith("GET") and "{" not in label}
+    assert len(lists) >= 6
+    assert {label for label in lists if answered[(label, 2)]} == lists
+    assert answered[("POST /api/v1/consent/choices/", 2)] > 0
