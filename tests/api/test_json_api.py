@@ -438,3 +438,29 @@ def test_the_schema_and_the_docs_page_are_served_without_a_cdn(client, db):
     assert "swagger-ui" in page
     assert "cdn" not in page.lower()
     assert "unpkg" not in page.lower()
+
+
+def test_an_organisations_system_reads_its_own_queue_with_a_token_and_nothing_of_patients(client, net):
+    from oauth2_provider.models import Application
+
+    from api.models import SystemClient
+    from api.oauth_server import issue_access_token
+
+    request = _correction(net)
+    app = Application.objects.create(
+        name="GP system",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret="system-secret-for-tests-only",
+    )
+    SystemClient.objects.create(application=app, organisation=net["gp"])
+    raw, _ = issue_access_token(
+        application=app, user=None, scope="system/*.read", minutes=5, issued_by="test"
+    )
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    queue = client.get("/api/v1/corrections/", **headers).json()
+    assert [r["id"] for r in queue["results"]] == [str(request.pk)]
+    assert client.get(f"/api/v1/corrections/{request.pk}/", **headers).status_code == 200
+    for path in ("consent/", "notifications/", "audit/events/", "access-log/"):
+        path = f"/api/v1/{path}"
+        assert client.get(path, **headers).status_code == 403, path

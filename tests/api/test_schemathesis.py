@@ -11,6 +11,8 @@ from collections import Counter
 import pytest
 import requests
 import schemathesis
+from allauth.mfa.totp.internal.auth import TOTP
+from django.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -29,9 +31,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def signed_in_patient(live_server, client):
-    """A patient with a record, a notification, a choice, a correction and a look by staff;
-    and a requests session carrying their portal session and a CSRF token."""
+def signed_in(live_server):
+    """A patient with a record, a notification, a choice, a correction and a look by
+    staff, and an IG officer: a requests session for each, signed in to the portal."""
     gp = Organisation.objects.create(
         ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
     )
@@ -75,26 +77,31 @@ def signed_in_patient(live_server, client):
     doctor.memberships.create(organisation=gp)
     open_record(actor_for(doctor), patient.pk).read()
 
+    ig = User.objects.create_user("ig@example.com", "pw-for-tests-only", role=Role.IG_OFFICER)
+    TOTP.activate(ig, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")
+    sessions = {"patient": _session(user), "ig": _session(ig)}
+    yield sessions["patient"], sessions["ig"]
+    for session in sessions.values():
+        session.close()  # before the live server stops: no connection left open to it
+
+
+def _session(user) -> requests.Session:
+    """A requests session carrying the user's portal session and a CSRF token."""
+    client = Client()
     client.force_login(user)
     session = requests.Session()
     csrf = secrets.token_hex(16)  # 32 characters: Django accepts the unmasked secret
     session.cookies.set("sessionid", client.cookies["sessionid"].value)
     session.cookies.set("csrftoken", csrf)
     session.headers["X-CSRFToken"] = csrf
-    yield session
-    session.close()  # before the live server stops: no connection left open to it
+    return session
 
 
-def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(
-    live_server, signed_in_patient
-):
-    schema = schemathesis.openapi.from_url(live_server.url + "/api/schema/?format=json")
-    answered = Counter()
+def _fuzz(base_url: str, operations, session) -> tuple[list[str], Counter]:
+    """Run every operation's bounded examples; the failures in words, and the answers."""
+    answered: Counter = Counter()
     failures = []
-    tested = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        tested += 1
+    for operation in operations:
 
         @given(case=operation.as_strategy())
         @settings(
@@ -107,8 +114,8 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(
         )
         def run(case):
             response = case.call_and_validate(
-                base_url=live_server.url,
-                session=signed_in_patient,
+                base_url=base_url,
+                session=session,
                 checks=[not_a_server_error, response_schema_conformance],
             )
             answered[(case.operation.label, response.status_code // 100)] += 1
@@ -117,10 +124,27 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(
             run()
         except (Exception, BaseExceptionGroup) as failure:  # collect every failure, then report
             failures.append(f"{operation.label}: {failure}")
-    assert tested >= 9
+    return failures, answered
+
+
+def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(live_server, signed_in):
+    patient, _ = signed_in
+    schema = schemathesis.openapi.from_url(live_server.url + "/api/schema/?format=json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 9
+    failures, answered = _fuzz(live_server.url, operations, patient)
     assert failures == []
     # Signed in for real: each of the patient's lists answered, and a choice was saved.
     lists = {label for label, _ in answered if label.startswith("GET") and "{" not in label}
     assert len(lists) >= 6
     assert {label for label in lists if answered[(label, 2)]} == lists
     assert answered[("POST /api/v1/consent/choices/", 2)] > 0
+
+
+def test_schemathesis_searches_the_audit_trail_as_an_ig_officer(live_server, signed_in):
+    _, ig = signed_in
+    schema = schemathesis.openapi.from_url(live_server.url + "/api/schema/?format=json")
+    search = [schema["/api/v1/audit/events/"]["GET"]]
+    failures, answered = _fuzz(live_server.url, search, ig)
+    assert failures == []
+    assert answered[("GET /api/v1/audit/events/", 2)] > 0
