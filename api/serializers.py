@@ -48,6 +48,20 @@ def page_of(item: type[serializers.Serializer], name: str, **extra) -> type[seri
 
 # --- Shared pieces --------------------------------------------------------------------
 
+# Dates outside these years are typing mistakes, and the day after 31 December 9999
+# does not exist: the searches, which count "to" days inclusively, would fail on it.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+class DayField(serializers.DateField):
+    """A day (YYYY-MM-DD) between FIRST_YEAR and LAST_YEAR."""
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise serializers.ValidationError(f"Enter a date between {FIRST_YEAR} and {LAST_YEAR}")
+        return day
+
 
 class OrganisationSerializer(serializers.Serializer):
     ods_code = serializers.CharField()
@@ -132,9 +146,7 @@ class ConsentChangeSerializer(serializers.Serializer):
         },
     )
     category = serializers.ChoiceField(choices=Category.choices, required=False, allow_blank=True, default="")
-    until = serializers.DateField(
-        required=False, allow_null=True, help_text="The choice lapses as this day begins"
-    )
+    until = DayField(required=False, allow_null=True, help_text="The choice lapses as this day begins")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
@@ -226,8 +238,8 @@ class AccessLogQuerySerializer(serializers.Serializer):
         help_text="The ODS code of the organisation that acted",
         error_messages={"does_not_exist": "No member organisation has the ODS code {value}"},
     )
-    date_from = serializers.DateField(required=False, help_text="The first day to include")
-    date_to = serializers.DateField(required=False, help_text="The last day to include")
+    date_from = DayField(required=False, help_text="The first day to include")
+    date_to = DayField(required=False, help_text="The last day to include")
     emergency = serializers.BooleanField(
         required=False, default=False, help_text="Patients: only emergency access"
     )

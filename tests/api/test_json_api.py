@@ -232,6 +232,7 @@ def test_a_choice_through_the_api_is_one_consent_choice_and_the_web_page_shows_i
         ({"scope": "category", "decision": "deny"}, "category"),
         ({"scope": "network", "decision": "deny", "until": "2001-01-01"}, "until"),
         ({"scope": "network", "decision": "maybe"}, "decision"),
+        ({"scope": "network", "decision": "deny", "until": "9999-12-31"}, "until"),
     ],
 )
 def test_a_wrong_choice_is_a_400_naming_the_field(as_, net, payload, field):
@@ -387,6 +388,7 @@ def test_ig_searches_the_trail_with_filters_and_the_search_is_audited(as_, net):
         ("organisation=NOPE", "organisation"),
         ("date_from=2026-02-02&date_to=2026-01-01", "date_to"),
         ("date_from=yesterday", "date_from"),
+        ("date_to=9999-12-31", "date_to"),  # the day after it does not exist
     ],
 )
 def test_a_wrong_audit_filter_is_a_400_naming_it(as_, net, query, field):
@@ -421,6 +423,7 @@ def test_a_patient_reads_who_looked_at_their_own_record_only(as_, net):
     # The patient's filters are their own log's; another patient's id changes nothing.
     assert client.get(f"/api/v1/audit/events/?patient={net['ben'].pk}").json()["count"] == 1
     assert client.get("/api/v1/access-log/?organisation=RX100").json()["count"] == 0
+    assert client.get("/api/v1/access-log/?date_to=9999-12-31").json()["field"] == "date_to"
 
 
 # --- The schema ---------------------------------------------------------------------
