@@ -74,7 +74,7 @@ def looks(patient: Patient, *, viewer, filters: LogFilters) -> QuerySet[AuditEve
         events = events.filter(organisation_id=filters.organisation.pk)
     if filters.date_from:
         events = events.filter(occurred_at__gte=_day_start(filters.date_from))
-    if filters.date_to:
+    if filters.date_to and filters.date_to < date.max:  # "up to the last day there is" bounds nothing
         events = events.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     if filters.emergency_only:
         events = events.filter(purpose="emergency")

@@ -112,8 +112,9 @@ def search_events(filters: AuditFilters) -> QuerySet[AuditEvent]:
         events = events.filter(outcome=filters.outcome)
     if filters.date_from:
         events = events.filter(occurred_at__gte=_day_start(filters.date_from))
-    if filters.date_to:
-        # The "to" date is inclusive: everything before the start of the next day.
+    # The "to" date is inclusive: everything before the start of the next day ("up to the
+    # last day there is" bounds nothing).
+    if filters.date_to and filters.date_to < date.max:
         events = events.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     return events
 

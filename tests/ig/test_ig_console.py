@@ -607,3 +607,11 @@ def test_withheld_items_are_listed_with_their_reasons_but_not_their_content(ig, 
     release_withholding(actor=actor_for(owner), withholding=held)
     page = ig.get(reverse("ig:withheld")).content.decode()
     assert "Released" in page
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"), [("", "9999-12-31"), ("0001-01-01", ""), ("9999-12-31", "9999-12-31")]
+)
+def test_extreme_dates_are_answered_not_crashed(ig, date_from, date_to):
+    response = ig.get(reverse("ig:search"), {"date_from": date_from, "date_to": date_to})
+    assert response.status_code in (200, 400)

@@ -598,3 +598,18 @@ def test_the_log_is_paginated(signed_in, ada, hospital):
     assert first.context["page"].paginator.count == 25
     assert len(signed_in.get(LOG, {"page": 2}).context["looks"]) == 5
     assert BreakGlass.objects.count() == 0
+
+
+def test_the_access_log_answers_extreme_dates(client, db):
+    from django.urls import reverse
+
+    from accounts.models import PatientLink, User
+    from phr.models import Organisation, Patient
+
+    Organisation.objects.create(ods_code="X1", name="X")
+    patient = Patient.objects.create(nhs_number="9990000018")
+    user = User.objects.create_user("edge@example.com", "pw-for-tests-only", role="patient")
+    PatientLink.objects.create(user=user, patient=patient, method="demo")
+    client.force_login(user)
+    for params in ({"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}):
+        assert client.get(reverse("sharing:access_log"), params).status_code in (200, 400)
