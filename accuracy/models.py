@@ -154,7 +154,11 @@ class Message(AppendOnly):
     """The request's conversation (a FHIR Communication each)."""
 
     request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="messages")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # None when an organisation's system wrote it; author_label names who, either way.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    author_label = models.CharField(max_length=200, blank=True)
     from_patient = models.BooleanField()
     body = models.TextField()
     sent_at = models.DateTimeField(auto_now_add=True)

@@ -257,7 +257,13 @@ def ask_information(*, actor: Actor, request_id, revision: int, question: str) -
     if len(question.strip()) < MIN_TEXT:
         raise InvalidStep("Write your question to the patient", "question")
     request = _step(actor, request_id, revision, "ask_information", by_patient=False)
-    Message.objects.create(request=request, author=actor.user, from_patient=False, body=question.strip())
+    Message.objects.create(
+        request=request,
+        author=actor.user,
+        author_label=actor.label[:200],
+        from_patient=False,
+        body=question.strip(),
+    )
     _tell_patient(request, "We need more information about your correction request", question.strip())
     return _advance(request, actor, "ask_information")
 
@@ -272,7 +278,13 @@ def patient_reply(*, actor: Actor, request_id, revision: int, body: str) -> Corr
     request = _step(actor, request_id, revision, "patient_reply" if waiting else "message", by_patient=True)
     if not request.is_open:
         raise Conflict("This request is closed: messages can no longer be added.")
-    Message.objects.create(request=request, author=actor.user, from_patient=True, body=body.strip())
+    Message.objects.create(
+        request=request,
+        author=actor.user,
+        author_label=actor.label[:200],
+        from_patient=True,
+        body=body.strip(),
+    )
     for member in _staff_of(request.owner):
         notify(
             member,
@@ -289,7 +301,13 @@ def post_message(*, actor: Actor, request_id, revision: int, body: str) -> Corre
     if len(body.strip()) < 2:
         raise InvalidStep("Write your message", "body")
     request = _step(actor, request_id, revision, "message", by_patient=False)
-    Message.objects.create(request=request, author=actor.user, from_patient=False, body=body.strip())
+    Message.objects.create(
+        request=request,
+        author=actor.user,
+        author_label=actor.label[:200],
+        from_patient=False,
+        body=body.strip(),
+    )
     _tell_patient(request, "A message about your correction request", body.strip())
     return _advance(request, actor, "message")
 

@@ -60,9 +60,9 @@ The contracts, exactly:
    - ``partial-amendment-completed``: the same, in part, with ``statusReason.text`` saying
      what was not changed (services.accept in_part=True).
    Answers 200 with the updated Task and its new ETag. A step the request's state does
-   not allow (e.g. denying a queued request): 409. Any other businessStatus (including
-   ``waiting-for-information``: asking the patient a question needs a person, see
-   accuracy.models.Message.author) answers 422 naming ``Task.businessStatus``. Another
+   not allow (e.g. denying a queued request): 409. ``waiting-for-information`` asks the
+   patient the question in ``Task.note[0].text`` (or ``statusReason.text``). Any other
+   businessStatus answers 422 naming ``Task.businessStatus``. Another
    organisation's task, or none: 404.
 
 4. ``GET /fhir/Communication?recipient=<ODS code>`` (also ``Organization/<ODS>`` or
@@ -493,6 +493,13 @@ def task_instance(request, task_id: str):
             corrections.deny(
                 actor=actor, request_id=found.pk, revision=revision, code=code, text=_text(reason.get("text"))
             )
+        elif step == "waiting-for-information":
+            question = _first_text(task.get("note"), "text") or _text(
+                (task.get("statusReason") or {}).get("text")
+            )
+            corrections.ask_information(
+                actor=actor, request_id=found.pk, revision=revision, question=question
+            )
         elif step in ("amendment-completed", "partial-amendment-completed"):
             resource, where = amended_resource(task, found)
             corrections.accept(
@@ -507,8 +514,8 @@ def task_instance(request, task_id: str):
         else:
             raise Problem(
                 422,
-                "Task.businessStatus must be in-review, denied, amendment-completed or"
-                " partial-amendment-completed",
+                "Task.businessStatus must be in-review, waiting-for-information, denied,"
+                " amendment-completed or partial-amendment-completed",
                 code="business-rule",
                 expression="Task.businessStatus",
             )

@@ -49,7 +49,7 @@ def patient_token(user, scope: str) -> dict:
 
 
 @pytest.fixture
-def world(request):
+def world(request, db):
     """The data set of the read tests: Ada's and Ben's records, the GP, the trust."""
     return request.getfixturevalue("net")
 
@@ -342,10 +342,17 @@ def test_the_owners_system_reviews_and_denies_with_if_match(client, world, app):
     assert answer(put(client, url, bad_code, system, 'W/"2"'), 400)["issue"][0]["expression"] == [
         "Task.statusReason.coding[0].code"
     ]
-    waiting = task_update(task, "waiting-for-information", note=[{"text": "Which dose?"}])
-    assert answer(put(client, url, waiting, system, 'W/"2"'), 422)["issue"][0]["expression"] == [
+    unknown = task_update(task, "on-hold")
+    assert answer(put(client, url, unknown, system, 'W/"2"'), 422)["issue"][0]["expression"] == [
         "Task.businessStatus"
     ]
+    waiting = task_update(task, "waiting-for-information", note=[{"text": "Which dose did the clinic give?"}])
+    asked = answer(put(client, url, waiting, system, 'W/"2"'), 200)
+    assert asked["businessStatus"]["coding"][0]["code"] == "waiting-for-information"
+    message = CorrectionRequest.objects.get(pk=task["id"]).messages.get()
+    assert (message.author, message.body) == (None, "Which dose did the clinic give?")
+    assert message.author_label.startswith("system:")
+    assert answer(put(client, url, review, system, 'W/"3"'), 200)  # the review resumes
     deny = task_update(
         task,
         "denied",
@@ -354,12 +361,12 @@ def test_the_owners_system_reviews_and_denies_with_if_match(client, world, app):
             "text": "The dose was right when it was written",
         },
     )
-    decided = answer(put(client, url, deny, system, 'W/"2"'), 200)
+    decided = answer(put(client, url, deny, system, 'W/"4"'), 200)
     assert (decided["status"], decided["businessStatus"]["coding"][0]["code"]) == ("completed", "denied")
-    assert answer(put(client, url, review, system, 'W/"3"'), 409)  # decided: no more review
+    assert answer(put(client, url, review, system, 'W/"5"'), 409)  # decided: no more review
     reading_only = system_token(world["gp"], "system/*.read")
-    assert answer(put(client, url, review, reading_only, 'W/"3"'), 403)
-    assert answer(put(client, url, review, app, 'W/"3"'), 403)
+    assert answer(put(client, url, review, reading_only, 'W/"5"'), 403)
+    assert answer(put(client, url, review, app, 'W/"5"'), 403)
     assert answer(client.delete(url, **system), 405)
 
 
