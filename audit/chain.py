@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import AuditEvent, ChainHead
+from .models import AuditEvent, ChainHead, DisclosureSet
 
 GENESIS = "0" * 64
 CONTENT_FIELDS = (
@@ -35,30 +35,69 @@ def _key() -> bytes:
 
 
 def canonical(event: AuditEvent) -> bytes:
-    """The event's content as bytes that do not depend on the database's round trip."""
+    """The event's content as bytes that do not depend on the database's round trip.
+
+    An event that names a DisclosureSet is hashed with the set's digest in place of the
+    list of entries; events written before sets existed keep their inline list."""
     content = {}
     for name in CONTENT_FIELDS:
-        value = getattr(event, name)
+        value = getattr(event, "inline_entries" if name == "entries" else name)
         if name == "occurred_at":
             value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         elif name == "patient_id" and value is not None:
             value = str(value).replace("-", "")
         content[name] = value
+    if event.disclosure_id is not None:
+        del content["entries"]
+        content["disclosure"] = event.disclosure_id
     return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def disclosure_digest(refs_text: str) -> str:
+    return hashlib.sha256(refs_text.encode()).hexdigest()
+
+
+def disclosure_set(refs) -> str | None:
+    """The digest of the set of these entry references, stored once: the first time a set
+    is disclosed it is written, every later time only looked up (a read of 5,000
+    entries sends 64 characters, not 190 kB). Runs before the chain's lock is taken."""
+    if not refs:
+        return None
+    text = " ".join(sorted(set(refs)))
+    digest = disclosure_digest(text)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM audit_disclosureset WHERE digest = %s", [digest])
+        if cursor.fetchone() is None:
+            cursor.execute(
+                "INSERT INTO audit_disclosureset (digest, refs, count) VALUES (%s, %s, %s)"
+                " ON CONFLICT (digest) DO NOTHING",
+                [digest, text, text.count(" ") + 1],
+            )
+    return digest
 
 
 def event_hash(prev_hash: str, event: AuditEvent) -> str:
     return hmac.new(_key(), prev_hash.encode() + b"\n" + canonical(event), hashlib.sha256).hexdigest()
 
 
-def append(**fields) -> AuditEvent:
+def append(*, entries=(), **fields) -> AuditEvent:
     """Append one event at the end of the chain, serialised with every other writer.
 
     The first statement is an UPDATE of the single head row: it takes the row lock on
     PostgreSQL and the write lock on SQLite, so concurrent writers queue here and each
-    sees the hash its predecessor left (RETURNING saves a separate read).
+    sees the hash its predecessor left (RETURNING saves a separate read). On PostgreSQL
+    the event's INSERT and the head's new hash go in one statement, so the lock is held
+    for two round trips and the commit.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
+    # Inside a caller's transaction the event joins it without a savepoint: if the write
+    # fails, the caller's work fails with it (and two round trips are saved).
+    with transaction.atomic(savepoint=False):
+        fields["disclosure_id"] = disclosure_set(entries)
+        return _chain(fields)
+
+
+def _chain(fields: dict) -> AuditEvent:
+    with connection.cursor() as cursor:
         cursor.execute(ADVANCE_HEAD)
         row = cursor.fetchone()
         if row is None:  # the first event ever: create the head, then advance it
@@ -68,9 +107,17 @@ def append(**fields) -> AuditEvent:
         seq, prev_hash = row
         event = AuditEvent(seq=seq, occurred_at=timezone.now(), prev_hash=prev_hash, **fields)
         event.hash = event_hash(prev_hash, event)
-        cursor.execute(*_insert_statement(event))
-        event.pk = cursor.fetchone()[0]
-        cursor.execute(SET_HEAD_HASH, [event.hash])
+        insert, params = _insert_statement(event)
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH added AS ({insert}) {SET_HEAD_HASH} RETURNING (SELECT id FROM added)",  # noqa: S608 - no input in the text
+                [*params, event.hash],
+            )
+            event.pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(insert, params)
+            event.pk = cursor.fetchone()[0]
+            cursor.execute(SET_HEAD_HASH, [event.hash])
     event._state.adding, event._state.db = False, connection.alias
     return event
 
@@ -95,6 +142,14 @@ ADVANCE_HEAD = "UPDATE audit_chainhead SET last_seq = last_seq + 1 WHERE id = 1 
 SET_HEAD_HASH = "UPDATE audit_chainhead SET last_hash = %s WHERE id = 1"
 
 
+def _set_matches(digest: str) -> bool:
+    stored = DisclosureSet.objects.filter(pk=digest).values_list("refs", "count").first()
+    if stored is None:
+        return False
+    refs, count = stored
+    return disclosure_digest(refs) == digest and len(refs.split()) == count
+
+
 @dataclass
 class Break:
     seq: int
@@ -110,6 +165,7 @@ def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
     an event whose hash does not follow from its predecessor (inserted or re-chained)."""
     expected_prev, expected_seq, checked = GENESIS, 1, 0
     last_seq = 0
+    sound_sets: set[str] = set()  # disclosure sets whose content matches their digest
     while True:
         events = list(AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq")[:batch_size])
         if not events:
@@ -123,6 +179,10 @@ def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
                 )
             if not hmac.compare_digest(event.hash, event_hash(event.prev_hash, event)):
                 return checked, Break(event.seq, "content does not match its hash: edited or forged")
+            if event.disclosure_id is not None and event.disclosure_id not in sound_sets:
+                if not _set_matches(event.disclosure_id):
+                    return checked, Break(event.seq, "the entries it names were changed or removed")
+                sound_sets.add(event.disclosure_id)
             expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
             last_seq = event.seq
     head = ChainHead.objects.filter(pk=1).first()

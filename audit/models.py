@@ -33,15 +33,50 @@ class EntryRefsField(models.TextField):
         return value
 
 
-class AuditEventQuerySet(models.QuerySet):
+class ImmutableQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise TypeError("Audit events are append-only")
+        raise TypeError("Audit records are append-only")
 
     def delete(self):
-        raise TypeError("Audit events are append-only")
+        raise TypeError("Audit records are append-only")
 
 
-class AuditEvent(models.Model):
+class AppendOnlyRecord(models.Model):
+    """A row written once: the model refuses to save it again or delete it (and on
+    PostgreSQL a trigger refuses UPDATE and DELETE too, see the migrations)."""
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} rows are append-only")
+
+
+class DisclosureSet(AppendOnlyRecord):
+    """One set of entry versions disclosed together, stored once however often it is.
+
+    Reading the same record again discloses the same set: events name it by its SHA-256
+    digest (which their keyed hash covers), so a read of 5,000 entries writes 64
+    characters, not 5,000 references. The digest is over the references themselves, so
+    a changed set no longer matches the events that name it (audit.chain.verify).
+    """
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    refs = models.TextField()  # "<entry uuid hex>:<version>" sorted, one space apart
+    count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.count} entries ({self.digest[:12]})"
+
+
+class AuditEvent(AppendOnlyRecord):
     """One disclosure or change: who, for which organisation, did what, to whose record."""
 
     seq = models.BigIntegerField(unique=True)
@@ -57,8 +92,17 @@ class AuditEvent(models.Model):
     patient = models.ForeignKey(
         "phr.Patient", on_delete=models.PROTECT, null=True, blank=True, db_constraint=False
     )
-    # "<entry uuid hex>:<version>" for each record entry disclosed or changed.
-    entries = EntryRefsField(default=list, blank=True)
+    # The entry versions disclosed or changed ("<entry uuid hex>:<version>"): a shared
+    # DisclosureSet since 2026-11; events written before list them inline.
+    disclosure = models.ForeignKey(
+        DisclosureSet,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
+        db_constraint=False,  # like the keys above; audit.chain.verify checks the set is there
+    )
+    inline_entries = EntryRefsField(default=list, blank=True, db_column="entries")
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PERMIT)
     purpose = models.CharField(max_length=40, blank=True)
     reason = models.CharField(max_length=200, blank=True)
@@ -67,26 +111,31 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
-    objects = AuditEventQuerySet.as_manager()
-
     class Meta:
         ordering = ["seq"]
         indexes = [
             models.Index(fields=["patient", "occurred_at"], name="audit_patient_time"),
             models.Index(fields=["actor", "occurred_at"], name="audit_actor_time"),
             models.Index(fields=["organisation", "occurred_at"], name="audit_org_time"),
+            # FHIR AuditEvent/<id> finds an event by its id, the UUID of its hash's first 32
+            # hex digits, as a range (prefix <= hash < prefix + "g"): a plain b-tree serves
+            # that on SQLite and PostgreSQL alike, where hash__startswith (LIKE) would need
+            # varchar_pattern_ops on PostgreSQL and is never served on SQLite (its LIKE is
+            # case-insensitive). Not db_index=True: on PostgreSQL that adds a second,
+            # pattern_ops index, one more to write with every audit event.
+            models.Index(fields=["hash"], name="audit_hash"),
         ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} ({self.outcome})"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError("Audit events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("Audit events are append-only")
+    @property
+    def entries(self) -> list[str]:
+        """The entry references this event names (select_related("disclosure") when
+        listing many events)."""
+        if self.disclosure_id is not None:
+            return self.disclosure.refs.split()
+        return self.inline_entries
 
 
 class ChainHead(models.Model):

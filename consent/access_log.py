@@ -67,7 +67,7 @@ def looks(patient: Patient, *, viewer, filters: LogFilters) -> QuerySet[AuditEve
         AuditEvent.objects.filter(patient_id=patient.pk, action__in=RECORD_ACCESS, outcome=Outcome.PERMIT)
         .exclude(actor_id=viewer.pk)
         .exclude(purpose="patient-access")
-        .select_related("organisation", "actor")
+        .select_related("organisation", "actor", "disclosure")
         .order_by("-seq")
     )
     if filters.organisation is not None:

@@ -97,7 +97,7 @@ def _day_start(day: date) -> datetime:
 
 def search_events(filters: AuditFilters) -> QuerySet[AuditEvent]:
     """The audit events matching every given filter, newest first."""
-    events = AuditEvent.objects.select_related("organisation").order_by("-seq")
+    events = AuditEvent.objects.select_related("organisation", "disclosure").order_by("-seq")
     if filters.patient is not None:
         events = events.filter(patient_id=filters.patient.pk)
     if filters.organisation is not None:
@@ -178,7 +178,7 @@ def record_access_events(patient: Patient) -> QuerySet[AuditEvent]:
     """Every read, search and export of the patient's record, permitted or not, newest first."""
     return (
         AuditEvent.objects.filter(patient_id=patient.pk, action__in=RECORD_ACCESS)
-        .select_related("organisation")
+        .select_related("organisation", "disclosure")
         .order_by("-seq")
     )
 

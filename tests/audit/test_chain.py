@@ -11,22 +11,13 @@ from django.db import DatabaseError, connection, connections, transaction
 import audit
 from audit.chain import verify
 from audit.models import AuditEvent, ChainHead
+from tests.audit.tampering import behind_the_apps_back as raw
 
 
 def write(n: int, **fields) -> list[AuditEvent]:
     return [
         audit.record("test.event", actor_label=f"writer {i}", detail={"i": i}, **fields) for i in range(n)
     ]
-
-
-def raw(sql: str, params=()) -> None:
-    """Change the table behind the app's back, as an attacker with database access would."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
 
 
 @pytest.mark.django_db
