@@ -17,7 +17,7 @@ help:
 	@echo "make run    - install what is missing, load the demo data, serve http://127.0.0.1:8000"
 	@echo "make test   - install what is missing (Chromium too), run the tests (PYTEST_ARGS=... to narrow)"
 	@echo "make lint   - ruff check and ruff format --check"
-	@echo "make bench  - run the ingest benchmark"
+	@echo "make bench  - run the benchmarks (ingest, access decision + audit, FHIR API)"
 
 $(VENV_PIP):
 	@echo "==> Creating virtualenv in $(VENV)"
@@ -90,3 +90,7 @@ lint: deps
 bench: deps
 	@echo "==> Running the ingest benchmark (bench/ingest.py)"
 	$(PY) bench/ingest.py
+	@echo "==> Running the access decision + audit benchmark (bench/access.py)"
+	$(PY) bench/access.py
+	@echo "==> Running the FHIR API benchmark under gunicorn (bench/api.py)"
+	$(PY) bench/api.py

@@ -1,20 +1,36 @@
 """A correction request as the HL7 Patient Request for Corrections guide shows it: a
 FHIR Task, and its conversation as Communication resources."""
 
-from .models import CorrectionRequest, Message
+from .models import CorrectionRequest, Message, Statement
 
 TASK_CODE_SYSTEM = "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionTaskTypes"
 BUSINESS_STATUS_SYSTEM = (
     "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionBusinessStatus"
 )
+COMMUNICATION_TYPE_SYSTEM = (
+    "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionCommunicationTypes"
+)
+DISAGREEMENT = "medRecCxDenialDisagree"  # the guide's category of a disagreement's Communications
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+# Who at the owning organisation handles the request: Practitioner/staff-<user pk>.
+ASSIGNEE_EXTENSION = "https://portal.example/fhir/StructureDefinition/task-assignee"
 
 
-def task_resource(request: CorrectionRequest) -> dict:
+def practitioner_reference(user_pk) -> str:
+    return f"Practitioner/staff-{user_pk}"
+
+
+def task_resource(request: CorrectionRequest, *, for_patient: bool = False) -> dict:
+    """The request as a Task; meta.versionId is its revision, the ETag clients send as If-Match.
+
+    The patient is not shown which member of staff handles it (the assignee extension):
+    that is the owner's internal routing, not part of their request.
+    """
     entry = request.entry
     task = {
         "resourceType": "Task",
         "id": str(request.pk),
+        "meta": {"versionId": str(request.revision)},
         "status": request.status,
         "businessStatus": {
             "coding": [{"system": BUSINESS_STATUS_SYSTEM, "code": request.business_status}],
@@ -41,6 +57,13 @@ def task_resource(request: CorrectionRequest) -> dict:
             {"type": {"text": "reason"}, "valueString": request.reason},
         ],
     }
+    if request.assigned_to_id and not for_patient:
+        task["extension"] = [
+            {
+                "url": ASSIGNEE_EXTENSION,
+                "valueReference": {"reference": practitioner_reference(request.assigned_to_id)},
+            }
+        ]
     if request.decision_text:
         task["statusReason"] = {"text": request.decision_text}
     if request.amended_version:
@@ -56,6 +79,7 @@ def task_resource(request: CorrectionRequest) -> dict:
 
 
 def communication_resource(message: Message) -> dict:
+    """A message of a correction request's conversation, id ``<request prefix>-m<pk>``."""
     request = message.request
     patient = {"reference": f"Patient/{request.patient_id}"}
     owner = {"identifier": {"system": ODS, "value": request.owner.ods_code}, "display": request.owner.name}
@@ -70,3 +94,44 @@ def communication_resource(message: Message) -> dict:
         "recipient": [owner if message.from_patient else patient],
         "payload": [{"contentString": message.body}],
     }
+
+
+def statement_resource(statement: Statement) -> dict:
+    """A statement of disagreement (or the owner's response to one) as the guide's
+    Communication of the disagreement process."""
+    request = statement.request
+    patient = {"reference": f"Patient/{request.patient_id}"}
+    owner = {"identifier": {"system": ODS, "value": request.owner.ods_code}, "display": request.owner.name}
+    by_patient = statement.kind == Statement.Kind.DISAGREEMENT
+    return {
+        "resourceType": "Communication",
+        "id": f"{request.pk.hex[:24]}-s{statement.pk}",
+        "status": "completed",
+        "category": [
+            {
+                "coding": [{"system": COMMUNICATION_TYPE_SYSTEM, "code": DISAGREEMENT}],
+                "text": statement.get_kind_display(),
+            }
+        ],
+        "partOf": [{"reference": f"Task/{request.pk}"}],
+        "subject": patient,
+        "sent": statement.made_at.isoformat(),
+        "sender": patient if by_patient else owner,
+        "recipient": [owner if by_patient else patient],
+        "payload": [{"contentString": statement.text}],
+    }
+
+
+def conversation(request: CorrectionRequest) -> list[dict]:
+    """A request's conversation as Communications: its messages and its statements of
+    disagreement (and the owner's response), in the order they were written."""
+    # The related managers hand each row this very request (its owner loaded with it).
+    messages = [
+        (message.sent_at, 0, message.pk, communication_resource(message))
+        for message in request.messages.all()
+    ]
+    statements = [
+        (statement.made_at, 1, statement.pk, statement_resource(statement))
+        for statement in request.statements.all()
+    ]
+    return [resource for *_, resource in sorted(messages + statements, key=lambda row: row[:3])]

@@ -179,7 +179,11 @@ class Statement(AppendOnly):
 
     request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="statements")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # No user when an organisation's system responds over FHIR; the label names it then.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    author_label = models.CharField(max_length=200, blank=True)
     text = models.TextField()
     made_at = models.DateTimeField(auto_now_add=True)
 

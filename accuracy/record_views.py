@@ -232,7 +232,10 @@ def download(request):
     access = patient_record(request, Action.EXPORT_RECORD)
     if access is None:
         return no_record_page(request)
-    entries = access.read(lambda qs: qs.order_by("resource_type", "pk"), detail={"format": "fhir-bundle"})
+    entries = access.read(
+        lambda qs: display.with_dispute_flags(qs, access.patient.pk).order_by("resource_type", "pk"),
+        detail={"format": "fhir-bundle"},
+    )
     now = timezone.now()
     response = HttpResponse(display.fhir_bundle(entries, now), content_type="application/fhir+json")
     # No name or NHS number in the file name: it may be seen in a downloads folder.
@@ -249,7 +252,10 @@ def print_record(request):
     if access is None:
         return no_record_page(request)
     entries = access.read(
-        lambda qs: _newest_first(display.record_items(qs)).select_related("owner"), detail={"format": "print"}
+        lambda qs: display.with_dispute_flags(
+            _newest_first(display.record_items(qs)), access.patient.pk
+        ).select_related("owner"),
+        detail={"format": "print"},
     )
     return render(
         request,

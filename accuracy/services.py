@@ -13,7 +13,7 @@ import json
 import uuid
 from datetime import date
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 import audit
@@ -257,13 +257,7 @@ def ask_information(*, actor: Actor, request_id, revision: int, question: str) -
     if len(question.strip()) < MIN_TEXT:
         raise InvalidStep("Write your question to the patient", "question")
     request = _step(actor, request_id, revision, "ask_information", by_patient=False)
-    Message.objects.create(
-        request=request,
-        author=actor.user,
-        author_label=actor.label[:200],
-        from_patient=False,
-        body=question.strip(),
-    )
+    _write(Message, request, actor, from_patient=False, body=question.strip())
     _tell_patient(request, "We need more information about your correction request", question.strip())
     return _advance(request, actor, "ask_information")
 
@@ -278,13 +272,7 @@ def patient_reply(*, actor: Actor, request_id, revision: int, body: str) -> Corr
     request = _step(actor, request_id, revision, "patient_reply" if waiting else "message", by_patient=True)
     if not request.is_open:
         raise Conflict("This request is closed: messages can no longer be added.")
-    Message.objects.create(
-        request=request,
-        author=actor.user,
-        author_label=actor.label[:200],
-        from_patient=True,
-        body=body.strip(),
-    )
+    _write(Message, request, actor, from_patient=True, body=body.strip())
     for member in _staff_of(request.owner):
         notify(
             member,
@@ -301,13 +289,7 @@ def post_message(*, actor: Actor, request_id, revision: int, body: str) -> Corre
     if len(body.strip()) < 2:
         raise InvalidStep("Write your message", "body")
     request = _step(actor, request_id, revision, "message", by_patient=False)
-    Message.objects.create(
-        request=request,
-        author=actor.user,
-        author_label=actor.label[:200],
-        from_patient=False,
-        body=body.strip(),
-    )
+    _write(Message, request, actor, from_patient=False, body=body.strip())
     _tell_patient(request, "A message about your correction request", body.strip())
     return _advance(request, actor, "message")
 
@@ -322,9 +304,9 @@ def extend_deadline(
     if not request.is_open:
         raise Conflict("This request is already decided.")
     if request.is_extended:
-        raise InvalidStep("The deadline can be extended only once", "reason")
+        raise InvalidStep("The deadline can be extended only once", "until")
     if timezone.localdate() > request.first_due_on:
-        raise InvalidStep("The deadline can be extended only before it has passed", "reason")
+        raise InvalidStep("The deadline can be extended only before it has passed", "until")
     if len(reason.strip()) < MIN_TEXT:
         raise InvalidStep("Give the reason for the extension", "reason")
     latest = rules.latest_extension(request.first_due_on)
@@ -500,9 +482,7 @@ def log_disagreement(*, actor: Actor, request_id, revision: int, text: str) -> C
     if len(text.strip()) < MIN_TEXT:
         raise InvalidStep("Write your statement of disagreement", "text")
     request = _step(actor, request_id, revision, "log_disagreement", by_patient=True)
-    Statement.objects.create(
-        request=request, kind=Statement.Kind.DISAGREEMENT, author=actor.user, text=text.strip()
-    )
+    _write(Statement, request, actor, kind=Statement.Kind.DISAGREEMENT, text=text.strip())
     for member in _staff_of(request.owner):
         notify(
             member,
@@ -523,9 +503,7 @@ def add_rebuttal(*, actor: Actor, request_id, revision: int, text: str) -> Corre
         raise Conflict("There is no statement of disagreement to respond to.")
     if request.statements.filter(kind=Statement.Kind.REBUTTAL).exists():
         raise Conflict("A response has already been added.")
-    Statement.objects.create(
-        request=request, kind=Statement.Kind.REBUTTAL, author=actor.user, text=text.strip()
-    )
+    _write(Statement, request, actor, kind=Statement.Kind.REBUTTAL, text=text.strip())
     _tell_patient(request, "The organisation responded to your disagreement", text.strip())
     return _advance(request, actor, "rebuttal")
 
@@ -560,17 +538,21 @@ def organisations_that_read(entry: RecordEntry, before_version: int) -> dict[int
     older version of the entry, with the versions each saw."""
     prefix = f"{entry.pk.hex}:"
     seen: dict[int, set[int]] = {}
-    events = AuditEvent.objects.filter(
-        patient_id=entry.patient_id,
-        outcome="permit",
-        action__startswith="record.",
-        organisation__isnull=False,
-        entries__contains=prefix,
-    ).exclude(organisation_id=entry.owner_id)
-    for organisation_id, refs in events.values_list("organisation_id", "entries"):
-        for ref in refs.split() if isinstance(refs, str) else refs:
+    events = (
+        AuditEvent.objects.filter(
+            patient_id=entry.patient_id,
+            outcome="permit",
+            action__startswith="record.",
+            organisation__isnull=False,
+        )
+        .filter(models.Q(inline_entries__contains=prefix) | models.Q(disclosure__refs__contains=prefix))
+        .exclude(organisation_id=entry.owner_id)
+        .select_related("disclosure")
+    )
+    for event in events:
+        for ref in event.entries:
             if ref.startswith(prefix) and int(ref.rsplit(":", 1)[1]) < before_version:
-                seen.setdefault(organisation_id, set()).add(int(ref.rsplit(":", 1)[1]))
+                seen.setdefault(event.organisation_id, set()).add(int(ref.rsplit(":", 1)[1]))
     return seen
 
 
@@ -635,6 +617,12 @@ def send_downstream_notices(request: CorrectionRequest, actor: Actor) -> list[Do
 
 
 # --- Helpers ----------------------------------------------------------------------------
+
+
+def _write(model, request: CorrectionRequest, actor: Actor, **fields):
+    """A message or statement on the request, by the actor (a system has no user: its
+    label names it)."""
+    return model.objects.create(request=request, author=actor.user, author_label=actor.label[:200], **fields)
 
 
 def _staff_of(organisation: Organisation):

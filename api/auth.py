@@ -86,8 +86,12 @@ def _token_actor(http, token: str) -> tuple[Actor, frozenset[str]]:
     access_token = oauth_request.access_token
     granted = smart.parse(access_token.scope)
     source = client_address(http)
+    # Client-credentials tokens carry no user: only those can be an organisation's system.
+    # (The validator, api.oauth_server.SmartValidator, fetched a patient's record link.)
     system = (
-        SystemClient.objects.select_related("organisation")
+        None
+        if access_token.user_id is not None
+        else SystemClient.objects.select_related("organisation")
         .filter(application=access_token.application_id)
         .first()
     )

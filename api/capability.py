@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from accuracy.fhir import ASSIGNEE_EXTENSION, DISAGREEMENT
+
 CORRECTION_REQUEST = "https://patient-record-portal.example/OperationDefinition/correction-request"
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 RECORD_TYPES = (
@@ -19,6 +21,8 @@ RECORD_TYPES = (
     "Procedure",
 )
 PAGING = (("_count", "number"), ("_offset", "number"))
+# _summary=count (or false), and _elements: top-level names, the mandatory ones always kept.
+SHAPING = (("_summary", "token"), ("_elements", "string"))
 RECORD_SEARCH = (
     ("patient", "reference"),
     ("_id", "token"),
@@ -26,6 +30,8 @@ RECORD_SEARCH = (
     ("category", "token"),
     ("code", "token"),
     ("date", "date"),
+    ("_sort", "string"),
+    *SHAPING,
     *PAGING,
 )
 
@@ -49,7 +55,21 @@ def capability_statement(request, base: str) -> dict:
         _resource(
             "Patient",
             ("read", "search-type"),
-            (("_id", "token"), *PAGING),
+            (
+                ("_id", "token"),
+                ("identifier", "token"),
+                ("family", "string"),
+                ("given", "string"),
+                ("name", "string"),
+                ("birthdate", "date"),
+                *SHAPING,
+                *PAGING,
+            ),
+            documentation=(
+                "identifier, family, given, name and birthdate never go in a URL: POST them to"
+                " Patient/_search as application/x-www-form-urlencoded (a GET with them is a 400)."
+                " A name needs birthdate too. Only the patients the caller may see are found."
+            ),
             operation=[
                 {
                     "name": "everything",
@@ -59,10 +79,17 @@ def capability_statement(request, base: str) -> dict:
             ],
         ),
         *(_resource(kind, ("read", "vread", "search-type"), RECORD_SEARCH) for kind in RECORD_TYPES),
-        _resource("Consent", ("search-type",), (("patient", "reference"),)),
-        _resource("AuditEvent", ("search-type",), (("patient", "reference"), *PAGING)),
         _resource(
-            "Provenance", ("search-type",), (("target", "reference"), ("patient", "reference"), *PAGING)
+            "Consent",
+            ("read", "search-type"),
+            (("patient", "reference"), *PAGING),
+            documentation="One Consent per patient, the choices in force; its id is the patient's.",
+        ),
+        _resource("AuditEvent", ("read", "search-type"), (("patient", "reference"), *PAGING)),
+        _resource(
+            "Provenance",
+            ("read", "search-type"),
+            (("target", "reference"), ("patient", "reference"), *PAGING),
         ),
         _resource(
             "Task",
@@ -71,23 +98,49 @@ def capability_statement(request, base: str) -> dict:
             versioning="versioned-update",
             updateCreate=False,
             documentation=(
-                "An organisation system (system/Task.write) takes a correction step on its own"
-                ' tasks with PUT and If-Match: W/"<revision>" (the ETag of a read): businessStatus'
-                " in-review, denied (statusReason.coding[0].code and text), amendment-completed or"
+                "An organisation system (system/Task.write) updates its own tasks with PUT and"
+                ' If-Match: W/"<revision>" (the ETag of a read, also its meta.versionId; missing:'
+                " 428, stale: 412). In one PUT, all or none, it may assign the request (the"
+                f" extension {ASSIGNEE_EXTENSION} with valueReference Practitioner/staff-<id>),"
+                " extend the deadline (a later restriction.period.end, the reason in"
+                " statusReason.text) and take a step by businessStatus: in-review,"
+                " waiting-for-information (the question in note[0].text), denied"
+                " (statusReason.coding[0].code and text), amendment-completed or"
                 " partial-amendment-completed (the amended item contained, referenced from"
-                " output[].valueReference, based on the version in focus)."
+                " output[].valueReference, based on the version in focus). A patient's app"
+                " (patient/Task.write) may only withdraw its own request: status cancelled, the"
+                " note in statusReason.text."
             ),
         ),
         _resource(
             "Communication",
-            ("search-type",),
+            ("read", "create", "search-type"),
             (("part-of", "reference"), ("recipient", "reference"), *PAGING),
             operation=[{"name": "correction-request", "definition": CORRECTION_REQUEST}],
             documentation=(
-                "part-of=Task/<id>: a correction request's conversation. recipient=<ODS code>:"
-                " the correction notices sent to the caller's organisation. $correction-request:"
-                " a patient (patient/Communication.write) asks for an item to be corrected."
+                "part-of=Task/<id>: a correction request's conversation, its messages and"
+                " statements of disagreement in the order they were written. recipient=<ODS"
+                " code>: the correction notices sent to the caller's organisation."
+                " $correction-request: a patient (patient/Communication.write) asks for an item"
+                " to be corrected. POST with partOf Task/<id> and the words in"
+                " payload[0].contentString: the owner's system (system/Communication.write)"
+                f" writes to the patient or, with category {DISAGREEMENT}, responds to a"
+                " statement of disagreement; the patient's app (patient/Communication.write)"
+                " replies, or with that category logs a disagreement after a refusal. The"
+                " Location answered reads it back."
             ),
+        ),
+        _resource(
+            "Organization",
+            ("read", "search-type"),
+            (("identifier", "token"), ("name", "string"), ("_id", "token"), *SHAPING, *PAGING),
+            documentation="The network's member organisations; the id is the ODS code.",
+        ),
+        _resource(
+            "Practitioner",
+            ("read", "search-type"),
+            (("name", "string"), ("_id", "token"), *SHAPING, *PAGING),
+            documentation="Clinical staff of member organisations, by name only (staff-<n>).",
         ),
     ]
     return {
@@ -106,6 +159,9 @@ def capability_statement(request, base: str) -> dict:
                 "documentation": (
                     "Other stored resource types can be read and searched the same way as the"
                     " record types listed here. Resource ids are the data owner's; see the API notes."
+                    " Any search may be POSTed to <Type>/_search with its parameters as"
+                    " application/x-www-form-urlencoded; its Bundle then links only to"
+                    " <Type>/_search itself (page by POSTing again with _offset)."
                 ),
                 "security": {
                     "cors": True,

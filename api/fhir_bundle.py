@@ -3,6 +3,7 @@ entry joined into a string, never decoded and re-encoded (the design's rule: ser
 stored JSON as it is). The exceptions are small: a disputed entry is decoded to carry the
 "disputed" tag in meta.tag (accuracy.record_display does that), and the network Patient
 resource is one owner's Patient entry with its id replaced by the network patient's UUID.
+A search with ``_elements`` decodes each entry it returns to keep only those elements.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from accuracy import record_display
+from phr.fhir import bundle_entry, mandatory_elements
 from phr.ingest import canonical_json, parse_json
 from phr.models import Patient, RecordEntry
 
 CONTENT_TYPE = "application/fhir+json; charset=utf-8"
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "subsetted",
+}
+ALWAYS_KEPT = frozenset({"resourceType", "id", "meta"})
 
 
 def response(body: str | bytes | dict, status: int = 200) -> HttpResponse:
@@ -84,9 +92,18 @@ def patient_text(patient: Patient, source: RecordEntry | None) -> str:
     return canonical_json(resource).decode()
 
 
-def bundle_entry(full_url: str, text: str, mode: str | None = "match") -> str:
-    search = f',"search":{{"mode":"{mode}"}}' if mode else ""
-    return f'{{"fullUrl":{json.dumps(full_url)},"resource":{text}{search}}}'
+def subsetted(text: str, elements: frozenset[str]) -> str:
+    """One resource's text with only the elements asked for (and those always kept), tagged
+    SUBSETTED; decimals stay exactly as stored."""
+    resource = parse_json(text.encode(), "resource")
+    kept = elements | ALWAYS_KEPT | mandatory_elements(resource.get("resourceType", ""))
+    # A primitive's extensions sit beside it as "_<name>": they go where it goes.
+    resource = {k: v for k, v in resource.items() if k in kept or k.removeprefix("_") in kept}
+    meta = resource.setdefault("meta", {})
+    tags = meta.setdefault("tag", [])
+    if not any(t.get("code") == SUBSETTED["code"] and t.get("system") == SUBSETTED["system"] for t in tags):
+        tags.append(dict(SUBSETTED))
+    return canonical_json(resource).decode()
 
 
 def bundle(

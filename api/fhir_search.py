@@ -14,38 +14,70 @@ What each parameter matches:
   coding, nor in the element the parameter names. It never reads a row the policy did not
   permit, because it only narrows the permitted queryset.
 - ``_count`` (default 50, at most 500) and ``_offset`` (from 0) page the results.
+- ``_sort``: ``date``, ``_lastUpdated``, either with ``-`` for newest first, comma-separated;
+  ties are broken by the entry's id so that pages never overlap.
+- ``_summary=count`` answers the total only; ``_summary=false`` is the full resources.
+- ``_elements``: comma-separated top-level element names; each resource keeps those, its
+  mandatory elements and id, meta and resourceType, and is tagged SUBSETTED.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 PREFIXES = ("eq", "gt", "lt", "ge", "le")
 # Parameters every search accepts and ignores: the format is always JSON.
 IGNORED = frozenset({"_format"})
-RECORD_PARAMS = frozenset({"patient", "_id", "_lastUpdated", "category", "code", "date", "_count", "_offset"})
+# What a search answers with: every search that takes _summary and _elements takes both.
+SHAPE_PARAMS = frozenset({"_summary", "_elements"})
+RECORD_PARAMS = frozenset(
+    {
+        "patient",
+        "_id",
+        "_lastUpdated",
+        "category",
+        "code",
+        "date",
+        "_count",
+        "_offset",
+        "_sort",
+        *SHAPE_PARAMS,
+    }
+)
+SORT_COLUMNS = {"date": "clinical_date", "_lastUpdated": "last_updated_at"}
+ELEMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 
 
 class SearchError(ValueError):
     """A search parameter the server cannot use; ``parameter`` names it for the outcome."""
 
-    def __init__(self, parameter: str, message: str):
+    def __init__(self, parameter: str, message: str, *, code: str = "invalid"):
         super().__init__(message)
         self.parameter = parameter
         self.message = message
+        self.code = code  # the OperationOutcome issue code: invalid, or too-costly
 
 
 @dataclass
 class Page:
     count: int = DEFAULT_COUNT
     offset: int = 0
+
+
+@dataclass
+class Shape:
+    """What each match is answered with: nothing but the total, or some of its elements."""
+
+    count_only: bool = False
+    elements: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -58,7 +90,9 @@ class RecordSearch:
     updated: list[tuple[str, datetime, datetime]] = field(default_factory=list)
     categories: list[list[tuple[str, str]]] = field(default_factory=list)
     codes: list[list[tuple[str, str]]] = field(default_factory=list)
+    sort: list[tuple[str, bool]] = field(default_factory=list)  # (column, newest first)
     page: Page = field(default_factory=Page)
+    shape: Shape = field(default_factory=Shape)
 
     def apply(self, entries: QuerySet) -> QuerySet:
         """Narrow (already permitted) entries to those that match every parameter."""
@@ -71,6 +105,14 @@ class RecordSearch:
         for tokens in (*self.categories, *self.codes):
             entries = entries.filter(_token_q(tokens))
         return entries
+
+    def sorted(self, entries: QuerySet) -> QuerySet:
+        """Order by _sort; dates without a value last either way, then by entry id."""
+        keys = [
+            F(column).desc(nulls_last=True) if newest else F(column).asc(nulls_last=True)
+            for column, newest in self.sort
+        ]
+        return entries.order_by(*keys, "pk")
 
 
 def check_known(params, allowed: frozenset[str]) -> None:
@@ -86,6 +128,32 @@ def parse_page(params) -> Page:
         count=min(_whole(params, "_count", DEFAULT_COUNT, minimum=1), MAX_COUNT),
         offset=_whole(params, "_offset", 0, minimum=0),
     )
+
+
+def parse_shape(params) -> Shape:
+    """_summary (count or false) and _elements, or SearchError naming the one at fault."""
+    shape = Shape()
+    for value in params.getlist("_summary"):
+        if value not in ("count", "false"):
+            raise SearchError("_summary", "_summary must be count or false")
+        shape.count_only = shape.count_only or value == "count"
+    names = [part.strip() for value in params.getlist("_elements") for part in value.split(",")]
+    for name in names:
+        if not ELEMENT_NAME.match(name):
+            raise SearchError("_elements", "_elements must be top-level element names separated by commas")
+    shape.elements = frozenset(names)
+    return shape
+
+
+def parse_sort(params) -> list[tuple[str, bool]]:
+    sort = []
+    for value in params.getlist("_sort"):
+        for key in value.split(","):
+            column = SORT_COLUMNS.get(key.removeprefix("-"))
+            if column is None:
+                raise SearchError("_sort", "_sort takes date, -date, _lastUpdated or -_lastUpdated")
+            sort.append((column, key.startswith("-")))
+    return sort
 
 
 def _whole(params, name: str, default: int, *, minimum: int) -> int:
@@ -113,7 +181,7 @@ def patient_id(value: str, parameter: str = "patient") -> str:
 def parse_record_search(params, *, allowed: frozenset[str] = RECORD_PARAMS) -> RecordSearch:
     """Parse a record search's query string (a QueryDict), or raise SearchError."""
     check_known(params, allowed)
-    search = RecordSearch(page=parse_page(params))
+    search = RecordSearch(page=parse_page(params), shape=parse_shape(params), sort=parse_sort(params))
     if params.get("patient"):
         search.patient = patient_id(params["patient"])
     for value in params.getlist("_id"):

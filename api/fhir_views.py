@@ -16,6 +16,19 @@ looks only in their own record; a staff read opens only the records the policy l
 read, so an id reused in someone else's record leaves no refused attempt in their log.
 The network patient is ``Patient/<patient uuid>``: one owner's Patient entry that the
 caller may see, with its id replaced by that UUID (the only record resource re-encoded).
+
+The portal's own resources are read by the ids their searches give them, under the same
+rules: ``Consent/<patient uuid>`` (the choices in force), ``AuditEvent/<uuid from the
+event's hash>``, ``Provenance/<id>`` (as ``?target=`` finds it), ``Communication/<id>``
+(a correction conversation's message or statement of disagreement, or a correction notice
+to the caller's organisation).
+
+No NHS number or name ever goes in a URL: ``GET /fhir/Patient?identifier=`` (or name,
+family, given, birthdate) is refused with 400, pointing to ``POST /fhir/Patient/_search``
+with the parameters in an application/x-www-form-urlencoded body. Any search may be
+POSTed that way. A POSTed search's Bundle links only to ``<Type>/_search`` itself, with no
+parameters and no previous/next links: a client pages by POSTing again with ``_offset``.
+Audit details name such parameters but never carry their values.
 """
 
 from __future__ import annotations
@@ -23,31 +36,42 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlencode
 
 import orjson
-from django.db.models import Case, Count, IntegerField, Q, Value, When, Window
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When, Window
 from django.db.models import F as Field
-from django.http import HttpResponse
-from django.urls import reverse
+from django.db.models.functions import Concat
+from django.db.models.lookups import Contains
+from django.http import HttpResponse, QueryDict
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import Resolver404, reverse
+from django.urls import resolve as resolve_url
 from django.views.decorators.csrf import csrf_exempt
 
 import audit
 from accuracy import fhir as correction_fhir
+from accuracy import record_display
 from accuracy import services as corrections
-from accuracy.models import CorrectionRequest
+from accuracy.models import CorrectionRequest, DownstreamNotice, Message, Statement
+from audit.models import AuditEvent
 from consent import access_log, ig_queries
 from consent.fhir import consent_resource
 from consent.policy import Action, Actor, ActorRole, NotFound, authorise, decide, open_record
 from phr import fhir as fhir_models
 from phr.models import Patient, RecordEntry
+from phr.nhs_number import normalise
 
 from . import capability
-from .auth import api_actor, has_scope
+from .auth import api_actor, bearer_token, has_scope
 from .fhir_bundle import (
+    NHS_NUMBER,
     bundle,
     bundle_entry,
     entry_texts,
@@ -57,13 +81,19 @@ from .fhir_bundle import (
     patient_text,
     resource_bundle,
     response,
+    subsetted,
 )
 from .fhir_search import (
+    IGNORED,
+    SHAPE_PARAMS,
     Page,
     SearchError,
+    Shape,
     check_known,
+    parse_date,
     parse_page,
     parse_record_search,
+    parse_shape,
     patient_id,
 )
 
@@ -96,6 +126,14 @@ SUMMARY_SECTIONS = (
 )
 SUMMARY_TYPES = frozenset(t for *_, types in SUMMARY_SECTIONS for t in types)
 LOINC = "http://loinc.org"
+# Patient search parameters that carry an NHS number, a name or a birth date: POST only.
+DEMOGRAPHIC_PARAMS = ("identifier", "name", "family", "given", "birthdate")
+PATIENT_PARAMS = frozenset({"_id", *DEMOGRAPHIC_PARAMS, "_count", "_offset", *SHAPE_PARAMS})
+# A name search must narrow itself with a birth date: it is not a way to browse people.
+NAME_PARAMS = ("name", "family", "given")
+# The most patients one demographic search may name (each is opened, and audited).
+MAX_NAMED = 100
+FORM = "application/x-www-form-urlencoded"
 
 
 class Unauthenticated(Exception):
@@ -111,12 +149,13 @@ class MissingScope(Exception):
 
 
 def fhir_view(view):
-    """GET only, errors as OperationOutcomes, and never an HTML page or a bare 500."""
+    """GET (or a POSTed search, see post_search), errors as OperationOutcomes, and never an
+    HTML page or a bare 500."""
 
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if request.method not in ("GET", "HEAD"):
+        if request.method not in ("GET", "HEAD") and not posted(request):
             return outcome(405, f"{request.method} is not supported here", code="not-supported")
         try:
             return view(request, *args, **kwargs)
@@ -129,7 +168,7 @@ def fhir_view(view):
                 403, f"The access token does not carry the scope {missing.scope}", code="forbidden"
             )
         except SearchError as error:
-            return outcome(400, error.message, expression=error.parameter)
+            return outcome(400, error.message, code=error.code, expression=error.parameter)
         except NotFound:
             return not_found()
         except Ambiguous:
@@ -146,8 +185,13 @@ def fhir_view(view):
     return wrapper
 
 
-def caller(request, resource_type: str) -> Actor:
-    """The signed-in actor, holding a read scope for ``resource_type``."""
+def posted(request) -> bool:
+    """Whether this is a search POSTed to <Type>/_search, its parameters in request.GET."""
+    return getattr(request, "posted_search", False)
+
+
+def signed_in(request) -> Actor:
+    """The signed-in actor (a session or a valid bearer token), or Unauthenticated."""
     try:
         actor = api_actor(request)
     except Exception as invalid:
@@ -158,6 +202,12 @@ def caller(request, resource_type: str) -> Actor:
         raise Unauthenticated(challenge) from None
     if actor.role == ActorRole.ANONYMOUS:
         raise Unauthenticated
+    return actor
+
+
+def caller(request, resource_type: str) -> Actor:
+    """The signed-in actor, holding a read scope for ``resource_type``."""
+    actor = signed_in(request)
     context = {ActorRole.PATIENT: "patient", ActorRole.SYSTEM: "system"}.get(actor.role, "user")
     scope = f"{context}/{resource_type}.read"
     if not (has_scope(request, scope) or has_scope(request, f"{context}/*.read")):
@@ -179,8 +229,11 @@ def own_or_given(actor: Actor, given: str | None, parameter: str = "patient") ->
 
 
 def page_links(request, page: Page, returned: int, total: int | None) -> list[tuple[str, str]]:
-    """self, and previous/next by _offset; built from the query only (ids, never names)."""
+    """self, and previous/next by _offset; built from the query only (ids, never names).
+    A POSTed search's parameters stay out of URLs: it links only to itself, bare."""
     path = request.build_absolute_uri(request.path)
+    if posted(request):
+        return [("self", path)]
     params = [(k, v) for k, v in request.GET.lists() for v in v if k not in ("_count", "_offset")]
 
     def url(offset: int) -> str:
@@ -192,6 +245,17 @@ def page_links(request, page: Page, returned: int, total: int | None) -> list[tu
     if total is not None and page.offset + returned < total:
         links.append(("next", url(page.offset + page.count)))
     return links
+
+
+def query_detail(request) -> str:
+    """The search for the audit trail: parameter names always, values only where they can
+    carry no NHS number, name or birth date."""
+    parts = [
+        (name, "-" if name in DEMOGRAPHIC_PARAMS else value)
+        for name, values in request.GET.lists()
+        for value in values
+    ]
+    return urlencode(parts)[:500]
 
 
 def counted(rows) -> int | None:
@@ -217,13 +281,19 @@ def network_patient_source(entries):
     return entries.filter(resource_type="Patient").order_by("first_received_at", "pk").values("pk")[:1]
 
 
-def record_parts(base: str, patient, rows: list[RecordEntry], mode: str | None = "match") -> list[str]:
+def record_parts(
+    base: str, patient, rows: list[RecordEntry], mode: str | None = "match", shape: Shape | None = None
+) -> list[str]:
     parts = []
     for entry, text in entry_texts(rows):
         if entry.resource_type == "Patient":
-            parts.append(bundle_entry(f"{base}Patient/{patient.pk}", patient_text(patient, entry), mode))
+            parts.append(
+                bundle_entry(f"{base}Patient/{patient.pk}", shaped(patient_text(patient, entry), shape), mode)
+            )
         else:
-            parts.append(bundle_entry(f"{base}{entry.resource_type}/{entry.fhir_id}", text, mode))
+            parts.append(
+                bundle_entry(f"{base}{entry.resource_type}/{entry.fhir_id}", shaped(text, shape), mode)
+            )
     return parts
 
 
@@ -234,6 +304,51 @@ def searchset(request, parts: list[str], page: Page, total: int | None) -> HttpR
 
 def empty_searchset(request, page: Page) -> HttpResponse:
     return searchset(request, [], page, 0)
+
+
+def total_only(request, total: int) -> HttpResponse:
+    """_summary=count: the total, no entries, and a self link."""
+    return response(bundle("searchset", [], total=total, links=page_links(request, Page(), 0, None)[:1]))
+
+
+def shaped(text: str, shape: Shape | None) -> str:
+    """A resource's text as a search answers it: subsetted when _elements asks."""
+    return subsetted(text, shape.elements) if shape and shape.elements else text
+
+
+@csrf_exempt
+def post_search(request, resource_type: str):
+    """POST <Type>/_search: the same search as GET <Type>, its parameters in a form body.
+
+    The GET view answers it, with request.GET replaced by the body's parameters; nothing
+    of the body reaches a URL (see page_links) or the audit trail's values (query_detail).
+    """
+    if request.method != "POST":
+        return outcome(405, "Search with GET <Type>, or POST the parameters here", code="not-supported")
+    content_type = request.META.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if content_type not in ("", FORM):
+        return outcome(415, f"Send the search parameters as {FORM}", code="not-supported")
+    in_url = [name for name in request.GET if name not in IGNORED]
+    if in_url:
+        return outcome(400, "Send every search parameter in the body, none in the URL", expression=in_url[0])
+    if bearer_token(request) is None:
+        check = CsrfViewMiddleware(lambda _: None)
+        check.process_request(request)
+        if check.process_view(request, None, (), {}) is not None:
+            return outcome(403, "The CSRF check failed: send the portal's CSRF token", code="forbidden")
+    try:
+        params = request.POST if content_type == FORM else QueryDict()
+    except RequestDataTooBig:
+        return outcome(413, "The search is too large", code="too-costly")
+    except TooManyFieldsSent:
+        return outcome(400, "The search has too many parameters", code="too-costly")
+    try:
+        match = resolve_url(reverse("fhir:search", kwargs={"resource_type": resource_type}))
+    except Resolver404:
+        return outcome(404, "This server has no such endpoint", code="not-supported")
+    request.GET = params
+    request.posted_search = True
+    return match.func(request, *match.args, **match.kwargs)
 
 
 # --- metadata ------------------------------------------------------------------------------
@@ -264,7 +379,8 @@ def _unknown_type(resource_type: str) -> HttpResponse:
 
 @fhir_view
 def search(request, resource_type: str):
-    """Search one type of the record: ?patient=&_id=&_lastUpdated=&category=&code=&date=."""
+    """Search one type of the record: ?patient=&_id=&_lastUpdated=&category=&code=&date=,
+    ordered by _sort, answered in full, as a count (_summary) or in part (_elements)."""
     try:
         known_type(resource_type)
     except UnknownType:
@@ -277,37 +393,117 @@ def search(request, resource_type: str):
     try:
         access = open_record(actor, own_or_given(actor, query.patient), action=Action.SEARCH_RECORD)
     except NotFound:
-        return empty_searchset(request, page)
+        return total_only(request, 0) if query.shape.count_only else empty_searchset(request, page)
+    if query.shape.count_only:
+        # Only a number leaves: the policy counts the permitted entries and audits a
+        # search that disclosed none.
+        total = access.count(
+            lambda entries: query.apply(entries.filter(resource_type=resource_type)),
+            detail={"api": "fhir", "query": query_detail(request)},
+        )
+        return total_only(request, total)
+    order = query.sorted if query.sort else ordered
     rows = access.read(
-        lambda entries: with_total(ordered(query.apply(entries.filter(resource_type=resource_type))))[
-            page.offset : page.offset + page.count
-        ],
-        detail={"api": "fhir", "query": request.GET.urlencode()[:500]},
+        lambda entries: with_total(
+            order(
+                record_display.with_dispute_flags(
+                    query.apply(entries.filter(resource_type=resource_type)), access.patient.pk
+                )
+            )
+        )[page.offset : page.offset + page.count],
+        detail={"api": "fhir", "query": query_detail(request)},
     )
     total = counted(rows) if rows else (0 if page.offset == 0 else None)
-    return searchset(request, record_parts(base_url(request), access.patient, rows), page, total)
+    parts = record_parts(base_url(request), access.patient, rows, shape=query.shape)
+    return searchset(request, parts, page, total)
 
 
 def patient_search(request, actor: Actor) -> HttpResponse:
-    """The network patient: ?_id=<uuid> (a patient's own when none is given)."""
-    check_known(request.GET, frozenset({"_id", "_count", "_offset"}))
-    page = parse_page(request.GET)
-    given = request.GET.get("_id")
-    pid = patient_id(given, "_id") if given else own_or_given(actor, None, "_id")
-    try:
-        access = open_record(actor, pid, action=Action.SEARCH_RECORD)
-    except NotFound:
-        return empty_searchset(request, page)
-    rows = access.read(
-        lambda entries: entries.filter(pk__in=network_patient_source(entries)),
-        detail={"api": "fhir", "query": request.GET.urlencode()[:500]},
-    )
-    parts = [
-        bundle_entry(
-            f"{base_url(request)}Patient/{pid}", patient_text(access.patient, rows[0] if rows else None)
+    """The network patients the caller may see among those the search names: ?_id=<uuid>
+    (a patient's own when nothing is given), or, POSTed only, ?identifier= (an NHS number,
+    ``https://fhir.nhs.uk/Id/nhs-number|<n>``, or another identifier a member organisation
+    knows the patient by), ?birthdate= and a name (?family=, ?given=, ?name=)."""
+    params = request.GET
+    if not posted(request):
+        for name in DEMOGRAPHIC_PARAMS:
+            if name in params:
+                raise SearchError(
+                    name,
+                    f"{name} may not be sent in a URL: POST /fhir/Patient/_search with the parameters"
+                    f" in an {FORM} body",
+                )
+    check_known(params, PATIENT_PARAMS)
+    page = parse_page(params)
+    shape = parse_shape(params)
+    if any(name in params for name in DEMOGRAPHIC_PARAMS):
+        candidates = [str(pk) for pk in named_patients(params)]
+    else:
+        given = params.get("_id")
+        candidates = [patient_id(given, "_id") if given else own_or_given(actor, None, "_id")]
+    # Each patient the search names is opened through the policy (a refusal is audited);
+    # one the caller may not see is left out as if it did not exist.
+    accesses = []
+    for pid in candidates:
+        with contextlib.suppress(NotFound):
+            accesses.append(open_record(actor, pid, action=Action.SEARCH_RECORD))
+    if shape.count_only:
+        for access in accesses:
+            access.read(
+                lambda entries: entries.none(), detail={"api": "fhir", "query": query_detail(request)}
+            )
+        return total_only(request, len(accesses))
+    parts = []
+    for access in accesses[page.offset : page.offset + page.count]:
+        rows = access.read(
+            lambda entries: entries.filter(pk__in=network_patient_source(entries)),
+            detail={"api": "fhir", "query": query_detail(request)},
         )
-    ]
-    return searchset(request, parts if page.offset == 0 else [], page, 1)
+        text = patient_text(access.patient, rows[0] if rows else None)
+        parts.append(bundle_entry(f"{base_url(request)}Patient/{access.patient.pk}", shaped(text, shape)))
+    return searchset(request, parts, page, len(accesses))
+
+
+def named_patients(params) -> list:
+    """The ids of the patients whose identifier, birth date and name match every parameter
+    given, from the portal's demographics (never from a record); SearchError naming the
+    first parameter when it names more than MAX_NAMED people."""
+    given = [name for name in DEMOGRAPHIC_PARAMS if name in params]
+    named = next((name for name in given if name in NAME_PARAMS), None)
+    if named and "birthdate" not in params:
+        raise SearchError(named, f"A search by {named} needs birthdate too")
+    found = Patient.objects.all()
+    if params.get("_id"):
+        found = found.filter(pk=patient_id(params["_id"], "_id"))
+    for value in params.getlist("identifier"):
+        found = found.filter(identified_by(value))
+    for value in params.getlist("birthdate"):
+        prefix, start, end = parse_date("birthdate", value)
+        if prefix != "eq" or end - start != timedelta(days=1):
+            raise SearchError("birthdate", "birthdate must be one day, such as 1970-01-31")
+        found = found.filter(birth_date=start.date())
+    for value in params.getlist("family"):
+        found = found.filter(family_name__istartswith=value)
+    for value in params.getlist("given"):
+        found = found.filter(given_names__icontains=value)
+    for value in params.getlist("name"):
+        found = found.filter(Q(family_name__icontains=value) | Q(given_names__icontains=value))
+    pks = list(found.order_by("pk").values_list("pk", flat=True)[: MAX_NAMED + 1])
+    if len(pks) > MAX_NAMED:
+        raise SearchError(given[0], "This search matches too many patients: narrow it", code="too-costly")
+    return pks
+
+
+def identified_by(value: str) -> Q:
+    """An identifier token: ``<system>|<value>`` or ``<value>`` (the NHS number, or any)."""
+    system, bar, code = value.partition("|")
+    if not bar:
+        system, code = "", value
+    if not code:
+        raise SearchError("identifier", "identifier must be <system>|<value> or <value>")
+    match = Q(identifiers__system=system, identifiers__value=code) if system else Q(identifiers__value=code)
+    if system in ("", NHS_NUMBER):
+        match |= Q(nhs_number=normalise(code))
+    return Q(pk__in=Patient.objects.filter(match).values("pk"))
 
 
 @fhir_view
@@ -408,17 +604,18 @@ def everything(request, patient_uuid):
 
     def shape(entries):
         chosen = entries.filter(~Q(resource_type="Patient") | Q(pk__in=network_patient_source(entries)))
-        chosen = with_total(ordered(chosen))
-        return chosen[page.offset : page.offset + page.count] if paged else chosen
+        chosen = record_display.with_dispute_flags(chosen, access.patient.pk)
+        if not paged:  # the whole record: its length is the total, no count needed
+            return ordered(chosen)
+        return with_total(ordered(chosen))[page.offset : page.offset + page.count]
 
     rows = access.read(shape, detail={"api": "fhir", "operation": "everything"})
-    total = counted(rows) if rows else (0 if page.offset == 0 else None)
     parts = record_parts(base_url(request), access.patient, rows)
     if not paged:
         return response(
-            bundle("searchset", parts, total=total, links=[("self", request.build_absolute_uri())])
+            bundle("searchset", parts, total=len(rows), links=[("self", request.build_absolute_uri())])
         )
-    return searchset(request, parts, page, total)
+    return searchset(request, parts, page, counted(rows) if rows else (0 if page.offset == 0 else None))
 
 
 @fhir_view
@@ -429,9 +626,12 @@ def summary(request, patient_uuid):
     access = open_record(actor, patient_uuid, action=Action.EXPORT_RECORD)
     rows = access.read(
         lambda entries: ordered(
-            entries.filter(
-                Q(resource_type__in=SUMMARY_TYPES, entered_in_error=False)
-                | Q(pk__in=network_patient_source(entries))
+            record_display.with_dispute_flags(
+                entries.filter(
+                    Q(resource_type__in=SUMMARY_TYPES, entered_in_error=False)
+                    | Q(pk__in=network_patient_source(entries))
+                ),
+                access.patient.pk,
             )
         ),
         detail={"api": "fhir", "operation": "summary"},
@@ -482,18 +682,10 @@ def summary(request, patient_uuid):
 # --- Consent, AuditEvent, Provenance ------------------------------------------------------
 
 
-@fhir_view
-def consent_search(request):
-    """The patient's sharing choices in force, as one Consent (?patient=<uuid>)."""
-    actor = caller(request, "Consent")
-    check_known(request.GET, frozenset({"patient", "_count", "_offset"}))
-    page = parse_page(request.GET)
-    given = request.GET.get("patient")
-    pid = own_or_given(actor, patient_id(given) if given else None)
-    try:
-        patient, decision = authorise(actor, Action.READ_CONSENT, pid)
-    except NotFound:
-        return empty_searchset(request, page)
+def patient_consent(actor: Actor, pid) -> dict:
+    """The Consent of one patient's choices in force, if the policy lets the actor read it
+    (audited either way); NotFound alike for a patient missing or not permitted."""
+    patient, decision = authorise(actor, Action.READ_CONSENT, pid)
     audit.record(
         Action.READ_CONSENT.value,
         patient=patient,
@@ -505,9 +697,89 @@ def consent_search(request):
     )
     consent = consent_resource(patient)
     consent.setdefault("id", str(patient.pk))  # one Consent per patient: the choices in force
+    return consent
+
+
+@fhir_view
+def consent_read(request, resource_id: str):
+    """Consent/<patient uuid>: the Consent its search gives that patient."""
+    actor = caller(request, "Consent")
+    try:
+        pid = patient_id(resource_id)
+    except SearchError:
+        raise NotFound from None
+    return response(patient_consent(actor, pid))
+
+
+@fhir_view
+def consent_search(request):
+    """The patient's sharing choices in force, as one Consent (?patient=<uuid>)."""
+    actor = caller(request, "Consent")
+    check_known(request.GET, frozenset({"patient", "_count", "_offset"}))
+    page = parse_page(request.GET)
+    given = request.GET.get("patient")
+    pid = own_or_given(actor, patient_id(given) if given else None)
+    try:
+        consent = patient_consent(actor, pid)
+    except NotFound:
+        return empty_searchset(request, page)
     resources = [consent] if page.offset == 0 else []
     links = page_links(request, page, len(resources), 1)
     return response(resource_bundle("searchset", resources, base_url(request), total=1, links=links))
+
+
+def audit_trail(actor: Actor, pid):
+    """(patient, events) the actor may see: for an IG officer every event (about the
+    patient, if one is given); for the patient, the looks at their record by others.
+    NotFound alike (and audited) when the policy refuses the patient's trail."""
+    if actor.role == ActorRole.IG_OFFICER and pid is None:
+        return None, ig_queries.search_events(ig_queries.AuditFilters())
+    patient, _ = authorise(actor, Action.READ_AUDIT, pid)
+    if actor.role == ActorRole.IG_OFFICER:
+        return patient, ig_queries.search_events(ig_queries.AuditFilters(patient=patient))
+    return patient, access_log.looks(patient, viewer=actor.user, filters=access_log.LogFilters())
+
+
+def audit_looked(actor: Actor, patient, action: str, detail: dict) -> None:
+    audit.record(
+        action,
+        patient=patient,
+        outcome="permit",
+        purpose="governance" if actor.role == ActorRole.IG_OFFICER else "patient-access",
+        detail=detail,
+        **actor.audit_fields(),
+    )
+
+
+def with_fhir_id(events: QuerySet[AuditEvent], prefix: str) -> QuerySet[AuditEvent]:
+    """The event (one at most, in practice) whose FHIR id is ``prefix``, the first 32 hex
+    digits of its hash, found through the audit_hash index."""
+    # Every hash that starts with the prefix lies in [prefix, prefix + "g") ("g" sorts
+    # after every hex digit): a range the index serves on SQLite and PostgreSQL, where
+    # LIKE alone would not. Unordered, as first() would sort by pk and might walk that.
+    return events.filter(hash__gte=prefix, hash__lt=f"{prefix}g", hash__startswith=prefix).order_by()[:1]
+
+
+@fhir_view
+def audit_read(request, resource_id: str):
+    """AuditEvent/<id>: an event its search would show the actor (the id is the UUID made
+    from the event's hash, ig_queries.fhir_id)."""
+    actor = caller(request, "AuditEvent")
+    try:
+        prefix = uuid.UUID(resource_id).hex
+    except ValueError:
+        raise NotFound from None
+    # Staff other than IG never see the trail; a patient sees only their own record's.
+    if actor.role not in (ActorRole.IG_OFFICER, ActorRole.PATIENT) or (
+        actor.role == ActorRole.PATIENT and not actor.patient_id
+    ):
+        raise NotFound
+    patient, events = audit_trail(actor, None if actor.role == ActorRole.IG_OFFICER else actor.patient_id)
+    event = next(iter(with_fhir_id(events, prefix)), None)
+    if event is None:
+        raise NotFound
+    audit_looked(actor, patient, Action.READ_AUDIT.value, {"api": "fhir", "event": resource_id})
+    return response(ig_queries.fhir_audit_event(event))
 
 
 @fhir_view
@@ -518,28 +790,17 @@ def audit_search(request):
     check_known(request.GET, frozenset({"patient", "_count", "_offset"}))
     page = parse_page(request.GET)
     given = request.GET.get("patient")
-    if actor.role == ActorRole.IG_OFFICER and not given:
-        patient, events = None, ig_queries.search_events(ig_queries.AuditFilters())
+    if given:
+        pid = patient_id(given)
     else:
-        pid = own_or_given(actor, patient_id(given) if given else None)
-        try:
-            patient, _ = authorise(actor, Action.READ_AUDIT, pid)
-        except NotFound:
-            return empty_searchset(request, page)
-        if actor.role == ActorRole.IG_OFFICER:
-            events = ig_queries.search_events(ig_queries.AuditFilters(patient=patient))
-        else:
-            events = access_log.looks(patient, viewer=actor.user, filters=access_log.LogFilters())
+        pid = None if actor.role == ActorRole.IG_OFFICER else own_or_given(actor, None)
+    try:
+        patient, events = audit_trail(actor, pid)
+    except NotFound:
+        return empty_searchset(request, page)
     total = events.count()
     shown = list(events[page.offset : page.offset + page.count])
-    audit.record(
-        "audit.search",
-        patient=patient,
-        outcome="permit",
-        purpose="governance" if actor.role == ActorRole.IG_OFFICER else "patient-access",
-        detail={"api": "fhir", "query": request.GET.urlencode()[:500]},
-        **actor.audit_fields(),
-    )
+    audit_looked(actor, patient, "audit.search", {"api": "fhir", "query": query_detail(request)})
     resources = [ig_queries.fhir_audit_event(event) for event in shown]
     links = page_links(request, page, len(resources), total)
     return response(resource_bundle("searchset", resources, base_url(request), total=total, links=links))
@@ -608,7 +869,7 @@ def provenance_search(request):
         # permitted above, and this read audits them against the target's patient.
         rows = access.read(
             lambda _, targets=targets: amendments_of(targets),
-            detail={"api": "fhir", "query": request.GET.urlencode()[:500]},
+            detail={"api": "fhir", "query": query_detail(request)},
         )
         parts += [
             bundle_entry(f"{base_url(request)}Provenance/{entry.fhir_id}", text)
@@ -616,6 +877,53 @@ def provenance_search(request):
         ]
     shown = parts[page.offset : page.offset + page.count]
     return searchset(request, shown, page, len(parts))
+
+
+def targeted_by_outer(entries):
+    """Those of the entries that the outer Provenance row's owner names as its target (any
+    version), matched in the stored text exactly as amendments_of matches them."""
+    reference = Concat(Value('"reference":"'), "resource_type", Value("/"), "fhir_id")
+    return entries.filter(owner_id=OuterRef("owner_id")).filter(
+        Q(Contains(OuterRef("json"), Concat(reference, Value('"'))))
+        | Q(Contains(OuterRef("json"), Concat(reference, Value("/_history/"))))
+    )
+
+
+@fhir_view
+def provenance_read(request, resource_id: str):
+    """Provenance/<id> (or its entry UUID): the one ``?target=`` finds for an item the
+    caller may read. A patient's read looks in their own record; staff reach the
+    amendments the portal recorded through their correction request's patient."""
+    actor = caller(request, "Provenance")
+    named = Q(fhir_id=resource_id)
+    with contextlib.suppress(ValueError):
+        named |= Q(pk=uuid.UUID(resource_id))
+    candidates = RecordEntry.objects.filter(named, resource_type="Provenance", patient__isnull=True)
+    found = list(candidates.values_list("owner_id", "fhir_id"))  # ids only, no content
+    if actor.role == ActorRole.PATIENT:
+        patients = {actor.patient_id} if found and actor.patient_id else set()
+    else:
+        requests = Q(pk__in=[])
+        for owner_id, fhir_id in found:
+            with contextlib.suppress(ValueError):
+                requests |= Q(pk=uuid.UUID(fhir_id.removeprefix("correction-")), owner_id=owner_id)
+        patients = set(CorrectionRequest.objects.filter(requests).values_list("patient_id", flat=True))
+    shown = []
+    for pid in patients:
+        try:
+            access = open_record(actor, pid, action=Action.READ_RECORD)
+        except NotFound:
+            continue
+        # Provenance rows have no patient: this read returns those whose target the
+        # policy permits in this record, and audits them against its patient.
+        shown += access.read(
+            lambda entries: candidates.filter(Exists(targeted_by_outer(entries))), detail={"api": "fhir"}
+        )
+    if len(shown) > 1:
+        raise Ambiguous
+    if not shown:
+        raise NotFound
+    return response(entry_texts(shown)[0][1])
 
 
 # --- Corrections: Task and Communication ------------------------------------------------
@@ -634,11 +942,20 @@ def visible_requests(actor: Actor):
     return requests.none()
 
 
+# A conversation's Communication ids: <first 24 hex digits of the request>-m<message pk>
+# or -s<statement pk> (accuracy.fhir).
+CONVERSATION_ID = re.compile(r"([0-9a-f]{24})-([ms])([0-9]{1,18})")
+CONVERSATION_KINDS = {
+    "m": (Message, correction_fhir.communication_resource),
+    "s": (Statement, correction_fhir.statement_resource),
+}
+
+
 @fhir_view
 def task_read(request, task_id: str):
     actor = caller(request, "Task")
     found = corrections.request_for(actor, task_id)
-    reply = response(correction_fhir.task_resource(found))
+    reply = response(correction_fhir.task_resource(found, for_patient=actor.role == ActorRole.PATIENT))
     reply["ETag"] = f'W/"{found.revision}"'  # If-Match for PUT /fhir/Task/<id> (api.fhir_write)
     return reply
 
@@ -656,14 +973,19 @@ def task_search(request):
         ods = request.GET["owner"].rpartition("|")[2].removeprefix("Organization/")
         requests = requests.filter(owner__ods_code=ods)
     total = requests.count()
-    resources = [correction_fhir.task_resource(r) for r in requests[page.offset : page.offset + page.count]]
+    for_patient = actor.role == ActorRole.PATIENT
+    resources = [
+        correction_fhir.task_resource(r, for_patient=for_patient)
+        for r in requests[page.offset : page.offset + page.count]
+    ]
     links = page_links(request, page, len(resources), total)
     return response(resource_bundle("searchset", resources, base_url(request), total=total, links=links))
 
 
 @fhir_view
 def communication_search(request):
-    """A correction request's conversation: ?part-of=Task/<uuid>."""
+    """A correction request's conversation: ?part-of=Task/<uuid>, its messages and
+    statements of disagreement in the order they were written."""
     actor = caller(request, "Communication")
     check_known(request.GET, frozenset({"part-of", "_count", "_offset"}))
     page = parse_page(request.GET)
@@ -674,11 +996,60 @@ def communication_search(request):
         found = corrections.request_for(actor, part_of.removeprefix("Task/"))
     except NotFound:
         return empty_searchset(request, page)
-    messages = list(found.messages.select_related("request__owner").order_by("sent_at", "pk"))
-    resources = [correction_fhir.communication_resource(m) for m in messages]
+    resources = correction_fhir.conversation(found)
     shown = resources[page.offset : page.offset + page.count]
     links = page_links(request, page, len(shown), len(resources))
     return response(resource_bundle("searchset", shown, base_url(request), total=len(resources), links=links))
+
+
+@fhir_view
+def communication_read(request, resource_id: str):
+    """Communication/<id>: a message (``<request>-m<n>``) or a statement of disagreement or
+    the owner's response (``<request>-s<n>``) of a correction request the caller may see,
+    or a correction notice to their organisation (``notice-...``); else 404 alike."""
+    actor = caller(request, "Communication")
+    if resource_id.startswith("notice-"):
+        return response(notice_text(actor, resource_id))
+    match = CONVERSATION_ID.fullmatch(resource_id)
+    if match is None:
+        raise NotFound
+    prefix, kind, number = match.groups()
+    model, render = CONVERSATION_KINDS[kind]
+    item = model.objects.select_related("request__owner").filter(pk=int(number)).first()
+    if item is None or item.request_id.hex[:24] != prefix:
+        raise NotFound
+    corrections.request_for(actor, item.request_id)  # NotFound alike when not theirs
+    return response(render(item))
+
+
+def notice_text(actor: Actor, resource_id: str) -> str:
+    """The stored correction notice ``notice-<request prefix>-<organisation>`` if it was
+    sent to the actor's organisation, audited as the notices search is."""
+    prefix, _, organisation_id = resource_id.removeprefix("notice-").rpartition("-")
+    organisation = actor.organisation if actor.role in (ActorRole.SYSTEM, ActorRole.CLINICIAN) else None
+    if organisation is None or organisation_id != str(organisation.pk) or len(prefix) != 24:
+        raise NotFound
+    try:
+        # The id holds the first 24 hex digits of the request's UUID: every UUID between.
+        low, high = uuid.UUID(prefix + "0" * 8), uuid.UUID(prefix + "f" * 8)
+    except ValueError:
+        raise NotFound from None
+    text = (
+        DownstreamNotice.objects.filter(organisation=organisation, request_id__gte=low, request_id__lte=high)
+        .order_by("sent_at", "id")
+        .values_list("communication", flat=True)
+        .first()
+    )
+    if text is None:
+        raise NotFound
+    audit.record(
+        "correction.notice.read",
+        outcome="permit",
+        purpose="correction",
+        detail={"api": "fhir", "notices": 1},
+        **actor.audit_fields(),
+    )
+    return text
 
 
 @fhir_view

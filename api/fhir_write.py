@@ -1,6 +1,7 @@
-"""FHIR R4 writes at /fhir/: an organisation system's Bundles and correction tasks, and a
-patient's correction requests. Thin views over phr.ingest and accuracy.services; every
-error is an OperationOutcome and nothing answers an HTML page or a bare 500.
+"""FHIR R4 writes at /fhir/: an organisation system's Bundles, correction steps and
+messages, and a patient's correction requests, replies and withdrawals. Thin views over
+phr.ingest and accuracy.services; every error is an OperationOutcome and nothing answers
+an HTML page or a bare 500.
 
 Who may write (a session must also pass Django's CSRF check; a bearer token need not):
 - ``POST /fhir/`` and ``PUT /fhir/Task/<id>``: an organisation's system (client
@@ -8,7 +9,13 @@ Who may write (a session must also pass Django's CSRF check; a bearer token need
   organisation's data (consent.policy.may_write) and only its organisation's tasks.
 - ``POST /fhir/Communication/$correction-request``: a patient (their app with
   ``patient/Communication.write``, or the portal session), about their own record only.
-Anyone else is refused with 403 (401 without credentials or with an invalid token).
+- ``PUT /fhir/Task/<id>`` to withdraw: the patient (``patient/Task.write``), their own only.
+- ``POST /fhir/Communication`` (a message on a request): the owner's system
+  (``system/Communication.write``) or the patient (``patient/Communication.write``).
+Anyone else is refused with 403 (401 without credentials or with an invalid token). A
+request of another organisation or patient is 404, exactly as one that does not exist.
+Every step is taken by accuracy.services, which holds the rules; these views only say
+which element of the body a refusal is about.
 
 The contracts, exactly:
 
@@ -38,39 +45,79 @@ The contracts, exactly:
      accuracy.elements.choices_for(<type>) paths (e.g. ``dosage[0].text``); absent or
      "" means the whole item;
    - the patient is contacted through the portal (contact preference "portal").
-   Answers 201 with the Task (accuracy.fhir.task_resource), ``Location: <base>Task/<id>``
-   and ``ETag: W/"<revision>"``. An open request on the same item: 409 ``duplicate``
+   Answers 201 with the Task (accuracy.fhir.task_resource; a patient's copy never carries
+   the assignee extension, the owner's routing), ``Location: <base>Task/<id>`` and
+   ``ETag: W/"<revision>"``. An open request on the same item: 409 ``duplicate``
    naming ``Task/<id>``. Unusable input: 400 naming the element (e.g.
    ``Communication.payload[1].contentString``).
 
-3. ``PUT /fhir/Task/<id>`` with the Task as read, changed, and ``If-Match: W/"<n>"`` (the
-   ETag of ``GET /fhir/Task/<id>``; missing: 428, stale: 412). The server reads only
-   ``businessStatus.coding[].code`` (the step to take) and what that step needs;
-   everything else in the body is the server's own and is ignored:
-   - ``in-review``: start (or resume) the review (accuracy.services.start_review);
-   - ``denied``: refuse, with ``statusReason.coding[0].code`` one of
-     accuracy.models.DenialReason (e.g. ``accurate``, ``clinical_opinion``) and
-     ``statusReason.text`` the explanation for the patient (services.deny);
-   - ``amendment-completed``: amend the item as asked (services.accept) with the amended
-     item as a contained resource referenced by ``output[].valueReference`` ``#<local id>``;
-     it is stored as the next version of the item (its type must be the item's, its id is
-     set to the item's), based on the version named by ``focus`` (``<Type>/<id>/_history/<n>``;
-     the Task as read names the version the patient flagged: if the item changed since,
-     name the current version or get 409);
-   - ``partial-amendment-completed``: the same, in part, with ``statusReason.text`` saying
-     what was not changed (services.accept in_part=True).
+3. ``PUT /fhir/Task/<id>`` by the owner's system, with the Task as read, changed, and
+   ``If-Match: W/"<n>"`` (the ETag of ``GET /fhir/Task/<id>``, also its ``meta.versionId``;
+   missing: 428, stale: 412). The server reads only what asks for a step, and takes the
+   steps in this order, all or none (a refusal of one keeps none); an element that is
+   absent, or as it is now, asks for nothing, and everything else in the body is the
+   server's own and is ignored (the same Task again answers 200 and changes nothing):
+   - the extension ``accuracy.fhir.ASSIGNEE_EXTENSION`` with ``valueReference``
+     ``Practitioner/staff-<user id>``: hand the request to that colleague
+     (services.assign); not a clinician of the organisation (or no such user): 422 naming
+     ``Task.extension('<url>').valueReference``;
+   - ``restriction.period.end``, a later day (a dateTime counts as its day): extend the
+     deadline (services.extend_deadline: once, before it passes, within the profile's
+     limit, the patient told) with the reason in ``statusReason.text``; refused: 422
+     naming ``Task.restriction.period.end`` (or ``Task.statusReason.text``), not a full
+     date: 400;
+   - ``businessStatus.coding[].code``, the step to take:
+     - ``in-review``: start (or resume) the review (accuracy.services.start_review);
+     - ``waiting-for-information``: ask the patient the question in ``Task.note[0].text``
+       (or ``statusReason.text``) (services.ask_information);
+     - ``denied``: refuse, with ``statusReason.coding[0].code`` one of
+       accuracy.models.DenialReason (e.g. ``accurate``, ``clinical_opinion``) and
+       ``statusReason.text`` the explanation for the patient (services.deny);
+     - ``amendment-completed``: amend the item as asked (services.accept) with the amended
+       item as a contained resource referenced by ``output[].valueReference``
+       ``#<local id>``; it is stored as the next version of the item (its type must be the
+       item's, its id is set to the item's), based on the version named by ``focus``
+       (``<Type>/<id>/_history/<n>``; the Task as read names the version the patient
+       flagged: if the item changed since, name the current version or get 409);
+     - ``partial-amendment-completed``: the same, in part, with ``statusReason.text``
+       saying what was not changed (services.accept in_part=True);
+     - any other code: 422 naming ``Task.businessStatus``; unusable input for a step: 400
+       naming the element.
+   ``status`` ``cancelled``: 422 naming ``Task.status`` (only the patient withdraws).
    Answers 200 with the updated Task and its new ETag. A step the request's state does
-   not allow (e.g. denying a queued request): 409. ``waiting-for-information`` asks the
-   patient the question in ``Task.note[0].text`` (or ``statusReason.text``). Any other
-   businessStatus answers 422 naming ``Task.businessStatus``. Another
-   organisation's task, or none: 404.
+   not allow (e.g. denying a queued request, extending a decided one): 409 naming the
+   element that asked for it. Another organisation's task, or none: 404.
 
-4. ``GET /fhir/Communication?recipient=<ODS code>`` (also ``Organization/<ODS>`` or
+4. ``PUT /fhir/Task/<id>`` by the patient's app, with If-Match as above: ``status``
+   ``cancelled`` withdraws the request (services.withdraw), ``statusReason.text`` the
+   optional note; ``businessStatus`` may be absent, as read, or ``requester-cancelled``.
+   Nothing else: another status is 422 naming ``Task.status``, another businessStatus 422
+   naming ``Task.businessStatus``. A decided request: 409; withdrawn already: 200.
+
+5. ``POST /fhir/Communication`` with ``partOf[0].reference`` ``Task/<id>`` (or
+   ``Task/<id>/_history/<n>``) and the words in ``payload[0].contentString``; the rest of
+   the body is the server's own (sender, recipient, subject, sent). From the owner's
+   system: a message to the patient (services.post_message). From the patient's app: an
+   answer when the request waits for information (the review resumes), else a message
+   on the open request (services.patient_reply); a closed one: 409. Answers 201 with the
+   Communication as accuracy.fhir.communication_resource renders it and ``Location:
+   <base>Communication/<id>``. With the guide's disagreement category
+   (``category[].coding`` ``medRecCxDenialDisagree``), the patient's app logs a statement
+   of disagreement with a refusal (services.log_disagreement; answered as
+   accuracy.fhir.statement_resource renders it), and the owner's system responds to it
+   (services.add_rebuttal). The Location, message or statement, reads it back with
+   ``GET /fhir/Communication/<id>``. Nothing to disagree with or respond to, or done already: 409
+   naming ``Communication.category[0]``. No usable partOf: 400 naming
+   ``Communication.partOf[0]``; no words: 400 naming
+   ``Communication.payload[0].contentString``.
+
+6. ``GET /fhir/Communication?recipient=<ODS code>`` (also ``Organization/<ODS>`` or
    ``<system>|<ODS>``; or with no parameter, for a system): the downstream correction
    notices sent to the caller's organisation (a system's, or a clinician's), as the stored
    Communication texts in a searchset Bundle, oldest first, paged by _count/_offset.
    Another organisation's code finds nothing. ``?part-of=Task/<id>`` is the correction
-   conversation (api.fhir_views.communication_search), as before.
+   conversation (api.fhir_views.communication_search): the messages and the statements of
+   disagreement (and the owner's response) in the order they were written.
 """
 
 from __future__ import annotations
@@ -79,18 +126,23 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
 import audit
+from accounts.models import User
 from accuracy import fhir as correction_fhir
 from accuracy import services as corrections
-from accuracy.models import DownstreamNotice
+from accuracy.models import BusinessStatus, DownstreamNotice, Message, Statement, Status
 from consent.policy import Actor, ActorRole, NotFound, may_write
 from phr import fhir as fhir_models
 from phr.ingest import UnusableInput, canonical_json, ingest_documents, parse_json
@@ -176,27 +228,27 @@ def write_view(methods: tuple[str, ...]):
     return decorate
 
 
-def writer(request, scope: str, role: ActorRole) -> Actor:
-    """The caller, if it is of ``role`` and holds ``scope``; a session must pass CSRF."""
+WHO = {ActorRole.PATIENT: "a patient", ActorRole.SYSTEM: "an organisation system"}
+
+
+def writer(request, scopes: dict[ActorRole, str]) -> Actor:
+    """The caller, if it is of one of the roles named and holds that role's scope; a
+    session must pass CSRF."""
     try:
         actor = api_actor(request)
     except InvalidToken as invalid:
         raise views.Unauthenticated(invalid.challenge) from None
     if actor.role == ActorRole.ANONYMOUS:
         raise views.Unauthenticated
-    if actor.role != role:
-        raise Problem(
-            403,
-            f"Only {'a patient' if role == ActorRole.PATIENT else 'an organisation system'} may do this",
-            code="forbidden",
-        )
+    if actor.role not in scopes:
+        raise Problem(403, f"Only {' or '.join(WHO[role] for role in scopes)} may do this", code="forbidden")
     if bearer_token(request) is None:
         check = CsrfViewMiddleware(lambda _: None)
         check.process_request(request)
         if check.process_view(request, None, (), {}) is not None:
             raise Problem(403, "The CSRF check failed: send the portal's CSRF token", code="forbidden")
-    if not has_scope(request, scope):
-        raise views.MissingScope(scope)
+    if not has_scope(request, scopes[actor.role]):
+        raise views.MissingScope(scopes[actor.role])
     return actor
 
 
@@ -244,13 +296,13 @@ def check_resource(resource, resource_type: str) -> dict:
     return resource
 
 
-# --- 1. POST /fhir/: transaction and batch Bundles ------------------------------------
+# --- 1. POST /fhir/: transaction and batch Bundles -------------------------------------
 
 
 @write_view(("POST",))
 def transaction_or_batch(request):
     """An organisation system sends its records in (see the module's contract 1)."""
-    actor = writer(request, "system/Bundle.write", ActorRole.SYSTEM)
+    actor = writer(request, {ActorRole.SYSTEM: "system/Bundle.write"})
     if actor.organisation is None or not may_write(actor, actor.organisation):
         raise Problem(403, "This client may not write records", code="forbidden")
     document = read_json(request, "Bundle")
@@ -392,7 +444,7 @@ def about_entry(actor: Actor, communication: dict) -> uuid.UUID:
 @write_view(("POST",))
 def correction_request(request):
     """A patient asks for an item of their record to be corrected (contract 2)."""
-    actor = writer(request, "patient/Communication.write", ActorRole.PATIENT)
+    actor = writer(request, {ActorRole.PATIENT: "patient/Communication.write"})
     communication = check_resource(read_json(request, "Communication"), "Communication")
     payload = communication.get("payload") or []
     what = _text(payload[0].get("contentString")) if payload else ""
@@ -440,27 +492,50 @@ def correction_request(request):
         where = where or sources.get(invalid.field, ("Communication",))[0]
         raise Problem(400, str(invalid), expression=where) from None
     found = corrections.request_for(actor, created.pk)
-    reply = task_response(found, 201)
+    reply = task_response(found, 201, for_patient=True)
     reply["Location"] = f"{views.base_url(request)}Task/{found.pk}"
     return reply
 
 
-def task_response(found, status: int = 200) -> HttpResponse:
-    reply = response(correction_fhir.task_resource(found), status)
-    reply["ETag"] = f'W/"{found.revision}"'
+def task_response(found, status: int = 200, *, for_patient: bool) -> HttpResponse:
+    task = correction_fhir.task_resource(found, for_patient=for_patient)
+    reply = response(task, status)
+    reply["ETag"] = f'W/"{task["meta"]["versionId"]}"'  # meta.versionId is the request's revision
     return reply
 
 
-# --- 3. GET and PUT /fhir/Task/<id> ----------------------------------------------------
+# --- 3 and 4. GET and PUT /fhir/Task/<id> ----------------------------------------------
+
+TASK_WRITERS = {ActorRole.SYSTEM: "system/Task.write", ActorRole.PATIENT: "patient/Task.write"}
+ASSIGNEE = f"Task.extension('{correction_fhir.ASSIGNEE_EXTENSION}').valueReference"
+DEADLINE = "Task.restriction.period.end"
+STAFF = re.compile(r"^Practitioner/staff-(\d{1,18})$")
+DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T.*)?$")
 
 
 @write_view(("GET", "HEAD", "PUT"))
 def task_instance(request, task_id: str):
-    """GET reads the Task (api.fhir_views.task_read); PUT takes a step (contract 3)."""
+    """GET reads the Task (api.fhir_views.task_read); PUT takes steps (contracts 3 and 4)."""
     if request.method != "PUT":
         return views.task_read(request, task_id=task_id)
-    actor = writer(request, "system/Task.write", ActorRole.SYSTEM)
+    actor = writer(request, TASK_WRITERS)
     found = corrections.request_for(actor, task_id)
+    check_if_match(request, found)
+    task = check_resource(read_json(request, "Task"), "Task")
+    if task.get("id") not in (None, str(found.pk)):
+        raise Problem(400, "The Task's id must be the id in the URL", expression="Task.id")
+    steps = withdrawal(task, found) if actor.role == ActorRole.PATIENT else owner_steps(task, found)
+    with transaction.atomic():  # several steps in one PUT: all of them or none
+        revision = found.revision
+        for step in steps:
+            revision = step.take(actor, found, revision)
+    return task_response(
+        corrections.request_for(actor, found.pk), for_patient=actor.role == ActorRole.PATIENT
+    )
+
+
+def check_if_match(request, found) -> None:
+    """The PUT is based on the revision the request is at: 428 without If-Match, 412 if stale."""
     given = request.META.get("HTTP_IF_MATCH", "").strip()
     if not given:
         raise Problem(
@@ -479,60 +554,131 @@ def task_instance(request, task_id: str):
             code="conflict",
             expression="If-Match",
         )
-    task = check_resource(read_json(request, "Task"), "Task")
-    if task.get("id") not in (None, str(found.pk)):
-        raise Problem(400, "The Task's id must be the id in the URL", expression="Task.id")
-    step = business_status(task)
-    revision, where = found.revision, "Task.contained"
-    try:
-        if step == "in-review":
-            corrections.start_review(actor=actor, request_id=found.pk, revision=revision)
-        elif step == "denied":
-            reason = task.get("statusReason") or {}
-            code = _first_text(reason.get("coding"), "code")
-            corrections.deny(
-                actor=actor, request_id=found.pk, revision=revision, code=code, text=_text(reason.get("text"))
-            )
-        elif step == "waiting-for-information":
-            question = _first_text(task.get("note"), "text") or _text(
-                (task.get("statusReason") or {}).get("text")
-            )
-            corrections.ask_information(
-                actor=actor, request_id=found.pk, revision=revision, question=question
-            )
-        elif step in ("amendment-completed", "partial-amendment-completed"):
-            resource, where = amended_resource(task, found)
-            corrections.accept(
-                actor=actor,
-                request_id=found.pk,
-                revision=revision,
-                resource_json=canonical_json(resource).decode(),
-                based_on_version=focus_version(task),
-                in_part=step == "partial-amendment-completed",
-                note=_text((task.get("statusReason") or {}).get("text")),
-            )
-        else:
+
+
+@dataclass
+class Step:
+    """One accuracy.services step a PUT asks for, with the Task elements its refusals name."""
+
+    function: Callable[..., object]
+    arguments: dict
+    fields: dict[str, str]  # InvalidStep.field -> the element at fault
+    where: str  # the element that asked for the step: named by a Conflict
+    invalid_status: int = 400
+
+    def take(self, actor: Actor, found, revision: int) -> int:
+        try:
+            done = self.function(actor=actor, request_id=found.pk, revision=revision, **self.arguments)
+        except corrections.Conflict as conflict:
+            raise Problem(409, str(conflict), code="conflict", expression=self.where) from None
+        except corrections.InvalidStep as invalid:
             raise Problem(
+                self.invalid_status,
+                str(invalid),
+                code="business-rule" if self.invalid_status == 422 else "invalid",
+                expression=self.fields.get(invalid.field, self.where),
+            ) from None
+        return done.revision
+
+
+def owner_steps(task: dict, found) -> list[Step]:
+    """What the owner's system changed, as steps: the assignee, then the deadline, then
+    the businessStatus (an element that is absent or as it was asks for nothing)."""
+    if task.get("status") == Status.CANCELLED and found.status != Status.CANCELLED:
+        raise Problem(
+            422,
+            "Only the patient may withdraw a correction request: an organisation's system cannot cancel it",
+            code="business-rule",
+            expression="Task.status",
+        )
+    steps = []
+    colleague = changed_assignee(task, found)
+    if colleague is not None:
+        steps.append(
+            Step(corrections.assign, {"colleague": colleague}, {"colleague": ASSIGNEE}, ASSIGNEE, 422)
+        )
+    until = changed_deadline(task, found)
+    if until is not None:
+        reason = _text((task.get("statusReason") or {}).get("text"))
+        steps.append(
+            Step(
+                corrections.extend_deadline,
+                {"reason": reason, "until": until},
+                {"until": DEADLINE, "reason": "Task.statusReason.text"},
+                DEADLINE,
                 422,
-                "Task.businessStatus must be in-review, waiting-for-information, denied,"
-                " amendment-completed or partial-amendment-completed",
-                code="business-rule",
-                expression="Task.businessStatus",
             )
-    except corrections.Conflict as conflict:
-        raise Problem(409, str(conflict), code="conflict", expression="Task.businessStatus") from None
-    except corrections.InvalidStep as invalid:
-        fields = {
-            "code": "Task.statusReason.coding[0].code",
-            "text": "Task.statusReason.text",
-            "note": "Task.statusReason.text",
-            "resource": where,
+        )
+    code = business_status(task)
+    if code is not None and code != found.business_status:
+        steps.append(business_step(task, found, code))
+    return steps
+
+
+def business_step(task: dict, found, code: str) -> Step:
+    """The step a new businessStatus asks for (contract 3)."""
+    reason = task.get("statusReason") or {}
+    fields = {
+        "code": "Task.statusReason.coding[0].code",
+        "text": "Task.statusReason.text",
+        "note": "Task.statusReason.text",
+        "question": "Task.note[0].text",
+    }
+    where = "Task.businessStatus"
+    if code == "in-review":
+        return Step(corrections.start_review, {}, fields, where)
+    if code == "denied":
+        arguments = {"code": _first_text(reason.get("coding"), "code"), "text": _text(reason.get("text"))}
+        return Step(corrections.deny, arguments, fields, where)
+    if code == "waiting-for-information":
+        question = _first_text(task.get("note"), "text") or _text(reason.get("text"))
+        return Step(corrections.ask_information, {"question": question}, fields, where)
+    if code in ("amendment-completed", "partial-amendment-completed"):
+        resource, contained = amended_resource(task, found)
+        arguments = {
+            "resource_json": canonical_json(resource).decode(),
+            "based_on_version": focus_version(task),
+            "in_part": code == "partial-amendment-completed",
+            "note": _text(reason.get("text")),
         }
-        raise Problem(400, str(invalid), expression=fields.get(invalid.field, "Task")) from None
-    return task_response(corrections.request_for(actor, found.pk))
+        return Step(corrections.accept, arguments, {**fields, "resource": contained}, where)
+    raise Problem(
+        422,
+        "Task.businessStatus must be in-review, waiting-for-information, denied,"
+        " amendment-completed or partial-amendment-completed",
+        code="business-rule",
+        expression="Task.businessStatus",
+    )
 
 
-def business_status(task: dict) -> str:
+def withdrawal(task: dict, found) -> list[Step]:
+    """A patient's app may only withdraw: Task.status cancelled, the note in statusReason.text."""
+    if task.get("status") != Status.CANCELLED:
+        raise Problem(
+            422,
+            "Your app may only withdraw the request: set Task.status to cancelled",
+            code="business-rule",
+            expression="Task.status",
+        )
+    code = business_status(task)
+    if code not in (None, found.business_status, BusinessStatus.CANCELLED):
+        raise Problem(
+            422,
+            f"Your app may only withdraw the request: leave Task.businessStatus out or set it to"
+            f" {BusinessStatus.CANCELLED.value}",
+            code="business-rule",
+            expression="Task.businessStatus",
+        )
+    if found.status == Status.CANCELLED:
+        return []  # withdrawn already: nothing to do
+    note = _text((task.get("statusReason") or {}).get("text"))
+    return [Step(corrections.withdraw, {"note": note}, {"note": "Task.statusReason.text"}, "Task.status")]
+
+
+def business_status(task: dict) -> str | None:
+    """The guide's businessStatus code in the Task, or None when it has none."""
+    if "businessStatus" not in task:
+        return None
     codings = (task.get("businessStatus") or {}).get("coding") or []
     for coding in codings:
         if coding.get("system") in (None, correction_fhir.BUSINESS_STATUS_SYSTEM) and coding.get("code"):
@@ -540,6 +686,49 @@ def business_status(task: dict) -> str:
     raise Problem(
         400, "Name the step in Task.businessStatus.coding[0].code", expression="Task.businessStatus"
     )
+
+
+def changed_deadline(task: dict, found) -> date | None:
+    """The deadline in Task.restriction.period.end, if the Task asks for another one."""
+    restriction = task.get("restriction")
+    period = restriction.get("period") if isinstance(restriction, dict) else None
+    end = period.get("end") if isinstance(period, dict) else None
+    if end is None:
+        return None
+    match = DAY.match(end) if isinstance(end, str) else None
+    try:
+        until = date.fromisoformat(match.group(1)) if match else None
+    except ValueError:
+        until = None
+    if until is None:
+        raise Problem(400, "Give the new deadline as a full date (YYYY-MM-DD)", expression=DEADLINE)
+    return None if until == found.due_on else until
+
+
+def changed_assignee(task: dict, found) -> User | None:
+    """The colleague the assignee extension names, if it names another one than now."""
+    for extension in task.get("extension") or []:
+        if not isinstance(extension, dict) or extension.get("url") != correction_fhir.ASSIGNEE_EXTENSION:
+            continue
+        reference = _text((extension.get("valueReference") or {}).get("reference"))
+        match = STAFF.match("/".join(reference.split("/")[-2:]))
+        if match is None:
+            raise Problem(
+                422,
+                "Name the colleague as Practitioner/staff-<id>",
+                code="business-rule",
+                expression=ASSIGNEE,
+            )
+        if int(match.group(1)) == found.assigned_to_id:
+            return None
+        colleague = User.objects.filter(pk=int(match.group(1))).first()
+        if colleague is None:
+            # The words accuracy.services.assign uses for a non-member: the two look alike.
+            raise Problem(
+                422, "Choose a colleague at your organisation", code="business-rule", expression=ASSIGNEE
+            )
+        return colleague
+    return None
 
 
 def amended_resource(task: dict, found) -> tuple[dict, str]:
@@ -576,15 +765,96 @@ def focus_version(task: dict) -> int:
     )
 
 
-# --- 4. GET /fhir/Communication: correction notices, or a request's conversation ---------
+# --- 5 and 6. POST and GET /fhir/Communication -----------------------------------------
 
 
 NOTICE_PARAMS = frozenset({"recipient", "recipient:identifier", "_count", "_offset"})
+COMMUNICATION_WRITERS = {
+    ActorRole.SYSTEM: "system/Communication.write",
+    ActorRole.PATIENT: "patient/Communication.write",
+}
+MESSAGE = "Communication.payload[0].contentString"
+
+
+@write_view(("GET", "HEAD", "POST"))
+def communications(request):
+    """GET: notices or a conversation (contract 6); POST: a message on a request (contract 5)."""
+    if request.method == "POST":
+        return post_message(request)
+    return notices(request)
+
+
+def post_message(request) -> HttpResponse:
+    """The owner's system writes to the patient, or the patient's app replies, or logs a
+    disagreement with a refusal (contract 5)."""
+    actor = writer(request, COMMUNICATION_WRITERS)
+    communication = check_resource(read_json(request, "Communication"), "Communication")
+    task_id = part_of_task(communication)
+    body = _first_text(communication.get("payload"), "contentString")
+    if not body:
+        raise Problem(400, "Write the message in payload[0].contentString", expression=MESSAGE)
+    disagreement = is_disagreement(communication)
+    found = corrections.request_for(actor, task_id)
+    if disagreement:
+        # The patient states a disagreement; the owner's system responds to it.
+        by_patient = actor.role == ActorRole.PATIENT
+        function = corrections.log_disagreement if by_patient else corrections.add_rebuttal
+        step = Step(function, {"text": body}, {"text": MESSAGE}, "Communication.category[0]")
+    else:
+        # The patient's reply answers a question when the request waits for information.
+        function = corrections.patient_reply if actor.role == ActorRole.PATIENT else corrections.post_message
+        step = Step(function, {"body": body}, {"body": MESSAGE}, "Communication.partOf[0]")
+    with transaction.atomic():  # the request stays locked until what was written is read back
+        step.take(actor, found, found.revision)
+        if disagreement:
+            kind = Statement.Kind.DISAGREEMENT if by_patient else Statement.Kind.REBUTTAL
+            statement = Statement.objects.select_related("request__owner").get(request=found, kind=kind)
+            resource = correction_fhir.statement_resource(statement)
+        else:
+            message = Message.objects.select_related("request__owner").filter(request=found).latest("id")
+            resource = correction_fhir.communication_resource(message)
+    reply = response(resource, 201)
+    reply["Location"] = f"{views.base_url(request)}Communication/{resource['id']}"
+    return reply
+
+
+def is_disagreement(communication: dict) -> bool:
+    """Whether the Communication is of the guide's disagreement process (its category)."""
+    codings = [
+        coding
+        for category in communication.get("category") or []
+        if isinstance(category, dict)
+        for coding in category.get("coding") or []
+        if isinstance(coding, dict)
+    ]
+    return any(
+        coding.get("code") == correction_fhir.DISAGREEMENT
+        and coding.get("system") in (None, correction_fhir.COMMUNICATION_TYPE_SYSTEM)
+        for coding in codings
+    )
+
+
+def part_of_task(communication: dict) -> str:
+    """The id of the Task that Communication.partOf[0] names (Task/<id>)."""
+    part_of = communication.get("partOf")
+    reference = ""
+    if isinstance(part_of, list) and part_of and isinstance(part_of[0], dict):
+        reference = _text(part_of[0].get("reference"))
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) < 2 or parts[-2] != "Task" or not parts[-1]:
+        raise Problem(
+            400,
+            "Name the correction request in partOf[0].reference, as Task/<id>",
+            expression="Communication.partOf[0]",
+        )
+    return parts[-1]
 
 
 @views.fhir_view
-def communications(request):
-    """Notices for the caller's organisation (contract 4), else the conversation search."""
+def notices(request):
+    """Notices for the caller's organisation (contract 6), else the conversation search."""
     actor = views.caller(request, "Communication")
     wants_notices = "recipient" in request.GET or "recipient:identifier" in request.GET
     if not wants_notices and not (actor.role == ActorRole.SYSTEM and "part-of" not in request.GET):

@@ -36,6 +36,17 @@ RESOURCE_TYPES: dict[str, str] = {
     "Communication": "messages about your correction requests",
 }
 
+# The network's reference data, read in any context: not part of anyone's record, but an
+# app needs it to show who holds an item and who asked. Granted like a record type.
+REFERENCE_TYPES: dict[str, tuple[str, str]] = {
+    # type: (a patient's words, an organisation's system's words)
+    "Organization": ("the organisations in the network", "read the network's member organisations"),
+    "Practitioner": (
+        "the names of the staff handling your correction requests",
+        "read the names of the network's clinical staff",
+    ),
+}
+
 IDENTITY_SCOPES: dict[str, str] = {
     "openid": "confirm who you are",
     "fhirUser": "know which record in the portal is yours",
@@ -43,17 +54,27 @@ IDENTITY_SCOPES: dict[str, str] = {
     "offline_access": "keep its access when you are not using it, until you stop it",
 }
 
-# What an organisation's system may be granted beyond reading: pushing records in, and
-# updating the correction tasks its organisation owns.
-SYSTEM_WRITES = ("Bundle", "Task")
-PATIENT_WRITES = ("Communication",)
+# What an organisation's system may be granted beyond reading: pushing records in,
+# updating the correction tasks its organisation owns and writing to their patients.
+SYSTEM_WRITES = ("Bundle", "Task", "Communication")
+# What a patient's app may be granted beyond reading: asking for corrections, replying on
+# them and withdrawing them.
+PATIENT_WRITES = ("Communication", "Task")
 
 
 def _patient_scopes() -> dict[str, str]:
-    scopes = {"patient/*.read": "see your whole record"}
+    scopes = {
+        "patient/*.read": "see your whole record, the organisations that hold it and the staff handling"
+        " your correction requests"
+    }
     for resource_type, words in RESOURCE_TYPES.items():
         scopes[f"patient/{resource_type}.read"] = f"see {words}"
-    scopes["patient/Communication.write"] = "send correction requests about your record for you"
+    for resource_type, (words, _) in REFERENCE_TYPES.items():
+        scopes[f"patient/{resource_type}.read"] = f"see {words}"
+    scopes["patient/Communication.write"] = (
+        "send correction requests about your record, and your replies about them, for you"
+    )
+    scopes["patient/Task.write"] = "withdraw your correction requests"
     return scopes
 
 
@@ -61,8 +82,11 @@ def _system_scopes() -> dict[str, str]:
     scopes = {"system/*.read": "read the records its organisation may see"}
     for resource_type in RESOURCE_TYPES:
         scopes[f"system/{resource_type}.read"] = f"read {resource_type} resources its organisation may see"
+    for resource_type, (_, words) in REFERENCE_TYPES.items():
+        scopes[f"system/{resource_type}.read"] = words
     scopes["system/Bundle.write"] = "send its organisation's records in as FHIR Bundles"
     scopes["system/Task.write"] = "update its organisation's correction tasks"
+    scopes["system/Communication.write"] = "write to patients about its organisation's correction tasks"
     return scopes
 
 
@@ -75,7 +99,9 @@ ALL_SCOPES = {**PATIENT_APP_SCOPES, **SYSTEM_SCOPES}
 # a patient acts on their own record; staff read as themselves.
 SESSION_SCOPES: dict[str, frozenset[str]] = {
     # Sharing choices are made only in the portal itself: no token is granted Consent.write.
-    "patient": frozenset({"patient/*.read", "patient/Communication.write", "patient/Consent.write"}),
+    "patient": frozenset(
+        {"patient/*.read", "patient/Communication.write", "patient/Task.write", "patient/Consent.write"}
+    ),
     "clinician": frozenset({"user/*.read", "patient/*.read"}),
     "ig_officer": frozenset({"user/*.read", "patient/*.read"}),
 }

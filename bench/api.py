@@ -7,11 +7,16 @@ patient account for each and a bearer token (api.oauth_server.issue_access_token
 gunicorn servers then run side by side with production settings (DEBUG off, persistent
 database connections, DB_CONN_MAX_AGE=600), 2 sync workers each:
 
-  api   config.wsgi: GET /fhir/Patient/<id>/$everything with the bearer token: the
-        token check, the access decision, the permitted query, the audit event naming
-        every entry disclosed, and the Bundle built from the stored JSON
-  bare  bare_app below: the same rows in the same order straight from the table, joined
-        into the same Bundle shape (api.fhir_bundle), with no token, policy or audit
+  api   GET /fhir/Patient/<id>/$everything with the bearer token: the token check, the
+        access decision, the permitted query, the audit event naming every entry
+        disclosed, and the Bundle built from the stored JSON
+  bare  bare_view below, a Django view behind the same middleware: the same rows in the
+        same order straight from the table, joined into the same Bundle shape
+        (api.fhir_bundle), with no token, policy or audit. The issue's goal compares
+        these two: what the policy and audit cost.
+  raw   bare_app below: the bare view's work as a plain WSGI app, without Django's request
+        handling and middleware. Shown for information: api / raw is what a request
+        costs in all, framework included.
 
 A second process on loopback applies a bounded load to one of them at a time: N=4
 concurrent clients with http.client keep-alive connections (gunicorn's sync workers
@@ -56,31 +61,58 @@ SIZES = (100, 1000, 5000)
 REQUESTS = {100: 160, 1000: 48, 5000: 12}
 WARMUP = 4
 GOAL = 0.85
+SIDES = ("bare", "api", "raw")
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 BARE_PATH = re.compile(r"^/bare/Patient/([0-9a-f-]{36})/\$everything$")
 
 
-# --- The bare side: a WSGI app served by gunicorn as bench.api:bare_app ------------------
+# --- The bare sides --------------------------------------------------------------------------
 
-_bare_handler = None
+
+def bare_rows(patient_uuid, host: str, path: str) -> bytes:
+    """The same stored rows as $everything, in the same order and Bundle shape."""
+    from api.fhir_bundle import bundle, bundle_entry, patient_text
+    from api.fhir_views import ordered
+    from phr.models import Patient, RecordEntry
+
+    patient = Patient.objects.get(pk=patient_uuid)
+    rows = list(ordered(RecordEntry.objects.filter(patient=patient)))
+    base = f"http://{host}/fhir/"
+    parts = []
+    for entry in rows:
+        if entry.resource_type == "Patient":
+            parts.append(bundle_entry(f"{base}Patient/{patient.pk}", patient_text(patient, entry)))
+        else:
+            parts.append(bundle_entry(f"{base}{entry.resource_type}/{entry.fhir_id}", entry.json))
+    return bundle("searchset", parts, total=len(rows), links=[("self", f"http://{host}{path}")]).encode()
+
+
+def bare_view(request, patient_uuid):
+    """The bare side: a Django view (bench/bench_urls.py) with no token, policy or audit."""
+    from django.http import HttpResponse
+
+    from api.fhir_bundle import CONTENT_TYPE
+
+    return HttpResponse(bare_rows(patient_uuid, request.get_host(), request.path), content_type=CONTENT_TYPE)
+
+
+_raw_handler = None
 
 
 def bare_app(environ, start_response):
-    """The same stored rows as $everything, with no token, policy or audit."""
-    global _bare_handler  # built once per worker, after the fork
-    if _bare_handler is None:
-        _bare_handler = _make_bare_handler()
-    return _bare_handler(environ, start_response)
+    """The raw side: bare_rows as a plain WSGI app, without Django's request handling."""
+    global _raw_handler  # built once per worker, after the fork
+    if _raw_handler is None:
+        _raw_handler = _make_raw_handler()
+    return _raw_handler(environ, start_response)
 
 
-def _make_bare_handler():
+def _make_raw_handler():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
-    from api.fhir_bundle import CONTENT_TYPE, bundle, bundle_entry, patient_text
-    from api.fhir_views import ordered
-    from phr.models import Patient, RecordEntry
+    from api.fhir_bundle import CONTENT_TYPE
 
     def handler(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -91,17 +123,7 @@ def _make_bare_handler():
         if not found:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found"]
-        patient = Patient.objects.get(pk=found.group(1))
-        rows = list(ordered(RecordEntry.objects.filter(patient=patient)))
-        base = f"http://{environ['HTTP_HOST']}/fhir/"
-        parts = []
-        for entry in rows:
-            if entry.resource_type == "Patient":
-                parts.append(bundle_entry(f"{base}Patient/{patient.pk}", patient_text(patient, entry)))
-            else:
-                parts.append(bundle_entry(f"{base}{entry.resource_type}/{entry.fhir_id}", entry.json))
-        self_url = f"http://{environ['HTTP_HOST']}{path}"
-        body = bundle("searchset", parts, total=len(rows), links=[("self", self_url)]).encode()
+        body = bare_rows(found.group(1), environ["HTTP_HOST"], path)
         start_response("200 OK", [("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -318,7 +340,7 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: str) -> dict:
     env.update({"ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false", "DB_CONN_MAX_AGE": "600"})
     env["PYTHONPATH"] = str(REPO)
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "bench.bench_settings"
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, __file__, "--setup"], env=env, capture_output=True, text=True, check=False
@@ -334,24 +356,29 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: str) -> dict:
 
     servers = {
         "api": Server("api", "config.wsgi", env, workdir),
-        "bare": Server("bare", "bench.api:bare_app", env, workdir),
+        "bare": Server("bare", "config.wsgi", env, workdir),
+        "raw": Server("raw", "bench.api:bare_app", env, workdir),
     }
     try:
         servers["api"].wait_ready("/fhir/metadata")
-        servers["bare"].wait_ready("/bare/ready")
+        servers["bare"].wait_ready("/fhir/metadata")
+        servers["raw"].wait_ready("/bare/ready")
         sizes = {}
         for size in SIZES:
             patient = data["patients"][str(size)]
+            bare_path = f"/bare/Patient/{patient['patient']}/$everything"
             paths = {
                 "api": (f"/fhir/Patient/{patient['patient']}/$everything", patient["token"]),
-                "bare": (f"/bare/Patient/{patient['patient']}/$everything", None),
+                "bare": (bare_path, None),
+                "raw": (bare_path, None),
             }
             total = max(8, round(REQUESTS[size] * args.scale))
-            for side, (path, token) in paths.items():  # warm both workers' connections and caches
+            for side, (path, token) in paths.items():  # warm every worker's connections and caches
                 run_load(servers[side].port, path, token, WARMUP, args.concurrency)
-            runs: dict[str, list[dict]] = {"bare": [], "api": []}
+            runs: dict[str, list[dict]] = {side: [] for side in SIDES}
             for number in range(args.rounds):
-                order = ("bare", "api") if number % 2 == 0 else ("api", "bare")
+                # Each round starts with a different side, so no side always goes first.
+                order = SIDES[number % len(SIDES) :] + SIDES[: number % len(SIDES)]
                 for side in order:
                     path, token = paths[side]
                     runs[side].append(run_load(servers[side].port, path, token, total, args.concurrency))
@@ -366,17 +393,20 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: str) -> dict:
                     "body_bytes": results[0]["bytes"],
                 }
             ratios = [a["rps"] / b["rps"] for a, b in zip(runs["api"], runs["bare"], strict=True)]
+            raw_ratios = [a["rps"] / b["rps"] for a, b in zip(runs["api"], runs["raw"], strict=True)]
             sizes[str(size)] = {
                 "entries": patient["entries"],
                 "requests_per_round": total,
                 **summary,
                 "ratio_median": round(statistics.median(ratios), 3),
                 "ratio_all": [round(r, 3) for r in ratios],
+                "ratio_vs_raw_median": round(statistics.median(raw_ratios), 3),
             }
             s = sizes[str(size)]
             print(
                 f"  {size:>5} entries: bare {s['bare']['rps_median']:.1f}/s,"
-                f" api {s['api']['rps_median']:.1f}/s, ratio {s['ratio_median']:.0%}",
+                f" api {s['api']['rps_median']:.1f}/s, ratio {s['ratio_median']:.0%}"
+                f" (raw {s['raw']['rps_median']:.1f}/s, api/raw {s['ratio_vs_raw_median']:.0%})",
                 flush=True,
             )
     finally:
@@ -418,6 +448,7 @@ def main() -> None:
         },
         "method": {
             "gunicorn": "2 sync workers per side, DEBUG off, DB_CONN_MAX_AGE=600",
+            "sides": "api and bare: Django, same middleware; raw: plain WSGI (information only)",
             "load": f"{args.concurrency} concurrent http.client keep-alive clients in a second process",
             "rounds": args.rounds,
             "requests_per_round": {str(s): max(8, round(n * args.scale)) for s, n in REQUESTS.items()},
@@ -438,14 +469,15 @@ def main() -> None:
         print(f"\n{backend}: $everything, {args.concurrency} clients, goal api >= {GOAL:.0%} of bare")
         print(
             f"{'entries':>7} {'bare/s':>8} {'api/s':>8} {'ratio':>6} {'p50 bare':>9} {'p50 api':>8}"
-            f" {'p95 bare':>9} {'p95 api':>8}  goal"
+            f" {'p95 bare':>9} {'p95 api':>8}  goal     {'raw/s':>7} {'api/raw':>7}"
         )
         for s in result["sizes"].values():
             verdict = "met" if s["ratio_median"] >= GOAL else "NOT met"
             print(
                 f"{s['entries']:>7} {s['bare']['rps_median']:>8.1f} {s['api']['rps_median']:>8.1f}"
                 f" {s['ratio_median']:>6.0%} {s['bare']['p50_ms']:>9.1f} {s['api']['p50_ms']:>8.1f}"
-                f" {s['bare']['p95_ms']:>9.1f} {s['api']['p95_ms']:>8.1f}  {verdict}"
+                f" {s['bare']['p95_ms']:>9.1f} {s['api']['p95_ms']:>8.1f}  {verdict:<7}"
+                f"  {s['raw']['rps_median']:>7.1f} {s['ratio_vs_raw_median']:>7.0%}"
             )
         points = list(result["sizes"].values())
         growth = [

@@ -140,7 +140,14 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["CONN_MAX_AGE"] = 0
     # Writers wait for each other instead of failing at once with "database is locked";
     # WAL lets pages read while a write is under way, and commits skip a second fsync.
-    _db["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    # IMMEDIATE: a transaction takes the write lock when it begins, so one that reads and
+    # then writes (a read and its audit event) never has to upgrade a stale snapshot,
+    # which SQLite refuses at once, whatever the timeout.
+    _db["OPTIONS"] = {
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+    }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -344,6 +344,18 @@ class RecordAccess:
         self._audit(rows, detail)
         return rows
 
+    def count(
+        self, shape: Callable[[QuerySet], QuerySet[RecordEntry]] | None = None, *, detail: dict | None = None
+    ) -> int:
+        """How many permitted entries (shaped by the caller) there are, audited as a
+        search that disclosed none: only the number leaves."""
+        query = self._base if shape is None else shape(self._base)
+        with _policy_scope():
+            # Filters such as code= match the stored text: counting reads clinical content.
+            total = query.count()
+        self._audit([], {**(detail or {}), "summary": "count"})
+        return total
+
     def read_one(self, entry_id, *, detail: dict | None = None) -> RecordEntry:
         """One permitted entry, or NotFound whether it is missing or not permitted."""
         try:

@@ -5,6 +5,7 @@ data. The rest of the code sees plain dicts, FHIRPath-style element paths and
 OperationOutcome dicts, never a pydantic model.
 """
 
+import json
 from functools import cache
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -33,6 +34,21 @@ def model_class(resource_type: str):
         return get_fhir_model_class(resource_type)
     except (ValueError, KeyError, AttributeError, ImportError):
         return None
+
+
+@cache
+def mandatory_elements(resource_type: str) -> frozenset[str]:
+    """The top-level elements FHIR R4 requires of a resource type (any choice of a required
+    value[x]): a search's _elements keeps them, as the specification says a server should."""
+    cls = model_class(resource_type)
+    if cls is None:
+        return frozenset()
+    names = set()
+    for name, info in cls.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if info.is_required() or extra.get("element_required") or extra.get("one_of_many_required"):
+            names.add(info.alias or name)
+    return frozenset(names)
 
 
 def _path(loc: tuple) -> str:
@@ -100,3 +116,10 @@ def operation_outcome(issues: list[dict]) -> dict:
         "issue": issues
         or [issue("", "All resources were accepted", severity="information", code="informational")],
     }
+
+
+def bundle_entry(full_url: str, text: str, mode: str | None = "match") -> str:
+    """One Bundle entry around a resource already serialised (stored JSON is served as
+    it is, never parsed again); ``mode`` is its search mode, None for none."""
+    search = f',"search":{{"mode":"{mode}"}}' if mode else ""
+    return f'{{"fullUrl":{json.dumps(full_url)},"resource":{text}{search}}}'

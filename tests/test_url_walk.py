@@ -60,7 +60,11 @@ def world(db):
                     "resourceType": "Condition",
                     "id": "c1",
                     "subject": {"reference": "Patient/pa"},
-                    "code": {"text": "Hypertensive disorder"},
+                    "code": {
+                        "coding": [{"system": "http://snomed.info/sct", "code": "38341003"}],
+                        "text": "Hypertensive disorder",
+                    },
+                    "category": [{"coding": [{"code": "problem-list-item"}]}],
                 }
             },
         ],
@@ -184,3 +188,31 @@ def test_patient_urls_answer_a_forbidden_patient_as_a_missing_one(world, client,
         assert codes[0] == codes[1], (
             f"{name} tells a forbidden patient from a missing one for {role}: {codes}"
         )
+
+
+# Searches whose filters match the stored text (code=, category=): a count or a page of
+# them reads clinical content, so the policy must run it, whoever asks.
+FHIR_QUERIES = [
+    "/fhir/Condition?_summary=count&code=38341003",
+    "/fhir/Condition?_summary=count&category=problem-list-item&code=38341003",
+    "/fhir/Condition?code=38341003&_elements=code",
+    "/fhir/Condition?_summary=count&code=38341003&patient={pa}",
+    "/fhir/Condition?category=problem-list-item&patient={pa}",
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_fhir_searches_by_code_and_category_read_only_through_the_policy(world, client, role, clinical_reads):
+    if role != "anonymous":
+        client.force_login(world["users"][role])
+    answered = {}
+    for query in FHIR_QUERIES:
+        url = query.format(pa=world["pa"].pk)
+        response = client.get(url)
+        assert response.status_code < 500, f"{url} answered {response.status_code} for {role}"
+        answered[url] = response
+    assert clinical_reads == [], f"clinical content read outside the policy as {role}"
+    if role in ("patient_a", "clin_owner"):  # they see the Condition: the walk reached the count
+        counted = answered[f"/fhir/Condition?_summary=count&code=38341003&patient={world['pa'].pk}"]
+        assert counted.status_code == 200
+        assert counted.json()["total"] == 1

@@ -201,7 +201,7 @@ def test_metadata_is_a_valid_capability_statement_with_the_smart_endpoints(clien
     assert {"Patient", "Condition", "Observation", "Consent", "AuditEvent", "Task"} <= types
     for resource in rest["resource"]:
         # Writes are advertised only where api.fhir_write does them (tests/api/test_fhir_write.py).
-        writes = {"update"} if resource["type"] == "Task" else set()
+        writes = {"Task": {"update"}, "Communication": {"create"}}.get(resource["type"], set())
         assert {i["code"] for i in resource["interaction"]} <= {"read", "vread", "search-type", *writes}
 
 
@@ -399,9 +399,10 @@ def test_summary_is_an_ips_style_document(client, net):
 # --- Disputed items -----------------------------------------------------------------------
 
 
-def test_a_disputed_item_carries_the_disputed_tag(client, net):
+def flag_the_dose(net):
+    """Ada disputes the dose of her MedicationStatement (the item is then "disputed")."""
     entry = RecordEntry.objects.get(resource_type="MedicationStatement")
-    services.submit_correction(
+    return services.submit_correction(
         actor=actor_for(net["people"]["ada"]),
         entry_id=entry.pk,
         element="dosage[0].text",
@@ -409,6 +410,10 @@ def test_a_disputed_item_carries_the_disputed_tag(client, net):
         reason="My GP changed it",
         contact_preference="portal",
     )
+
+
+def test_a_disputed_item_carries_the_disputed_tag(client, net):
+    flag_the_dose(net)
     as_user(client, net, "ada")
     tags = fhir(client, "/fhir/MedicationStatement/m1")["meta"]["tag"]
     assert {
@@ -418,6 +423,13 @@ def test_a_disputed_item_carries_the_disputed_tag(client, net):
     searched = fhir(client, "/fhir/MedicationStatement")["entry"][0]["resource"]
     assert searched["meta"]["tag"][0]["code"] == "disputed"
     assert "meta" not in fhir(client, "/fhir/Condition/c1")
+    everything = fhir(client, f"/fhir/Patient/{net['ada'].pk}/$everything")["entry"]
+    tagged = {
+        e["resource"]["resourceType"]
+        for e in everything
+        if any(t["code"] == "disputed" for t in e["resource"].get("meta", {}).get("tag", []))
+    }
+    assert tagged == {"MedicationStatement"}
 
 
 # --- Consent, audit, provenance, corrections ----------------------------------------------
@@ -453,14 +465,7 @@ def test_audit_events_for_the_patient_and_for_ig(client, net):
 
 def _accepted_correction(net):
     entry = RecordEntry.objects.get(resource_type="MedicationStatement")
-    request = services.submit_correction(
-        actor=actor_for(net["people"]["ada"]),
-        entry_id=entry.pk,
-        element="dosage[0].text",
-        proposed="5mg once daily",
-        reason="My GP changed it",
-        contact_preference="portal",
-    )
+    request = flag_the_dose(net)
     gp = actor_for(net["people"]["gp"])
     request = services.start_review(actor=gp, request_id=request.pk, revision=request.revision)
     amended = json.loads(entry.json)
@@ -544,6 +549,8 @@ def test_bad_inputs_never_answer_a_server_error_or_an_html_page(client, net):
     urls = [
         "/fhir/",
         "/fhir/nothing/here/at/all",
+        "/fhir/Communication/x%0A",
+        "/fhir/Condition/%0A%0D",
         "/fhir/Condition?date=ge",
         "/fhir/Condition?date=2024-13-45",
         "/fhir/Condition?_lastUpdated=xx2020",

@@ -7,6 +7,7 @@ with fhir.resources.R4B), every error an OperationOutcome, never a server error.
 import copy
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
@@ -510,3 +511,534 @@ def test_a_session_write_needs_the_csrf_token(world):
         url, data=json.dumps(correction()), content_type="application/fhir+json", HTTP_X_CSRFTOKEN=secret
     )
     assert answer(made, 201)["status"] == "ready"
+
+
+# --- The whole correction workflow over FHIR ---------------------------------------------
+
+ASSIGNEE_URL = "https://portal.example/fhir/StructureDefinition/task-assignee"
+
+
+def message(task_id: str, text: str, **changes) -> dict:
+    communication = {
+        "resourceType": "Communication",
+        "status": "completed",
+        "partOf": [{"reference": f"Task/{task_id}"}],
+        "payload": [{"contentString": text}],
+    }
+    communication.update(changes)
+    return communication
+
+
+def assignee(user) -> dict:
+    return {"url": ASSIGNEE_URL, "valueReference": {"reference": f"Practitioner/staff-{user.pk}"}}
+
+
+def read_task(client, task_id: str, headers) -> tuple[dict, str]:
+    reply = client.get(f"/fhir/Task/{task_id}", **headers)
+    return answer(reply, 200), reply["ETag"]
+
+
+def colleague(world, org_key: str = "gp", email: str = "dr.colleague@example.com"):
+    from accounts.models import Membership, Role, User
+
+    user = User.objects.create_user(email, "pw-for-tests-only", role=Role.CLINICIAN)
+    Membership.objects.create(user=user, organisation=world[org_key])
+    return user
+
+
+def test_the_task_names_its_revision_in_meta_version_id_as_the_etag_does(client, world, app):
+    task = submit(client, app)
+    assert task["meta"]["versionId"] == "1"
+    system = system_token(world["gp"], "system/*.read system/Task.write")
+    reply = put(client, f"/fhir/Task/{task['id']}", task_update(task, "in-review"), system, 'W/"1"')
+    reviewed = answer(reply, 200)
+    assert reviewed["meta"]["versionId"] == "2"
+    assert reply["ETag"] == 'W/"2"'
+    read, etag = read_task(client, task["id"], system)
+    assert (read["meta"]["versionId"], etag) == ("2", 'W/"2"')
+    searched = answer(client.get("/fhir/Task?owner=A10001", **system), 200)
+    assert searched["entry"][0]["resource"]["meta"]["versionId"] == "2"
+
+
+def test_a_correction_runs_from_request_to_amendment_entirely_over_fhir(client, world):
+    from accounts.models import Notification
+    from accuracy.models import Message, TimelineEvent
+
+    ada = world["people"]["ada"]
+    patient_app = patient_token(ada, "patient/*.read patient/Communication.write patient/Task.write")
+    system = system_token(
+        world["gp"], "system/*.read system/Task.write system/Communication.write system/Bundle.write"
+    )
+    # The patient's app asks; the owner's system starts the review and asks a question.
+    task = submit(client, patient_app)
+    url = f"/fhir/Task/{task['id']}"
+    task, etag = read_task(client, task["id"], system)
+    task = answer(put(client, url, task_update(task, "in-review"), system, etag), 200)
+    question = task_update(task, "waiting-for-information", note=[{"text": "Which clinic changed the dose?"}])
+    task = answer(put(client, url, question, system, 'W/"2"'), 200)
+    assert task["businessStatus"]["coding"][0]["code"] == "waiting-for-information"
+    # The patient's app reads the question and answers it: the review resumes.
+    thread = answer(client.get(f"/fhir/Communication?part-of=Task/{task['id']}", **patient_app), 200)
+    assert thread["entry"][0]["resource"]["payload"][0]["contentString"] == "Which clinic changed the dose?"
+    reply = post(
+        client, "/fhir/Communication", message(task["id"], "The diabetes clinic, in May"), patient_app
+    )
+    sent = answer(reply, 201)
+    assert sent["partOf"] == [{"reference": f"Task/{task['id']}"}]
+    assert sent["sender"] == {"reference": f"Patient/{world['ada'].pk}"}
+    assert sent["payload"][0]["contentString"] == "The diabetes clinic, in May"
+    assert reply["Location"] == f"http://testserver/fhir/Communication/{sent['id']}"
+    task, etag = read_task(client, task["id"], system)
+    assert (task["businessStatus"]["coding"][0]["code"], etag) == ("in-review", 'W/"4"')
+    answer_row = Message.objects.get(from_patient=True)
+    assert (answer_row.author, answer_row.body) == (ada, "The diabetes clinic, in May")
+    # The owner's system writes to the patient: a message, the state unchanged.
+    note = answer(
+        post(client, "/fhir/Communication", message(task["id"], "Thank you, checking now"), system), 201
+    )
+    assert note["sender"]["identifier"]["value"] == "A10001"
+    assert note["recipient"] == [{"reference": f"Patient/{world['ada'].pk}"}]
+    assert Notification.objects.filter(user=ada, body="Thank you, checking now").exists()
+    task, etag = read_task(client, task["id"], system)
+    assert (task["businessStatus"]["coding"][0]["code"], etag) == ("in-review", 'W/"5"')
+    # The system extends the deadline, with the reason the patient is told.
+    request = CorrectionRequest.objects.get(pk=task["id"])
+    later = request.first_due_on + timedelta(days=20)
+    extended = copy.deepcopy(task)
+    extended["restriction"] = {"period": {"end": later.isoformat()}}
+    extended["statusReason"] = {"text": "We are waiting for the clinic's letter"}
+    task = answer(put(client, url, extended, system, etag), 200)
+    assert task["restriction"]["period"]["end"] == later.isoformat()
+    assert task["meta"]["versionId"] == "6"
+    request.refresh_from_db()
+    assert (request.due_on, request.extension_reason) == (later, "We are waiting for the clinic's letter")
+    assert Notification.objects.filter(user=ada, title__contains="more time").exists()
+    # It assigns the request to a colleague; the Task shows who has it, the owner unchanged.
+    dr_lee = colleague(world)
+    assigned = copy.deepcopy(task)
+    assigned["extension"] = [assignee(dr_lee)]
+    task = answer(put(client, url, assigned, system, 'W/"6"'), 200)
+    assert task["extension"] == [assignee(dr_lee)]
+    assert task["owner"]["identifier"]["value"] == "A10001"
+    assert Notification.objects.filter(user=dr_lee, title__contains="assigned to you").exists()
+    assert CorrectionRequest.objects.get(pk=task["id"]).assigned_to == dr_lee
+    # The same Task again changes nothing; then the system amends the item.
+    again = answer(put(client, url, task, system, 'W/"7"'), 200)
+    assert again["meta"]["versionId"] == "7"
+    current = answer(client.get("/fhir/MedicationStatement/m1", **system), 200)
+    accept = task_update(
+        task,
+        "amendment-completed",
+        contained=[{**current, "id": "amended", "dosage": [{"text": "5mg once daily"}]}],
+        output=[{"type": {"text": "amended"}, "valueReference": {"reference": "#amended"}}],
+    )
+    done = answer(put(client, url, accept, system, 'W/"7"'), 200)
+    assert (done["status"], done["businessStatus"]["coding"][0]["code"]) == (
+        "completed",
+        "amendment-completed",
+    )
+    mine = answer(client.get("/fhir/MedicationStatement/m1", **patient_app), 200)
+    assert mine["dosage"][0]["text"] == "5mg once daily"
+    kinds = list(TimelineEvent.objects.filter(request_id=task["id"]).values_list("kind", flat=True))
+    assert kinds == [
+        "submitted",
+        "start_review",
+        "ask_information",
+        "patient_reply",
+        "message",
+        "extend",
+        "assign",
+        "accept",
+    ]
+    # Decided: the patient may no longer write on it, the deadline no longer moves.
+    closed = post(client, "/fhir/Communication", message(task["id"], "One more thing"), patient_app)
+    assert answer(closed, 409)["issue"][0]["expression"] == ["Communication.partOf[0]"]
+    later_still = copy.deepcopy(done)
+    later_still["restriction"] = {"period": {"end": (later + timedelta(days=1)).isoformat()}}
+    later_still["statusReason"] = {"text": "Another reason to wait"}
+    assert answer(put(client, url, later_still, system, 'W/"8"'), 409)["issue"][0]["expression"] == [
+        "Task.restriction.period.end"
+    ]
+
+
+def test_one_put_may_assign_extend_and_take_a_step_and_a_refusal_keeps_none_of_them(client, world, app):
+    task = submit(client, app)
+    url = f"/fhir/Task/{task['id']}"
+    system = system_token(world["gp"], "system/*.read system/Task.write")
+    dr_lee = colleague(world)
+    request = CorrectionRequest.objects.get(pk=task["id"])
+    body = task_update(
+        task, "denied", statusReason={"text": "Waiting for the letter"}, extension=[assignee(dr_lee)]
+    )
+    body["restriction"] = {"period": {"end": (request.first_due_on + timedelta(days=5)).isoformat()}}
+    # Denying a queued request is refused: nor is it assigned, nor the deadline moved.
+    assert answer(put(client, url, body, system, 'W/"1"'), 409)["issue"][0]["expression"] == [
+        "Task.businessStatus"
+    ]
+    request.refresh_from_db()
+    assert (request.revision, request.assigned_to, request.due_on) == (1, None, request.first_due_on)
+    body["businessStatus"]["coding"][0]["code"] = "in-review"
+    done = answer(put(client, url, body, system, 'W/"1"'), 200)
+    assert done["meta"]["versionId"] == "4"
+    assert done["extension"] == [assignee(dr_lee)]
+    assert done["restriction"]["period"]["end"] == (request.first_due_on + timedelta(days=5)).isoformat()
+    assert done["businessStatus"]["coding"][0]["code"] == "in-review"
+
+
+def test_deadline_and_assignee_refusals_name_the_element(client, world, app):
+    task = submit(client, app)
+    url = f"/fhir/Task/{task['id']}"
+    system = system_token(world["gp"], "system/*.read system/Task.write")
+    request = CorrectionRequest.objects.get(pk=task["id"])
+
+    def with_deadline(end, reason="The clinic's letter is late") -> dict:
+        body = copy.deepcopy(task)
+        body["restriction"] = {"period": {"end": end}}
+        body["statusReason"] = {"text": reason}
+        return body
+
+    deadline = ["Task.restriction.period.end"]
+    for bad in ("tomorrow", "2026-02-30", "2026-04"):
+        assert answer(put(client, url, with_deadline(bad), system, 'W/"1"'), 400)["issue"][0][
+            "expression"
+        ] == (deadline), bad
+    earlier = (request.first_due_on - timedelta(days=1)).isoformat()
+    refused = answer(put(client, url, with_deadline(earlier), system, 'W/"1"'), 422)
+    assert refused["issue"][0]["expression"] == deadline
+    assert refused["issue"][0]["code"] == "business-rule"
+    too_far = (request.first_due_on + timedelta(days=400)).isoformat()
+    assert answer(put(client, url, with_deadline(too_far), system, 'W/"1"'), 422)["issue"][0][
+        "expression"
+    ] == (deadline)
+    later = (request.first_due_on + timedelta(days=3)).isoformat()
+    assert answer(put(client, url, with_deadline(later, "x"), system, 'W/"1"'), 422)["issue"][0][
+        "expression"
+    ] == ["Task.statusReason.text"]
+    # A dateTime is read as its day; the same day as now asks for nothing.
+    same = answer(
+        put(client, url, with_deadline(f"{request.due_on.isoformat()}T17:00:00Z"), system, 'W/"1"'), 200
+    )
+    assert same["meta"]["versionId"] == "1"
+    assert (
+        answer(put(client, url, with_deadline(f"{later}T09:00:00+01:00"), system, 'W/"1"'), 200)[
+            "restriction"
+        ]["period"]["end"]
+        == later
+    )
+    twice = answer(put(client, url, with_deadline(request.first_due_on.isoformat()), system, 'W/"2"'), 422)
+    assert "only once" in twice["issue"][0]["diagnostics"]
+    assert twice["issue"][0]["expression"] == ["Task.restriction.period.end"]
+    assert CorrectionRequest.objects.get(pk=task["id"]).due_on.isoformat() == later
+
+    where = [f"Task.extension('{ASSIGNEE_URL}').valueReference"]
+    outsider = colleague(world, "trust", "dr.elsewhere@example.com")
+    for who in (outsider, world["people"]["ada"], world["people"]["ig"]):
+        refused = answer(put(client, url, {**task, "extension": [assignee(who)]}, system, 'W/"2"'), 422)
+        assert refused["issue"][0]["expression"] == where
+        assert refused["issue"][0]["diagnostics"] == "Choose a colleague at your organisation"
+    nobody = {"url": ASSIGNEE_URL, "valueReference": {"reference": "Practitioner/staff-999999"}}
+    missing = answer(put(client, url, {**task, "extension": [nobody]}, system, 'W/"2"'), 422)
+    assert missing["issue"][0] == refused["issue"][0]  # a stranger and nobody look alike
+    odd = {"url": ASSIGNEE_URL, "valueReference": {"reference": "Organization/A10001"}}
+    assert (
+        answer(put(client, url, {**task, "extension": [odd]}, system, 'W/"2"'), 422)["issue"][0]["expression"]
+        == where
+    )
+    assert CorrectionRequest.objects.get(pk=task["id"]).assigned_to is None
+    # Another organisation's system finds no such Task, as for one that does not exist.
+    trust = system_token(world["trust"], "system/*.read system/Task.write")
+    dr_lee = colleague(world)
+    elsewhere = put(client, url, {**task, "extension": [assignee(dr_lee)]}, trust, 'W/"2"')
+    nowhere = put(
+        client, f"/fhir/Task/{uuid.uuid4()}", {**task, "extension": [assignee(dr_lee)]}, trust, 'W/"2"'
+    )
+    assert answer(elsewhere, 404) == answer(nowhere, 404)
+
+
+def test_a_patients_app_withdraws_a_request_and_may_do_nothing_else_by_put(client, world):
+    from accuracy.models import TimelineEvent
+
+    ada = world["people"]["ada"]
+    patient_app = patient_token(ada, "patient/*.read patient/Communication.write patient/Task.write")
+    task = submit(client, patient_app)
+    url = f"/fhir/Task/{task['id']}"
+    mine, etag = read_task(client, task["id"], patient_app)
+    cancel = {k: v for k, v in mine.items() if k != "businessStatus"}
+    cancel["status"] = "cancelled"
+    cancel["statusReason"] = {"text": "My GP has sorted it out"}
+    assert answer(put(client, url, cancel, patient_app), 428)["issue"][0]["expression"] == ["If-Match"]
+    assert answer(put(client, url, cancel, patient_app, 'W/"7"'), 412)["issue"][0]["expression"] == [
+        "If-Match"
+    ]
+    # Anything but withdrawing is refused, naming what the app tried to change.
+    review = task_update(mine, "in-review")
+    assert answer(put(client, url, review, patient_app, etag), 422)["issue"][0]["expression"] == [
+        "Task.status"
+    ]
+    decide = task_update(cancel, "amendment-completed")
+    assert answer(put(client, url, decide, patient_app, etag), 422)["issue"][0]["expression"] == [
+        "Task.businessStatus"
+    ]
+    # Without patient/Task.write, or about someone else's request: refused.
+    no_write = patient_token(ada, "patient/*.read patient/Communication.write")
+    assert answer(put(client, url, cancel, no_write, etag), 403)["issue"][0]["code"] == "forbidden"
+    ben_app = patient_token(world["people"]["ben"], "patient/*.read patient/Task.write")
+    assert answer(put(client, url, cancel, ben_app, etag), 404) == answer(
+        put(client, f"/fhir/Task/{uuid.uuid4()}", cancel, ben_app, etag), 404
+    )
+    assert CorrectionRequest.objects.get(pk=task["id"]).status == "ready"
+    # Withdrawn, with the note; the as-read businessStatus may come along unchanged.
+    reply = put(client, url, {**cancel, "businessStatus": mine["businessStatus"]}, patient_app, etag)
+    withdrawn = answer(reply, 200)
+    assert (withdrawn["status"], withdrawn["businessStatus"]["coding"][0]["code"]) == (
+        "cancelled",
+        "requester-cancelled",
+    )
+    assert reply["ETag"] == 'W/"2"'
+    event = TimelineEvent.objects.filter(request_id=task["id"]).latest("id")
+    assert (event.kind, event.note) == ("withdraw", "My GP has sorted it out")
+    # Again: nothing more to do. A decided request cannot be withdrawn.
+    assert answer(put(client, url, withdrawn, patient_app, 'W/"2"'), 200)["meta"]["versionId"] == "2"
+    other = submit(client, patient_app, about="Condition/c2", element=None)
+    system = system_token(world["gp"], "system/*.read system/Task.write")
+    answer(put(client, f"/fhir/Task/{other['id']}", task_update(other, "in-review"), system, 'W/"1"'), 200)
+    denied = task_update(
+        other, "denied", statusReason={"coding": [{"code": "accurate"}], "text": "It was right as written"}
+    )
+    decided = answer(put(client, f"/fhir/Task/{other['id']}", denied, system, 'W/"2"'), 200)
+    late = {**decided, "status": "cancelled", "businessStatus": decided["businessStatus"]}
+    assert (
+        answer(put(client, f"/fhir/Task/{other['id']}", late, patient_app, 'W/"3"'), 409)["issue"][0]["code"]
+        == "conflict"
+    )
+
+
+def test_an_organisations_system_may_not_cancel_a_request(client, world, app):
+    task = submit(client, app)
+    system = system_token(world["gp"], "system/*.read system/Task.write")
+    cancel = {**task, "status": "cancelled"}
+    refused = answer(put(client, f"/fhir/Task/{task['id']}", cancel, system, 'W/"1"'), 422)
+    assert refused["issue"][0]["expression"] == ["Task.status"]
+    withdraw = task_update(task, "requester-cancelled")
+    assert answer(put(client, f"/fhir/Task/{task['id']}", withdraw, system, 'W/"1"'), 422)["issue"][0][
+        "expression"
+    ] == ["Task.businessStatus"]
+    assert CorrectionRequest.objects.get(pk=task["id"]).status == "ready"
+
+
+def test_messages_need_the_write_scope_a_task_of_ones_own_and_words(client, world, app):
+    task = submit(client, app)
+    url = "/fhir/Communication"
+    gp_system = system_token(world["gp"], "system/*.read system/Communication.write")
+    # Scopes: a reading token, a Task.write token, a patient app without the write scope.
+    for headers in (
+        system_token(world["gp"], "system/*.read system/Task.write"),
+        patient_token(world["people"]["ada"], "patient/*.read patient/Task.write"),
+    ):
+        assert (
+            answer(post(client, url, message(task["id"], "Hello there"), headers), 403)["issue"][0]["code"]
+            == "forbidden"
+        )
+    # A patient's app granted a system scope carries nothing of it.
+    mixed = patient_token(world["people"]["ada"], "patient/*.read system/Communication.write")
+    assert answer(post(client, url, message(task["id"], "Hello there"), mixed), 403)
+    assert answer(post(client, url, message(task["id"], "Hello there"), {}), 401)
+    client.force_login(world["people"]["gp"])  # staff write in the workspace, not here
+    assert answer(post(client, url, message(task["id"], "Hello there"), {}), 403)
+    client.logout()
+    # Another organisation's Task, another patient's, and none at all: 404 alike.
+    trust = system_token(world["trust"], "system/*.read system/Communication.write")
+    ben_app = patient_token(world["people"]["ben"], "patient/*.read patient/Communication.write")
+    missing = answer(post(client, url, message(str(uuid.uuid4()), "Hello there"), gp_system), 404)
+    assert answer(post(client, url, message(task["id"], "Hello there"), trust), 404) == missing
+    assert answer(post(client, url, message(task["id"], "Hello there"), ben_app), 404) == missing
+    assert answer(post(client, url, message("not-a-uuid", "Hello there"), gp_system), 404) == missing
+    # What is missing or unusable is named.
+    part_of = ["Communication.partOf[0]"]
+    assert (
+        answer(post(client, url, message(task["id"], "Hi", partOf=[]), gp_system), 400)["issue"][0][
+            "expression"
+        ]
+        == part_of
+    )
+    wrong = message(task["id"], "Hello there", partOf=[{"reference": f"Condition/{task['id']}"}])
+    assert answer(post(client, url, wrong, gp_system), 400)["issue"][0]["expression"] == part_of
+    payload = ["Communication.payload[0].contentString"]
+    for body in (
+        message(task["id"], "x"),
+        message(task["id"], "   "),
+        message(task["id"], "Hello", payload=[{"contentAttachment": {"title": "letter"}}]),
+        {k: v for k, v in message(task["id"], "Hello").items() if k != "payload"},
+    ):
+        assert answer(post(client, url, body, gp_system), 400)["issue"][0]["expression"] == payload, body
+    no_status = {k: v for k, v in message(task["id"], "Hello").items() if k != "status"}
+    assert answer(post(client, url, no_status, gp_system), 400)["issue"][0]["expression"] == [
+        "Communication.status"
+    ]
+    assert not CorrectionRequest.objects.get(pk=task["id"]).messages.exists()
+    # The history form of the reference is accepted; a patient's message on a queued
+    # request is a message, not an answer: the state stays.
+    versioned = message(task["id"], "Any news?", partOf=[{"reference": f"Task/{task['id']}/_history/1"}])
+    assert answer(post(client, url, versioned, app), 201)["sender"]["reference"].startswith("Patient/")
+    request = CorrectionRequest.objects.get(pk=task["id"])
+    assert (request.business_status, request.revision) == ("queued", 2)
+    assert answer(client.get(url, **gp_system), 200)["total"] == 0  # notices are another thing
+    assert answer(client.put(url, data="{}", content_type="application/fhir+json", **gp_system), 405)
+
+
+def test_systems_cannot_get_patient_write_scopes_nor_patients_apps_system_ones(client, world):
+    import base64
+
+    from api.scopes import SmartScopes
+
+    app = Application.objects.create(
+        name="GP system",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret="system-secret-for-tests-only",
+    )
+    SystemClient.objects.create(application=app, organisation=world["gp"])
+    basic = base64.b64encode(f"{app.client_id}:system-secret-for-tests-only".encode()).decode()
+    for scope, status in (
+        ("system/Communication.write system/Task.write", 200),
+        ("patient/Task.write", 400),
+        ("system/*.read patient/Communication.write", 400),
+    ):
+        reply = client.post(
+            "/o/token/",
+            {"grant_type": "client_credentials", "scope": scope},
+            HTTP_AUTHORIZATION=f"Basic {basic}",
+        )
+        assert reply.status_code == status, (scope, reply.content)
+    health_app = Application.objects.create(
+        name="My Health App",
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://app.example/callback",
+    )
+    backend = SmartScopes()
+    patient_side = backend.get_available_scopes(health_app)
+    system_side = backend.get_available_scopes(app)
+    assert {"patient/Task.write", "patient/Communication.write"} <= set(patient_side)
+    assert "system/Communication.write" in system_side
+    assert not any(s.startswith("system/") for s in patient_side)
+    assert not any(s.startswith("patient/") for s in system_side)
+    words = backend.get_all_scopes()
+    assert words["patient/Task.write"] == "withdraw your correction requests"
+    assert "correction" in words["system/Communication.write"]
+
+
+def test_new_writes_never_answer_a_server_error(client, world, app):
+    task = submit(client, app)
+    patient_app = patient_token(
+        world["people"]["ada"], "patient/*.read patient/Task.write patient/Communication.write"
+    )
+    system = system_token(world["gp"], "system/*.read system/Task.write system/Communication.write")
+    bodies = [
+        "{}",
+        "[]",
+        "null",
+        '{"resourceType": "Communication", "status": "completed", "partOf": "Task/x"}',
+        json.dumps(message(task["id"], "Hello", partOf=[{"reference": 3}])),
+        json.dumps(message(task["id"], "Hello", partOf=[{"display": "no reference"}])),
+        json.dumps(message(task["id"], "Hello", payload=[{"contentString": 7}])),
+        json.dumps({**task, "status": "cancelled", "extension": [{"url": ASSIGNEE_URL, "valueString": "x"}]}),
+        json.dumps({**task, "extension": [{"url": ASSIGNEE_URL, "valueReference": {"display": "Dr Lee"}}]}),
+        json.dumps({**task, "restriction": {"period": {"end": 20260101}}}),
+        json.dumps({**task, "restriction": {"period": {"end": "2026-01-01T25:99"}}}),
+        json.dumps({**task, "restriction": "soon"}),
+        json.dumps(
+            {**task, "status": "cancelled", "businessStatus": {"coding": [{"system": "x", "code": "y"}]}}
+        ),
+    ]
+    for body in bodies:
+        for headers in (system, patient_app):
+            reply = client.post(
+                "/fhir/Communication", data=body, content_type="application/fhir+json", **headers
+            )
+            assert 400 <= reply.status_code < 500, (body, reply.content[:300])
+            validate(json.loads(reply.content))
+            reply = client.put(
+                f"/fhir/Task/{task['id']}",
+                data=body,
+                content_type="application/fhir+json",
+                HTTP_IF_MATCH='W/"1"',
+                **headers,
+            )
+            assert reply.status_code < 500, (body, reply.content[:300])
+            validate(json.loads(reply.content))
+
+
+def test_after_a_refusal_the_patients_app_logs_a_disagreement_as_the_guide_says(client, world, app):
+    from accuracy.models import Statement
+
+    task = submit(client, app)
+    url = f"/fhir/Task/{task['id']}"
+    system = system_token(world["gp"], "system/*.read system/Task.write system/Communication.write")
+    types = "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionCommunicationTypes"
+    category = [{"coding": [{"system": types, "code": "medRecCxDenialDisagree"}]}]
+    statement = message(task["id"], "The dose was never 10mg: the clinic letter says 5mg", category=category)
+    # Not refused yet: there is nothing to disagree with.
+    early = answer(post(client, "/fhir/Communication", statement, app), 409)
+    assert early["issue"][0]["expression"] == ["Communication.category[0]"]
+    answer(put(client, url, task_update(task, "in-review"), system, 'W/"1"'), 200)
+    denied = task_update(
+        task, "denied", statusReason={"coding": [{"code": "accurate"}], "text": "The dose recorded was right"}
+    )
+    answer(put(client, url, denied, system, 'W/"2"'), 200)
+    # The system cannot respond before there is a disagreement; too few words are named;
+    # then the patient's app logs it.
+    assert answer(post(client, "/fhir/Communication", statement, system), 409)["issue"][0]["expression"] == [
+        "Communication.category[0]"
+    ]
+    short = message(task["id"], "no", category=category)
+    assert answer(post(client, "/fhir/Communication", short, app), 400)["issue"][0]["expression"] == [
+        "Communication.payload[0].contentString"
+    ]
+    reply = post(client, "/fhir/Communication", statement, app)
+    logged = answer(reply, 201)
+    assert logged["category"][0]["coding"][0] == {"system": types, "code": "medRecCxDenialDisagree"}
+    assert logged["sender"]["reference"] == f"Patient/{world['ada'].pk}"
+    assert logged["payload"][0]["contentString"] == "The dose was never 10mg: the clinic letter says 5mg"
+    assert reply["Location"].endswith(f"/fhir/Communication/{logged['id']}")
+    assert Statement.objects.get(request_id=task["id"]).kind == "disagreement"
+    after, etag = read_task(client, task["id"], system)
+    assert (after["businessStatus"]["coding"][0]["code"], etag) == ("disagreement-logged", 'W/"4"')
+    assert answer(post(client, "/fhir/Communication", statement, app), 409)["issue"][0]["code"] == "conflict"
+
+    # The owner's system responds to it: a Communication of the same process, from the owner.
+    response_text = message(task["id"], "We checked the clinic letter with the consultant", category=category)
+    responded = answer(post(client, "/fhir/Communication", response_text, system), 201)
+    assert responded["sender"]["identifier"]["value"] == world["gp"].ods_code
+    assert responded["recipient"] == [{"reference": f"Patient/{world['ada'].pk}"}]
+    rebuttal = Statement.objects.get(request_id=task["id"], kind="rebuttal")
+    assert (rebuttal.author, rebuttal.author_label.startswith("system:")) == (None, True)
+    assert (
+        answer(post(client, "/fhir/Communication", response_text, system), 409)["issue"][0]["code"]
+        == "conflict"
+    )
+
+
+def test_the_patients_portal_session_withdraws_with_the_csrf_token(world, app):
+    from django.middleware.csrf import _get_new_csrf_string
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    task = submit(browser, app)
+    browser.force_login(world["people"]["ada"])
+    cancel = {**task, "status": "cancelled"}
+    url = f"/fhir/Task/{task['id']}"
+    refused = browser.put(
+        url, data=json.dumps(cancel), content_type="application/fhir+json", HTTP_IF_MATCH='W/"1"'
+    )
+    assert answer(refused, 403)["issue"][0]["code"] == "forbidden"
+    secret = _get_new_csrf_string()
+    browser.cookies["csrftoken"] = secret
+    done = browser.put(
+        url,
+        data=json.dumps(cancel),
+        content_type="application/fhir+json",
+        HTTP_IF_MATCH='W/"1"',
+        HTTP_X_CSRFTOKEN=secret,
+    )
+    assert answer(done, 200)["businessStatus"]["coding"][0]["code"] == "requester-cancelled"

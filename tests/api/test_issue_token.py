@@ -49,6 +49,15 @@ def test_it_prints_a_working_token_for_a_patient(sam):
     assert event.actor_label == "operator:issue_token"
 
 
+def test_a_patients_token_is_checked_in_one_query(sam, django_assert_num_queries):
+    """Every API request checks its token: the token, its app, its user and the user's
+    record link come back together."""
+    token = issue("sam@example.com", "--scope", "patient/*.read")
+    with django_assert_num_queries(1):
+        actor = api_actor(bearer(token))
+    assert actor.patient_id == sam.patient_link.patient_id
+
+
 def test_it_prints_a_token_response_as_json_with_the_patient(sam):
     body = json.loads(issue("SAM@example.com", "--scope", "launch/patient patient/*.read", "--json"))
     assert body["patient"] == str(sam.patient_link.patient_id)

@@ -392,6 +392,9 @@ def test_patients_apps_and_systems_are_offered_only_their_own_scopes(gp_system, 
     assert not any(s.startswith("system/") for s in patient_side)
     for scope in ("patient/*.read", "patient/Observation.read", "system/Bundle.write", "system/Task.write"):
         assert scope in smart.ALL_SCOPES
+    # The network's reference data may be granted type by type, in either context.
+    assert {"patient/Organization.read", "patient/Practitioner.read"} <= set(patient_side)
+    assert "system/Organization.read" in backend.get_available_scopes(gp_system)
 
 
 # --- SMART configuration -------------------------------------------------------------------
