@@ -889,11 +889,36 @@ def targeted_by_outer(entries):
     )
 
 
+# A Provenance names at most this many targets that route a read by id: more is not a
+# provenance a system would send about one record's items.
+MAX_ROUTED_TARGETS = 100
+
+
+def target_patients(candidates) -> set:
+    """The patients of the items these Provenance rows name as targets, each owned by the
+    row's owner (as amendments_of matches them). Only the references are read, to route
+    the access decision; nothing of a Provenance leaves before that decision."""
+    match = Q(pk__in=[])
+    for owner_id, text in candidates.values_list("owner_id", "json"):
+        try:
+            resource = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        targets = resource.get("target") if isinstance(resource, dict) else None
+        for target in (targets if isinstance(targets, list) else [])[:MAX_ROUTED_TARGETS]:
+            reference = target.get("reference") if isinstance(target, dict) else None
+            parts = reference.split("/") if isinstance(reference, str) else []
+            if len(parts) == 2 or (len(parts) == 4 and parts[2] == "_history"):
+                match |= Q(owner_id=owner_id, resource_type=parts[0], fhir_id=parts[1])
+    return set(RecordEntry.objects.filter(match, patient__isnull=False).values_list("patient_id", flat=True))
+
+
 @fhir_view
 def provenance_read(request, resource_id: str):
     """Provenance/<id> (or its entry UUID): the one ``?target=`` finds for an item the
-    caller may read. A patient's read looks in their own record; staff reach the
-    amendments the portal recorded through their correction request's patient."""
+    caller may read. A patient's read looks in their own record; staff reach it through
+    the patient of the items it names as targets (an amendment the portal recorded, or a
+    Provenance an organisation's system sent), and the policy decides on that record."""
     actor = caller(request, "Provenance")
     named = Q(fhir_id=resource_id)
     with contextlib.suppress(ValueError):
@@ -903,11 +928,7 @@ def provenance_read(request, resource_id: str):
     if actor.role == ActorRole.PATIENT:
         patients = {actor.patient_id} if found and actor.patient_id else set()
     else:
-        requests = Q(pk__in=[])
-        for owner_id, fhir_id in found:
-            with contextlib.suppress(ValueError):
-                requests |= Q(pk=uuid.UUID(fhir_id.removeprefix("correction-")), owner_id=owner_id)
-        patients = set(CorrectionRequest.objects.filter(requests).values_list("patient_id", flat=True))
+        patients = target_patients(candidates)
     shown = []
     for pid in patients:
         try:

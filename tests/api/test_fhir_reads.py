@@ -151,6 +151,49 @@ def test_a_provenance_is_read_by_the_id_its_search_gives(client, net):
     same_404(client, f"/fhir/Provenance/{searched['id']}", "/fhir/Provenance/no-such-provenance")
 
 
+def test_staff_read_by_id_a_provenance_their_organisations_system_sent(client, net):
+    from phr.ingest import ingest_documents
+
+    sent = {
+        "resourceType": "Provenance",
+        "id": "prov-a1-checked",
+        "target": [{"reference": "AllergyIntolerance/a1/_history/1"}],
+        "recorded": "2026-11-01T10:00:00+00:00",
+        "agent": [{"who": {"display": "Riverside Surgery records team"}}],
+    }
+    assert ingest_documents([("prov", sent)], organisation=net["gp"]).rejected == 0
+    as_user(client, net, "gp")
+    (searched,) = resources(
+        fhir(client, f"/fhir/Provenance?target=AllergyIntolerance/a1&patient={net['ada'].pk}")
+    )
+    assert fhir(client, "/fhir/Provenance/prov-a1-checked") == searched
+    event = AuditEvent.objects.order_by("-seq").first()
+    provenance = RecordEntry.objects.get(resource_type="Provenance", fhir_id="prov-a1-checked")
+    assert (event.action, event.patient_id) == ("record.read", net["ada"].pk)
+    assert event.entries == [f"{provenance.pk.hex}:{provenance.version}"]
+    client.logout()
+    as_user(client, net, "ada")
+    assert fhir(client, "/fhir/Provenance/prov-a1-checked") == searched
+    client.logout()
+    as_user(client, net, "ben")  # another patient: exactly as missing
+    same_404(client, "/fhir/Provenance/prov-a1-checked", "/fhir/Provenance/no-such-provenance")
+
+
+def test_a_provenance_naming_no_item_of_a_record_is_found_by_nobody(client, net):
+    from phr.ingest import ingest_documents
+
+    stray = {
+        "resourceType": "Provenance",
+        "id": "prov-stray",
+        "target": [{"reference": "Condition/not-here"}, {"reference": "weird"}],
+        "recorded": "2026-11-01T10:00:00+00:00",
+        "agent": [{"who": {"display": "Somebody"}}],
+    }
+    assert ingest_documents([("prov", stray)], organisation=net["gp"]).rejected == 0
+    as_user(client, net, "gp")
+    same_404(client, "/fhir/Provenance/prov-stray", "/fhir/Provenance/no-such-provenance")
+
+
 def test_a_message_of_a_correction_is_read_by_the_id_its_search_gives(client, net):
     request = flag_the_dose(net)
     services.post_message(
