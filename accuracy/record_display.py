@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
+from django.utils import timezone
 
+from phr.columns import parse_fhir_datetime
 from phr.fhir import bundle_entry
 from phr.ingest import canonical_json, parse_json
 from phr.models import EntryVersion, RecordEntry
@@ -351,10 +353,47 @@ def _reactions(resource: dict) -> tuple[str, str]:
     return ", ".join(f for f in found if f), ", ".join(severities)
 
 
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def _when(value) -> str:
+    """A FHIR date or dateTime in the words of the NHS style guide: "2024", "May 2024",
+    "12 May 2024", "12 May 2024 at 9:30am" (UK time). What does not parse is shown as it
+    was sent: nothing is hidden because it is odd."""
+    if not isinstance(value, str) or not value:
+        return ""
+    moment = parse_fhir_datetime(value)
+    if moment is None:
+        return value
+    if len(value) == 4:
+        return value
+    if len(value) == 7:
+        return f"{MONTHS[moment.month - 1]} {moment.year}"
+    if len(value) == 10:
+        return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+    local = timezone.localtime(moment)
+    hour = local.hour % 12 or 12
+    clock = f"{hour}{local.strftime(':%M') if local.minute else ''}{'am' if local.hour < 12 else 'pm'}"
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year} at {clock}"
+
+
 def _period(value) -> str:
     if not isinstance(value, dict):
         return ""
-    start, end = value.get("start"), value.get("end")
+    start, end = _when(value.get("start")), _when(value.get("end"))
     if start and end:
         return f"{start} to {end}"
     return f"from {start}" if start else (f"until {end}" if end else "")
@@ -402,8 +441,8 @@ def item_details(entry: RecordEntry) -> list[tuple[str, str]]:
         add("Condition", _concept(resource.get("code")))
         add("How severe", _concept(resource.get("severity")))
         add("Where in the body", _concepts(resource.get("bodySite")))
-        add("Started", resource.get("onsetDateTime") or _period(resource.get("onsetPeriod")))
-        add("Ended", resource.get("abatementDateTime"))
+        add("Started", _when(resource.get("onsetDateTime")) or _period(resource.get("onsetPeriod")))
+        add("Ended", _when(resource.get("abatementDateTime")))
     elif rtype == "Immunization":
         add("Vaccine", _concept(resource.get("vaccineCode")))
         add("Dose", _quantity(resource.get("doseQuantity")))

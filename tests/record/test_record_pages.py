@@ -534,6 +534,37 @@ def test_a_decimal_written_with_more_precision_counts_as_a_change():
     assert [str(c) for c in display.json_diff(old, new)] == ["v: 4.1 → 4.10"]
 
 
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("2019", "2019"),
+        ("2019-03", "March 2019"),
+        ("2024-05-12", "12 May 2024"),
+        ("2024-05-12T09:30:00+00:00", "12 May 2024 at 10:30am"),  # UK summer time
+        ("2024-01-12T09:00:00Z", "12 January 2024 at 9am"),
+        ("2024-01-12T00:05:00+00:00", "12 January 2024 at 12:05am"),
+        ("2024-01-12T12:00:00+00:00", "12 January 2024 at 12pm"),
+        ("2024-13-45", "2024-13-45"),  # shown as sent rather than hidden
+    ],
+)
+def test_dates_in_an_items_details_are_in_words(sent, shown):
+    condition = {"resourceType": "Condition", "code": {"text": "Gout"}, "onsetDateTime": sent}
+    details = display.item_details(RecordEntry(json=json.dumps(condition)))
+    assert ("Started", shown) in details
+
+
+def test_a_period_reads_from_and_to_in_words():
+    visit = {
+        "resourceType": "Encounter",
+        "class": {"display": "outpatient"},
+        "period": {"start": "2024-02-01T14:00:00Z", "end": "2024-02-01T14:45:00Z"},
+    }
+    details = display.item_details(RecordEntry(json=json.dumps(visit)))
+    assert ("When", "1 February 2024 at 2pm to 1 February 2024 at 2:45pm") in details
+    onset = {"resourceType": "Condition", "code": {"text": "Gout"}, "onsetPeriod": {"start": "2020-06"}}
+    assert ("Started", "from June 2020") in display.item_details(RecordEntry(json=json.dumps(onset)))
+
+
 def test_statuses_are_in_plain_words_and_in_error_is_never_current():
     item = RecordEntry(clinical_status="active", entered_in_error=True)
     assert display.status_words(item) == "Entered in error"
