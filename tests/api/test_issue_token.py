@@ -53,9 +53,11 @@ def test_a_patients_token_is_checked_in_one_query(sam, django_assert_num_queries
     """Every API request checks its token: the token, its app, its user and the user's
     record link come back together."""
     token = issue("sam@example.com", "--scope", "patient/*.read")
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1):  # nothing of what the actor needs is loaded lazily
         actor = api_actor(bearer(token))
+        label, fields = actor.label, actor.audit_fields()
     assert actor.patient_id == sam.patient_link.patient_id
+    assert (label, fields["actor"]) == ("sam@example.com", sam)
 
 
 def test_it_prints_a_token_response_as_json_with_the_patient(sam):
