@@ -394,6 +394,9 @@ def _period(value) -> str:
     if not isinstance(value, dict):
         return ""
     start, end = _when(value.get("start")), _when(value.get("end"))
+    day, at, end_time = end.partition(" at ")
+    if at and start.startswith(f"{day} at "):  # the same day: name it once
+        return f"{start} to {end_time}"
     if start and end:
         return f"{start} to {end}"
     return f"from {start}" if start else (f"until {end}" if end else "")

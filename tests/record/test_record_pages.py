@@ -560,7 +560,10 @@ def test_a_period_reads_from_and_to_in_words():
         "period": {"start": "2024-02-01T14:00:00Z", "end": "2024-02-01T14:45:00Z"},
     }
     details = display.item_details(RecordEntry(json=json.dumps(visit)))
-    assert ("When", "1 February 2024 at 2pm to 1 February 2024 at 2:45pm") in details
+    assert ("When", "1 February 2024 at 2pm to 2:45pm") in details  # one day named once
+    visit["period"]["end"] = "2024-02-03T10:00:00Z"
+    details = display.item_details(RecordEntry(json=json.dumps(visit)))
+    assert ("When", "1 February 2024 at 2pm to 3 February 2024 at 10am") in details
     onset = {"resourceType": "Condition", "code": {"text": "Gout"}, "onsetPeriod": {"start": "2020-06"}}
     assert ("Started", "from June 2020") in display.item_details(RecordEntry(json=json.dumps(onset)))
 
