@@ -51,9 +51,17 @@ class DenialReason(models.TextChoices):
     INSUFFICIENT = "insufficient", "We could not confirm the change you asked for"
 
 
+def overdue_on(today) -> models.Q:
+    """A request overdue on this day: still open, and due before it."""
+    return models.Q(status__in=OPEN_STATUSES, due_on__lt=today)
+
+
 class CorrectionRequestQuerySet(models.QuerySet):
     def open(self) -> "CorrectionRequestQuerySet":
         return self.filter(status__in=OPEN_STATUSES)
+
+    def overdue(self, today) -> "CorrectionRequestQuerySet":
+        return self.filter(overdue_on(today))
 
     def disputing(self) -> "CorrectionRequestQuerySet":
         """Requests that make their item disputed: open, or with a disagreement standing."""

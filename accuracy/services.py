@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -37,6 +39,7 @@ from .models import (
     Statement,
     Status,
     TimelineEvent,
+    overdue_on,
 )
 
 MIN_TEXT = 5
@@ -196,6 +199,39 @@ def _may_see(actor: Actor, request: CorrectionRequest) -> bool:
 def queue(organisation: Organisation):
     """An organisation's requests: open ones first, overdue first, then by deadline."""
     return CorrectionRequest.objects.filter(owner=organisation).select_related("entry", "assigned_to")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What waits for an organisation's records staff, and for one of them."""
+
+    open: int
+    overdue: int
+    due_soon: int  # due today or within the nearest reminder's days, not overdue
+    waiting: int  # waiting for more information from the patient
+    assigned_to_me: int
+    soon_days: int
+
+
+def workload(organisation: Organisation, user, today: date | None = None) -> Workload:
+    """Counts of the organisation's open requests in one query: overdue as the queue and
+    the figures count it (due before today), due soon as the first reminder warns."""
+    today = today or timezone.localdate()
+    soon_days = max(settings.CORRECTION_REMINDER_DAYS)
+    counts = (
+        CorrectionRequest.objects.filter(owner=organisation)
+        .open()
+        .aggregate(
+            open=models.Count("pk"),
+            overdue=models.Count("pk", filter=overdue_on(today)),
+            due_soon=models.Count(
+                "pk", filter=models.Q(due_on__gte=today, due_on__lte=today + timedelta(days=soon_days))
+            ),
+            waiting=models.Count("pk", filter=models.Q(business_status=BusinessStatus.WAITING)),
+            assigned_to_me=models.Count("pk", filter=models.Q(assigned_to=user)),
+        )
+    )
+    return Workload(soon_days=soon_days, **counts)
 
 
 def disputed_entry_ids(entry_ids) -> set:

@@ -4,13 +4,39 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.access import has_mfa
+from accuracy.models import CorrectionRequest
+from accuracy.services import workload
+from consent.ig_queries import unreviewed_break_glass
+from consent.web import request_actor
 
+STAFF_HOMES = {"clinician": "home/clinician.html", "ig_officer": "home/ig.html"}
+
+
+@never_cache
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    """What the portal is, for patients and visitors; for staff, what waits for them.
+    The numbers need the second factor the staff pages need: until it is set up, staff
+    are asked to set it up."""
+    user = request.user
+    role = user.role if user.is_authenticated else None
+    if role not in STAFF_HOMES:
+        return render(request, "home.html")
+    context = {"has_mfa": has_mfa(user)}
+    if context["has_mfa"] and role == "clinician":
+        organisation = request_actor(request).organisation
+        context["organisation"] = organisation
+        context["work"] = workload(organisation, user) if organisation is not None else None
+    elif context["has_mfa"]:
+        today = timezone.localdate()
+        context["overdue"] = CorrectionRequest.objects.overdue(today).count()
+        context["unreviewed"] = unreviewed_break_glass().count()
+    return render(request, STAFF_HOMES[role], context)
 
 
 @never_cache

@@ -25,13 +25,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def sign_in(page, url: str, user) -> None:
     page.goto(url)
     page.wait_for_url("**/accounts/login/**")
+    password_and_code(page, user)
+    page.wait_for_url(url)
+
+
+def password_and_code(page, user) -> None:
+    """On the sign-in page: the password, then the authenticator code."""
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/accounts/2fa/authenticate/**")
     page.locator('input[name="code"]').fill(current_code(TOTP_SECRET))
     page.locator('form button[type="submit"]').first.click()
-    page.wait_for_url(url)
 
 
 @pytest.fixture
@@ -132,3 +137,47 @@ def test_an_ig_officer_compares_the_networks_correction_figures(
     expect(page.locator("main")).not_to_contain_text("Hypertens")
     assert axe_violations() == []
     screenshot("workspace-ig-network")
+
+
+def sign_in_from_the_start(page, base: str, user) -> None:
+    """Sign in from the portal's front page, as staff do at the start of a day."""
+    page.goto(base + "/")
+    page.get_by_role("link", name="Sign in").first.click()
+    password_and_code(page, user)
+    page.wait_for_url(base + "/")
+
+
+def test_staff_land_on_what_waits_for_them_and_find_their_way_by_the_header(
+    live_server, browser_page, flagged, gp, axe_violations, screenshot
+):
+    dr_gp = verified(clinician("dr.gp@riverside.example", gp))
+    page = browser_page
+    sign_in_from_the_start(page, live_server.url, dr_gp)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your work")
+    expect(page.locator("#work-open")).to_have_text("1")
+    expect(page.get_by_role("navigation", name="Clinician workspace")).to_be_visible()
+    assert axe_violations() == []
+    screenshot("staff-home-clinician")
+
+    page.get_by_role("navigation", name="Clinician workspace").get_by_role(
+        "link", name="Find a patient"
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Find a patient")
+    page.get_by_role("link", name="Correction requests", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Correction requests")
+    expect(page.locator("#queue")).to_contain_text("Hypertensive disorder")
+    assert axe_violations() == []
+    page.get_by_role("button", name="Sign out").first.click()
+
+    officer = verified(User.objects.create_user("ig@example.com", PASSWORD, role="ig_officer"))
+    TOTP.activate(officer, TOTP_SECRET)
+    sign_in_from_the_start(page, live_server.url, officer)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Information governance")
+    expect(page.locator("#unreviewed")).to_have_text("None")
+    expect(page.locator("main")).not_to_contain_text("Hypertens")
+    assert axe_violations() == []
+    screenshot("staff-home-ig")
+    page.get_by_role("navigation", name="Information governance").get_by_role(
+        "link", name="Corrections"
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Corrections across the network")

@@ -1,0 +1,153 @@
+"""The home page for staff: a clinician sees what waits for their organisation and for
+them, an IG officer what waits for review; both only once a second factor is set up,
+with a header navigation of their own. Patients and visitors keep the portal's page."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from accuracy import services
+from accuracy.models import CorrectionRequest
+from consent.policy import actor_for
+from consent.services import change_consent, declare_break_glass
+from tests.clinician.network import clinician
+from tests.workspace.test_workspace import flag
+from tests.workspace.test_workspace import world as world  # the shared fixture, found by name
+
+pytestmark = pytest.mark.django_db
+
+HOME = reverse("home")
+
+
+def due_in(request: CorrectionRequest, days: int) -> None:
+    CorrectionRequest.objects.filter(pk=request.pk).update(due_on=timezone.localdate() + timedelta(days=days))
+
+
+def text_of(client, element_id: str) -> str:
+    import re
+
+    page = client.get(HOME).content.decode()
+    found = re.search(rf'id="{element_id}">(.*?)</dd>', page, re.S)
+    assert found, f"#{element_id} is not on the page"
+    return re.sub(r"<[^>]+>", "", found.group(1)).strip()
+
+
+def test_a_clinician_sees_the_organisations_work_and_their_own(client, world):
+    overdue = flag(world)
+    due_in(overdue, -2)
+    soon = flag(world, world["depression"], proposed="Low mood in 2023, now resolved")
+    due_in(soon, 3)
+    soon = services.assign(
+        actor=actor_for(world["dr_two"]),
+        request_id=soon.pk,
+        revision=soon.revision,
+        colleague=world["dr_gp"],
+    )
+    soon = services.start_review(actor=actor_for(world["dr_gp"]), request_id=soon.pk, revision=soon.revision)
+    services.ask_information(
+        actor=actor_for(world["dr_gp"]),
+        request_id=soon.pk,
+        revision=soon.revision,
+        question="Which clinic told you it had resolved?",
+    )
+    flag(world, world["wrist"], proposed="Sprained wrist, not broken")  # the hospital's
+    client.force_login(world["dr_gp"])
+    response = client.get(HOME)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Correction requests to Riverside Surgery" in page
+    assert text_of(client, "work-open") == "2"
+    assert text_of(client, "work-overdue") == "1 overdue"
+    assert text_of(client, "work-due-soon") == "1"
+    assert text_of(client, "work-waiting") == "1"
+    assert text_of(client, "work-mine") == "1"
+    assert reverse("workspace:queue") in page
+    assert 'aria-label="Clinician workspace"' in page
+    assert 'aria-label="Your record"' not in page  # not the patient's navigation
+    assert "Before you see your record" not in page
+    client.force_login(world["dr_two"])
+    assert text_of(client, "work-mine") == "0"
+    client.force_login(world["dr_hosp"])
+    assert text_of(client, "work-open") == "1"
+    assert text_of(client, "work-overdue") == "None"
+
+
+def test_decided_and_withdrawn_requests_wait_for_nobody(client, world):
+    request = flag(world)
+    services.withdraw(actor=actor_for(world["ada"]), request_id=request.pk, revision=request.revision)
+    due_in(request, -10)
+    client.force_login(world["dr_gp"])
+    assert text_of(client, "work-open") == "0"
+    assert text_of(client, "work-overdue") == "None"
+
+
+def test_staff_without_a_second_factor_are_asked_to_set_one_up_and_see_no_numbers(client, gp):
+    flag_free = clinician("dr.new@example.com", gp, mfa=False)
+    client.force_login(flag_free)
+    page = client.get(HOME).content.decode()
+    assert "Set up two-factor authentication" in page
+    assert reverse("mfa_activate_totp") in page
+    assert 'id="workload"' not in page
+    ig = User.objects.create_user("ig.new@example.com", "pw-for-tests-only", role="ig_officer")
+    client.force_login(ig)
+    page = client.get(HOME).content.decode()
+    assert "Set up two-factor authentication" in page
+    assert 'id="governance"' not in page
+
+
+def test_an_ig_officer_sees_emergency_access_to_review_and_overdue_requests(client, world):
+    due_in(flag(world), -1)
+    flag(world, world["wrist"], proposed="Sprained wrist, not broken")  # not overdue
+    change_consent(
+        actor=actor_for(world["ada"]), patient_id=world["patient"].pk, scope="network", decision="deny"
+    )
+    declare_break_glass(
+        actor=actor_for(world["dr_hosp"]),
+        patient_id=world["patient"].pk,
+        reason_code="emergency",
+        reason_text="Unconscious in A&E",
+    )
+    client.force_login(world["ig"])
+    page = client.get(HOME).content.decode()
+    assert text_of(client, "unreviewed") == "1 to review"
+    assert text_of(client, "network-overdue") == "1 overdue"
+    assert reverse("ig:break_glass") in page
+    assert 'aria-label="Information governance"' in page
+    assert "Hypertensive disorder" not in page  # numbers only: nothing of any record
+
+
+def test_a_clinician_who_belongs_to_no_organisation_is_told_so(client, db):
+    loner = clinician("dr.loner@example.com")
+    client.force_login(loner)
+    page = client.get(HOME).content.decode()
+    assert "not a member of any organisation" in page
+    assert 'id="workload"' not in page
+
+
+@pytest.mark.parametrize(
+    ("url", "current"),
+    [
+        (reverse("workspace:queue"), "Correction requests"),
+        (reverse("workspace:figures"), "Figures"),
+        (reverse("clinician:find_patient"), "Find a patient"),
+        (HOME, "Your work"),
+    ],
+)
+def test_the_clinician_navigation_marks_the_current_section(client, world, url, current):
+    import re
+
+    client.force_login(world["dr_gp"])
+    page = client.get(url).content.decode()
+    marked = re.findall(r'aria-current="page">([^<]+)</a>', page)
+    assert marked == [current]
+
+
+def test_patients_and_visitors_keep_the_portals_home_page(client, world):
+    assert "Your shared care record" in client.get(HOME).content.decode()
+    client.force_login(world["ada"])
+    page = client.get(HOME).content.decode()
+    assert "Your shared care record" in page
+    assert 'aria-label="Clinician workspace"' not in page
