@@ -8,7 +8,6 @@ disclosed is resolved only through the patient's own permitted view of their rec
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -147,8 +146,7 @@ class Look:
 
     @property
     def kinds(self) -> list[str]:
-        counts = Counter(item.resource_type for item in self.items)
-        return [sharing_text.kind_words(kind, n) for kind, n in sorted(counts.items())]
+        return sharing_text.kinds_words(item.resource_type for item in self.items)
 
     @property
     def shown(self) -> list[RecordEntry]:

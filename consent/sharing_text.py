@@ -7,6 +7,7 @@ the rule.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
@@ -72,9 +73,13 @@ def categories_words(categories: Iterable[str]) -> str:
     return join_words(CATEGORY_WORDS[c] for c in CATEGORY_ORDER if c in chosen)
 
 
-def kind_words(resource_type: str, count: int) -> str:
-    one, many = KIND_WORDS.get(resource_type, OTHER_KIND)
-    return f"{count} {one if count == 1 else many}"
+def kinds_words(resource_types: Iterable[str]) -> list[str]:
+    """How many of each kind, as people name the kinds: types people call by one name
+    (a medicine prescribed and a medicine taken) are counted together."""
+    counts = Counter(KIND_WORDS.get(resource_type, OTHER_KIND) for resource_type in resource_types)
+    return [
+        f"{n} {one if n == 1 else many}" for (one, many), n in sorted(counts.items(), key=lambda c: c[0][1])
+    ]
 
 
 def kind_heading(resource_type: str) -> str:

@@ -613,3 +613,12 @@ def test_the_access_log_answers_extreme_dates(client, db):
     client.force_login(user)
     for params in ({"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}):
         assert client.get(reverse("sharing:access_log"), params).status_code in (200, 400)
+
+
+def test_kinds_people_call_by_one_name_are_counted_together():
+    from consent.sharing_text import kinds_words
+
+    looked = ["MedicationStatement"] * 4 + ["MedicationRequest", "Condition", "Basic", "Flag"]
+    assert kinds_words(looked) == ["5 medicines", "2 other items", "1 problem or condition"]
+    assert kinds_words(["AllergyIntolerance"]) == ["1 allergy"]
+    assert kinds_words([]) == []
