@@ -257,3 +257,35 @@ def test_it_prints_a_summary(seeded):
     assert "24 patients" in seeded
     assert "record entries" in seeded
     assert "5 demo users" in seeded
+
+
+@pytest.mark.django_db
+def test_the_demo_has_corrections_in_two_queues_and_a_look_in_the_access_log(seeded):
+    from accuracy.models import BusinessStatus, CorrectionRequest
+    from audit.models import AuditEvent
+
+    tomasz = demo_patient(1)
+    requests = {r.owner.ods_code: r for r in CorrectionRequest.objects.filter(patient=tomasz)}
+    assert set(requests) == {"Y9N1A", "Y9N3C"}
+    assert requests["Y9N1A"].business_status == BusinessStatus.QUEUED
+    assert requests["Y9N3C"].business_status == BusinessStatus.WAITING
+    assert requests["Y9N1A"].entry.patient == requests["Y9N3C"].entry.patient == tomasz
+    look = AuditEvent.objects.get(actor__email="hospital@example.com", patient=demo_patient(0))
+    assert (look.action, look.outcome) == ("record.read", "permit")
+    assert look.entries  # it names what was disclosed
+
+
+@pytest.mark.django_db
+def test_running_it_again_adds_no_activity(seeded, seed):
+    from accuracy.models import CorrectionRequest, TimelineEvent
+    from audit.models import AuditEvent
+
+    def counts():
+        # Each organisation's batch is still received and audited (ingest.batch) on a rerun.
+        events = AuditEvent.objects.exclude(action="ingest.batch")
+        return CorrectionRequest.objects.count(), TimelineEvent.objects.count(), events.count()
+
+    before = counts()
+    out = seed()
+    assert counts() == before
+    assert "Demo activity" not in out

@@ -85,6 +85,7 @@ class Command(BaseCommand):
             totals = send_records(network, organisations)
             patients = {p.index: find_patient(p.nhs_number) for p in network.patients if p.is_demo}
             accounts = [seed_account(a, password, organisations, patients) for a in DEMO_ACCOUNTS]
+            activity = seed_activity({account.email: account for account in accounts}, organisations)
 
         nhs_numbers = [p.nhs_number for p in network.patients]
         entries = RecordEntry.objects.filter(owner__in=organisations.values())
@@ -97,6 +98,8 @@ class Command(BaseCommand):
         )
         for account in accounts:
             self.stdout.write(f"  {account.email} ({account.get_role_display()})")
+        for line in activity:
+            self.stdout.write(f"Demo activity: {line}")
 
 
 def register(org: demo.DemoOrganisation) -> Organisation:
@@ -182,3 +185,55 @@ def seed_account(
             user=user, defaults={"patient": patient, "method": PatientLink.Method.DEMO}
         )
     return user
+
+
+def seed_activity(users: dict[str, User], organisations: dict[str, Organisation]) -> list[str]:
+    """A little of what the portal is for, so that its pages are not empty the first
+    time: the second demo patient asks the GP practice and the hospital to correct an
+    item each (the hospital has asked them a question), and a hospital clinician has
+    looked at the first demo patient's record. Everything goes through the same
+    services as the pages, so it is audited like any other activity. Only once: a
+    patient with requests already, or a look already made, is left as it is."""
+    from accuracy import services
+    from accuracy.models import CorrectionRequest
+    from audit.models import AuditEvent
+    from consent.policy import Action, actor_for, open_record
+
+    done = []
+    tomasz = actor_for(users["patient2@example.com"])
+    if not CorrectionRequest.objects.filter(patient_id=tomasz.patient_id).exists():
+        own = RecordEntry.objects.filter(patient_id=tomasz.patient_id, entered_in_error=False)
+        prescription = own.filter(owner=organisations["riverside"], resource_type="MedicationRequest").first()
+        services.submit_correction(
+            actor=tomasz,
+            entry_id=prescription.pk,
+            element="dosageInstruction[0].text",
+            proposed="One tablet in the morning, not two",
+            reason="The pharmacist and I agreed the lower dose at my last review in March.",
+            contact_preference="portal",
+        )
+        diagnosis = own.filter(owner=organisations["hospital"], resource_type="Condition").first()
+        asked = services.submit_correction(
+            actor=tomasz,
+            entry_id=diagnosis.pk,
+            element="clinicalStatus",
+            proposed="Resolved",
+            reason="This cleared up after treatment and the clinic discharged me.",
+            contact_preference="portal",
+        )
+        records = actor_for(users["hospital@example.com"])
+        asked = services.start_review(actor=records, request_id=asked.pk, revision=asked.revision)
+        services.ask_information(
+            actor=records,
+            request_id=asked.pk,
+            revision=asked.revision,
+            question="Which clinic discharged you, and when? A discharge letter would help us.",
+        )
+        done.append("patient2@example.com asked the GP practice and the hospital for a correction each")
+    fatima = users["patient@example.com"].patient_link.patient
+    doctor = users["hospital@example.com"]
+    if not AuditEvent.objects.filter(actor=doctor, patient=fatima).exists():
+        access = open_record(actor_for(doctor), fatima.pk, action=Action.READ_RECORD)
+        access.read(lambda entries: entries.filter(resource_type__in=["Condition", "MedicationRequest"]))
+        done.append("hospital@example.com looked at patient@example.com's problems and medicines")
+    return done
