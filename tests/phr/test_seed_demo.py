@@ -270,6 +270,9 @@ def test_the_demo_has_corrections_in_two_queues_and_a_look_in_the_access_log(see
     assert requests["Y9N1A"].business_status == BusinessStatus.QUEUED
     assert requests["Y9N3C"].business_status == BusinessStatus.WAITING
     assert requests["Y9N1A"].entry.patient == requests["Y9N3C"].entry.patient == tomasz
+    # Ordinary items a demo can show anyone: nothing from a sensitive category.
+    assert {r.entry.category for r in requests.values()} == {"general"}
+    assert {r.entry.resource_type for r in requests.values()} == {"AllergyIntolerance", "Procedure"}
     look = AuditEvent.objects.get(actor__email="hospital@example.com", patient=demo_patient(0))
     assert (look.action, look.outcome) == ("record.read", "permit")
     assert look.entries  # it names what was disclosed

@@ -203,22 +203,23 @@ def seed_activity(users: dict[str, User], organisations: dict[str, Organisation]
     tomasz = actor_for(users["patient2@example.com"])
     if not CorrectionRequest.objects.filter(patient_id=tomasz.patient_id).exists():
         own = RecordEntry.objects.filter(patient_id=tomasz.patient_id, entered_in_error=False)
-        prescription = own.filter(owner=organisations["riverside"], resource_type="MedicationRequest").first()
+        gp, hospital = organisations["riverside"], organisations["hospital"]
+        allergy = own.get(owner=gp, resource_type="AllergyIntolerance", display__icontains="peanut")
         services.submit_correction(
             actor=tomasz,
-            entry_id=prescription.pk,
-            element="dosageInstruction[0].text",
-            proposed="One tablet in the morning, not two",
-            reason="The pharmacist and I agreed the lower dose at my last review in March.",
+            entry_id=allergy.pk,
+            element="code",
+            proposed="Tree nuts (almonds), not peanuts",
+            reason="The allergy clinic tested me in 2019: peanuts were negative and almonds positive.",
             contact_preference="portal",
         )
-        diagnosis = own.filter(owner=organisations["hospital"], resource_type="Condition").first()
+        operation = own.get(owner=hospital, resource_type="Procedure", display__icontains="hip")
         asked = services.submit_correction(
             actor=tomasz,
-            entry_id=diagnosis.pk,
-            element="clinicalStatus",
-            proposed="Resolved",
-            reason="This cleared up after treatment and the clinic discharged me.",
+            entry_id=operation.pk,
+            element="code",
+            proposed="Total replacement of the left hip",
+            reason="It was my left hip that was replaced. The record does not say which one.",
             contact_preference="portal",
         )
         records = actor_for(users["hospital@example.com"])
@@ -227,7 +228,7 @@ def seed_activity(users: dict[str, User], organisations: dict[str, Organisation]
             actor=records,
             request_id=asked.pk,
             revision=asked.revision,
-            question="Which clinic discharged you, and when? A discharge letter would help us.",
+            question="Do you have the discharge letter from the operation? It will name the side.",
         )
         done.append("patient2@example.com asked the GP practice and the hospital for a correction each")
     fatima = users["patient@example.com"].patient_link.patient
