@@ -37,7 +37,14 @@ RECORD_SEARCH = (
 
 
 def _params(params) -> list[dict]:
-    return [{"name": name, "type": kind} for name, kind in params]
+    """Each (name, type) or (name, type, documentation) as a searchParam."""
+    return [dict(zip(("name", "type", "documentation"), param, strict=False)) for param in params]
+
+
+def _portal_answers(sort: str) -> tuple:
+    """How a search of the portal's own resources answers: _sort by the dates it names
+    (with - for newest first), _summary and _elements, and paging."""
+    return (("_sort", "string", f"{sort}; -<key> for newest first"), *SHAPING, *PAGING)
 
 
 def _resource(kind: str, interactions: tuple[str, ...], params, **extra) -> dict:
@@ -82,19 +89,31 @@ def capability_statement(request, base: str) -> dict:
         _resource(
             "Consent",
             ("read", "search-type"),
-            (("patient", "reference"), *PAGING),
+            (("patient", "reference"), *_portal_answers("date or _lastUpdated: its dateTime")),
             documentation="One Consent per patient, the choices in force; its id is the patient's.",
         ),
-        _resource("AuditEvent", ("read", "search-type"), (("patient", "reference"), *PAGING)),
+        _resource(
+            "AuditEvent",
+            ("read", "search-type"),
+            (("patient", "reference"), *_portal_answers("date: recorded")),
+        ),
         _resource(
             "Provenance",
             ("read", "search-type"),
-            (("target", "reference"), ("patient", "reference"), *PAGING),
+            (
+                ("target", "reference"),
+                ("patient", "reference"),
+                *_portal_answers("date: recorded; _lastUpdated: when it was stored"),
+            ),
         ),
         _resource(
             "Task",
             ("read", "update", "search-type"),
-            (("patient", "reference"), ("owner", "reference"), *PAGING),
+            (
+                ("patient", "reference"),
+                ("owner", "reference"),
+                *_portal_answers("date: authoredOn; _lastUpdated: lastModified"),
+            ),
             versioning="versioned-update",
             updateCreate=False,
             documentation=(
@@ -115,12 +134,17 @@ def capability_statement(request, base: str) -> dict:
         _resource(
             "Communication",
             ("read", "create", "search-type"),
-            (("part-of", "reference"), ("recipient", "reference"), *PAGING),
+            (
+                ("part-of", "reference"),
+                ("recipient", "reference"),
+                *_portal_answers("date: sent (with part-of only)"),
+            ),
             operation=[{"name": "correction-request", "definition": CORRECTION_REQUEST}],
             documentation=(
                 "part-of=Task/<id>: a correction request's conversation, its messages and"
-                " statements of disagreement in the order they were written. recipient=<ODS"
-                " code>: the correction notices sent to the caller's organisation."
+                " statements of disagreement in the order they were written; it alone takes _sort,"
+                " _summary and _elements. recipient=<ODS code>: the correction notices sent to the"
+                " caller's organisation."
                 " $correction-request: a patient (patient/Communication.write) asks for an item"
                 " to be corrected. POST with partOf Task/<id> and the words in"
                 " payload[0].contentString: the owner's system (system/Communication.write)"

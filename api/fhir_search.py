@@ -19,14 +19,21 @@ What each parameter matches:
 - ``_summary=count`` answers the total only; ``_summary=false`` is the full resources.
 - ``_elements``: comma-separated top-level element names; each resource keeps those, its
   mandatory elements and id, meta and resourceType, and is tagged SUBSETTED.
+
+The searches of the portal's own resources (Consent, AuditEvent, Provenance, Task,
+Communication) answer the same way (``parse_answer``): paging, ``_summary``, ``_elements``,
+and ``_sort`` by the dates each view names, sorted in the database where the rows have the
+column (``sort_rows``) and otherwise by the value in the built resource (``sort_items``).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
 import orjson
 from django.db.models import F, Q, QuerySet
@@ -38,20 +45,9 @@ PREFIXES = ("eq", "gt", "lt", "ge", "le")
 IGNORED = frozenset({"_format"})
 # What a search answers with: every search that takes _summary and _elements takes both.
 SHAPE_PARAMS = frozenset({"_summary", "_elements"})
-RECORD_PARAMS = frozenset(
-    {
-        "patient",
-        "_id",
-        "_lastUpdated",
-        "category",
-        "code",
-        "date",
-        "_count",
-        "_offset",
-        "_sort",
-        *SHAPE_PARAMS,
-    }
-)
+# How a search answers, whatever it filters by: which page, in what order, in what shape.
+ANSWER_PARAMS = frozenset({"_count", "_offset", "_sort", *SHAPE_PARAMS})
+RECORD_PARAMS = frozenset({"patient", "_id", "_lastUpdated", "category", "code", "date", *ANSWER_PARAMS})
 SORT_COLUMNS = {"date": "clinical_date", "_lastUpdated": "last_updated_at"}
 ELEMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
 
@@ -71,6 +67,10 @@ class Page:
     count: int = DEFAULT_COUNT
     offset: int = 0
 
+    def of(self, found):
+        """This page of a queryset or a list, already in the order it is answered in."""
+        return found[self.offset : self.offset + self.count]
+
 
 @dataclass
 class Shape:
@@ -78,6 +78,16 @@ class Shape:
 
     count_only: bool = False
     elements: frozenset[str] = frozenset()
+
+
+@dataclass
+class Answer:
+    """How a search of the portal's own resources answers: which page, in _sort's order
+    (each key what sort_rows or sort_items sorts by, and whether newest first), and shape."""
+
+    page: Page = field(default_factory=Page)
+    shape: Shape = field(default_factory=Shape)
+    sort: list[tuple[object, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -107,12 +117,30 @@ class RecordSearch:
         return entries
 
     def sorted(self, entries: QuerySet) -> QuerySet:
-        """Order by _sort; dates without a value last either way, then by entry id."""
-        keys = [
-            F(column).desc(nulls_last=True) if newest else F(column).asc(nulls_last=True)
-            for column, newest in self.sort
-        ]
-        return entries.order_by(*keys, "pk")
+        """Order by _sort (see sort_rows)."""
+        return sort_rows(entries, self.sort)
+
+
+def sort_rows(rows: QuerySet, sort: list[tuple[object, bool]]) -> QuerySet:
+    """Order by _sort (each key a column name or an expression); dates without a value last
+    either way, then by id so that pages never overlap. No _sort keeps the rows' own order."""
+    if not sort:
+        return rows
+    keys = []
+    for column, newest in sort:
+        value = F(column) if isinstance(column, str) else column
+        keys.append(value.desc(nulls_last=True) if newest else value.asc(nulls_last=True))
+    return rows.order_by(*keys, "pk")
+
+
+def sort_items(items: list, sort: list[tuple[Callable, bool]]) -> list:
+    """The same order for what a search builds in Python (each key a function of an item):
+    items without a value last either way, ties in the order they were built."""
+    for key, newest in reversed(sort):
+        keyed = [(key(item), item) for item in items]
+        dated = sorted((pair for pair in keyed if pair[0] is not None), key=itemgetter(0), reverse=newest)
+        items = [item for _, item in dated] + [item for value, item in keyed if value is None]
+    return items
 
 
 def check_known(params, allowed: frozenset[str]) -> None:
@@ -145,15 +173,24 @@ def parse_shape(params) -> Shape:
     return shape
 
 
-def parse_sort(params) -> list[tuple[str, bool]]:
+def parse_sort(params, keys: Mapping[str, object] = SORT_COLUMNS) -> list[tuple[object, bool]]:
+    """_sort as (what to sort by, newest first) per key, among the keys this search sorts by."""
     sort = []
     for value in params.getlist("_sort"):
         for key in value.split(","):
-            column = SORT_COLUMNS.get(key.removeprefix("-"))
+            column = keys.get(key.removeprefix("-"))
             if column is None:
-                raise SearchError("_sort", "_sort takes date, -date, _lastUpdated or -_lastUpdated")
+                named = [name for key in keys for name in (key, f"-{key}")]
+                raise SearchError("_sort", f"_sort takes {', '.join(named[:-1])} or {named[-1]}")
             sort.append((column, key.startswith("-")))
     return sort
+
+
+def parse_answer(params, filters: frozenset[str], sort_keys: Mapping[str, object]) -> Answer:
+    """A portal search's paging, _summary, _elements and _sort (by ``sort_keys``), having
+    refused any parameter that is neither one of those nor one of its ``filters``."""
+    check_known(params, filters | ANSWER_PARAMS)
+    return Answer(page=parse_page(params), shape=parse_shape(params), sort=parse_sort(params, sort_keys))
 
 
 def _whole(params, name: str, default: int, *, minimum: int) -> int:

@@ -39,6 +39,7 @@ import logging
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlencode
@@ -47,7 +48,7 @@ import orjson
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Value, When, Window
 from django.db.models import F as Field
-from django.db.models.functions import Concat
+from django.db.models.functions import Coalesce, Concat
 from django.db.models.lookups import Contains
 from django.http import HttpResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
@@ -65,6 +66,7 @@ from consent import access_log, ig_queries
 from consent.fhir import consent_resource
 from consent.policy import Action, Actor, ActorRole, NotFound, authorise, decide, open_record
 from phr import fhir as fhir_models
+from phr.columns import parse_fhir_datetime
 from phr.models import Patient, RecordEntry
 from phr.nhs_number import normalise
 
@@ -79,22 +81,25 @@ from .fhir_bundle import (
     not_found,
     outcome,
     patient_text,
-    resource_bundle,
     response,
     subsetted,
 )
 from .fhir_search import (
     IGNORED,
     SHAPE_PARAMS,
+    Answer,
     Page,
     SearchError,
     Shape,
     check_known,
+    parse_answer,
     parse_date,
     parse_page,
     parse_record_search,
     parse_shape,
     patient_id,
+    sort_items,
+    sort_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -311,9 +316,42 @@ def total_only(request, total: int) -> HttpResponse:
     return response(bundle("searchset", [], total=total, links=page_links(request, Page(), 0, None)[:1]))
 
 
+def no_matches(request, page: Page, shape: Shape) -> HttpResponse:
+    """A search that finds nothing the caller may see, answered as asked (a count or not)."""
+    return total_only(request, 0) if shape.count_only else empty_searchset(request, page)
+
+
 def shaped(text: str, shape: Shape | None) -> str:
     """A resource's text as a search answers it: subsetted when _elements asks."""
     return subsetted(text, shape.elements) if shape and shape.elements else text
+
+
+def portal_searchset(
+    request, answer: Answer, found: QuerySet | list[dict], to_resource: Callable[..., dict] | None = None
+) -> HttpResponse:
+    """A search of the portal's own resources answered as asked: the total alone, or one
+    page in _sort's order, each resource shaped by _elements. ``found`` is either rows the
+    caller may see (counted, sorted and paged in the database, and made resources by
+    ``to_resource`` a page at a time) or a list of the resources already built."""
+    rows = isinstance(found, QuerySet)
+    total = found.count() if rows else len(found)
+    if answer.shape.count_only:
+        return total_only(request, total)
+    chosen = answer.page.of(sort_rows(found, answer.sort) if rows else sort_items(found, answer.sort))
+    base = base_url(request)
+    parts = [
+        bundle_entry(
+            f"{base}{resource['resourceType']}/{resource['id']}",
+            shaped(json.dumps(resource, ensure_ascii=False), answer.shape),
+        )
+        for resource in (map(to_resource, chosen) if rows else chosen)
+    ]
+    return searchset(request, parts, answer.page, total)
+
+
+def dated_by(element: str):
+    """A _sort key for a resource the portal builds: the date in one of its elements."""
+    return lambda resource: parse_fhir_datetime(resource.get(element))
 
 
 @csrf_exempt
@@ -393,7 +431,7 @@ def search(request, resource_type: str):
     try:
         access = open_record(actor, own_or_given(actor, query.patient), action=Action.SEARCH_RECORD)
     except NotFound:
-        return total_only(request, 0) if query.shape.count_only else empty_searchset(request, page)
+        return no_matches(request, page, query.shape)
     if query.shape.count_only:
         # Only a number leaves: the policy counts the permitted entries and audits a
         # search that disclosed none.
@@ -711,21 +749,23 @@ def consent_read(request, resource_id: str):
     return response(patient_consent(actor, pid))
 
 
+# A patient's one Consent is dated when they last changed their choices.
+CONSENT_SORT = {"date": dated_by("dateTime"), "_lastUpdated": dated_by("dateTime")}
+
+
 @fhir_view
 def consent_search(request):
-    """The patient's sharing choices in force, as one Consent (?patient=<uuid>)."""
+    """The patient's sharing choices in force, as one Consent (?patient=<uuid>); even a
+    count reads them, and is audited as the read is."""
     actor = caller(request, "Consent")
-    check_known(request.GET, frozenset({"patient", "_count", "_offset"}))
-    page = parse_page(request.GET)
+    answer = parse_answer(request.GET, frozenset({"patient"}), CONSENT_SORT)
     given = request.GET.get("patient")
     pid = own_or_given(actor, patient_id(given) if given else None)
     try:
         consent = patient_consent(actor, pid)
     except NotFound:
-        return empty_searchset(request, page)
-    resources = [consent] if page.offset == 0 else []
-    links = page_links(request, page, len(resources), 1)
-    return response(resource_bundle("searchset", resources, base_url(request), total=1, links=links))
+        return no_matches(request, answer.page, answer.shape)
+    return portal_searchset(request, answer, [consent])
 
 
 def audit_trail(actor: Actor, pid):
@@ -782,13 +822,17 @@ def audit_read(request, resource_id: str):
     return response(ig_queries.fhir_audit_event(event))
 
 
+# An AuditEvent is recorded when its event occurred; newest first without _sort.
+AUDIT_SORT = {"date": "occurred_at"}
+
+
 @fhir_view
 def audit_search(request):
     """Who looked: a patient's own access log (looks by others), or, for an IG officer,
-    every event about a patient (?patient=) or about everyone."""
+    every event about a patient (?patient=) or about everyone. A count is audited as the
+    search is."""
     actor = caller(request, "AuditEvent")
-    check_known(request.GET, frozenset({"patient", "_count", "_offset"}))
-    page = parse_page(request.GET)
+    answer = parse_answer(request.GET, frozenset({"patient"}), AUDIT_SORT)
     given = request.GET.get("patient")
     if given:
         pid = patient_id(given)
@@ -797,13 +841,12 @@ def audit_search(request):
     try:
         patient, events = audit_trail(actor, pid)
     except NotFound:
-        return empty_searchset(request, page)
-    total = events.count()
-    shown = list(events[page.offset : page.offset + page.count])
+        return no_matches(request, answer.page, answer.shape)
+    # Answered (and so counted) before this search's own event is written, then audited
+    # before anything leaves.
+    reply = portal_searchset(request, answer, events, ig_queries.fhir_audit_event)
     audit_looked(actor, patient, "audit.search", {"api": "fhir", "query": query_detail(request)})
-    resources = [ig_queries.fhir_audit_event(event) for event in shown]
-    links = page_links(request, page, len(resources), total)
-    return response(resource_bundle("searchset", resources, base_url(request), total=total, links=links))
+    return reply
 
 
 def _reference_parts(value: str) -> tuple[str, str]:
@@ -830,13 +873,23 @@ def amendments_of(targets: set[tuple[str, str, int]]):
     return RecordEntry.objects.filter(match, resource_type="Provenance").order_by("last_updated_at", "pk")
 
 
+def recorded(found: tuple[RecordEntry, str]):
+    """A _sort key for a stored Provenance (and its text): when it says it was recorded."""
+    return parse_fhir_datetime(orjson.loads(found[0].json).get("recorded"))
+
+
+# Provenance has no clinical date column: date is the stored resource's own recorded.
+PROVENANCE_SORT = {"date": recorded, "_lastUpdated": lambda found: found[0].last_updated_at}
+
+
 @fhir_view
 def provenance_search(request):
     """Amendments: the Provenance stored by the amending owner for targets the caller may
-    read (?target=<Type>/<id>, or ?patient=<uuid> for every amended item)."""
+    read (?target=<Type>/<id>, or ?patient=<uuid> for every amended item). A count reads
+    no Provenance out: each record's policy counts them and audits a search that
+    disclosed none."""
     actor = caller(request, "Provenance")
-    check_known(request.GET, frozenset({"target", "patient", "_count", "_offset"}))
-    page = parse_page(request.GET)
+    answer = parse_answer(request.GET, frozenset({"target", "patient"}), PROVENANCE_SORT)
     target = request.GET.get("target")
     given = request.GET.get("patient")
     accesses = []
@@ -860,23 +913,26 @@ def provenance_search(request):
             targets = targets.filter(resource_type=resource_type, fhir_id=target_id)
         else:
             targets = targets.filter(correction_requests__amended_version__isnull=False)
-        accesses.append((access, set(targets.values_list("resource_type", "fhir_id", "owner_id").distinct())))
-    parts = []
+        targets = set(targets.values_list("resource_type", "fhir_id", "owner_id").distinct())
+        if targets:
+            accesses.append((access, targets))
+    detail = {"api": "fhir", "query": query_detail(request)}
+    # Provenance rows have no patient: they are reached through targets the policy
+    # permitted above, and are counted or read (and audited) against the target's patient.
+    if answer.shape.count_only:
+        total = 0
+        for access, targets in accesses:
+            total += access.count(lambda _, t=targets: amendments_of(t), detail=detail)
+        return total_only(request, total)
+    found = []
     for access, targets in accesses:
-        if not targets:
-            continue
-        # Provenance rows have no patient: they are reached through targets the policy
-        # permitted above, and this read audits them against the target's patient.
-        rows = access.read(
-            lambda _, targets=targets: amendments_of(targets),
-            detail={"api": "fhir", "query": query_detail(request)},
-        )
-        parts += [
-            bundle_entry(f"{base_url(request)}Provenance/{entry.fhir_id}", text)
-            for entry, text in entry_texts(rows)
-        ]
-    shown = parts[page.offset : page.offset + page.count]
-    return searchset(request, shown, page, len(parts))
+        found += entry_texts(access.read(lambda _, t=targets: amendments_of(t), detail=detail))
+    base = base_url(request)
+    parts = [
+        bundle_entry(f"{base}Provenance/{entry.fhir_id}", shaped(text, answer.shape))
+        for entry, text in answer.page.of(sort_items(found, answer.sort))
+    ]
+    return searchset(request, parts, answer.page, len(found))
 
 
 def targeted_by_outer(entries):
@@ -981,46 +1037,46 @@ def task_read(request, task_id: str):
     return reply
 
 
+# A Task's date is when it was authored; it was last updated when it was last modified
+# (decided), as its lastModified says: the request keeps no other time of change.
+TASK_SORT = {"date": "created_at", "_lastUpdated": Coalesce("decided_at", "created_at")}
+
+
 @fhir_view
 def task_search(request):
-    """Correction requests as Tasks: ?patient=<uuid>, ?owner=<ODS code> (an organisation's queue)."""
+    """Correction requests as Tasks: ?patient=<uuid>, ?owner=<ODS code> (an organisation's
+    queue), by deadline unless _sort says otherwise."""
     actor = caller(request, "Task")
-    check_known(request.GET, frozenset({"patient", "owner", "_count", "_offset"}))
-    page = parse_page(request.GET)
+    answer = parse_answer(request.GET, frozenset({"patient", "owner"}), TASK_SORT)
     requests = visible_requests(actor).order_by("due_on", "created_at", "pk")
     if request.GET.get("patient"):
         requests = requests.filter(patient_id=patient_id(request.GET["patient"]))
     if request.GET.get("owner"):
         ods = request.GET["owner"].rpartition("|")[2].removeprefix("Organization/")
         requests = requests.filter(owner__ods_code=ods)
-    total = requests.count()
     for_patient = actor.role == ActorRole.PATIENT
-    resources = [
-        correction_fhir.task_resource(r, for_patient=for_patient)
-        for r in requests[page.offset : page.offset + page.count]
-    ]
-    links = page_links(request, page, len(resources), total)
-    return response(resource_bundle("searchset", resources, base_url(request), total=total, links=links))
+    return portal_searchset(
+        request, answer, requests, lambda found: correction_fhir.task_resource(found, for_patient=for_patient)
+    )
+
+
+COMMUNICATION_SORT = {"date": dated_by("sent")}
 
 
 @fhir_view
 def communication_search(request):
     """A correction request's conversation: ?part-of=Task/<uuid>, its messages and
-    statements of disagreement in the order they were written."""
+    statements of disagreement in the order they were written (or _sort's, by sent)."""
     actor = caller(request, "Communication")
-    check_known(request.GET, frozenset({"part-of", "_count", "_offset"}))
-    page = parse_page(request.GET)
+    answer = parse_answer(request.GET, frozenset({"part-of"}), COMMUNICATION_SORT)
     part_of = request.GET.get("part-of")
     if not part_of:
         raise SearchError("part-of", "This search needs part-of=Task/<id>")
     try:
         found = corrections.request_for(actor, part_of.removeprefix("Task/"))
     except NotFound:
-        return empty_searchset(request, page)
-    resources = correction_fhir.conversation(found)
-    shown = resources[page.offset : page.offset + page.count]
-    links = page_links(request, page, len(shown), len(resources))
-    return response(resource_bundle("searchset", shown, base_url(request), total=len(resources), links=links))
+        return no_matches(request, answer.page, answer.shape)
+    return portal_searchset(request, answer, correction_fhir.conversation(found))
 
 
 @fhir_view
