@@ -371,9 +371,12 @@ def test_ig_searches_the_trail_with_filters_and_the_search_is_audited(as_, net):
     everything = client.get("/api/v1/audit/events/").json()
     assert everything["log"] == "audit-trail"
     assert everything["count"] > 0
-    about_ada = client.get(f"/api/v1/audit/events/?patient={net['ada'].pk}&action=correction.submit")
-    assert about_ada.status_code == 400  # not an action the search offers
-    assert about_ada.json()["field"] == "action"
+    unknown = client.get(f"/api/v1/audit/events/?patient={net['ada'].pk}&action=correction.nonsense")
+    assert unknown.status_code == 400  # not an action the search offers
+    assert unknown.json()["field"] == "action"
+    asked = client.get(f"/api/v1/audit/events/?patient={net['ada'].pk}&action=correction.submit").json()
+    assert asked["count"] == 1
+    assert asked["results"][0]["action"] == "correction.submit"
     reads = client.get(f"/api/v1/audit/events/?patient={net['ada'].pk}&action=record.*&outcome=permit").json()
     assert reads["count"] >= 1
     assert {e["patient_id"] for e in reads["results"]} == {str(net["ada"].pk)}

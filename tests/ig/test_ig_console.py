@@ -615,3 +615,33 @@ def test_withheld_items_are_listed_with_their_reasons_but_not_their_content(ig, 
 def test_extreme_dates_are_answered_not_crashed(ig, date_from, date_to):
     response = ig.get(reverse("ig:search"), {"date_from": date_from, "date_to": date_to})
     assert response.status_code in (200, 400)
+
+
+def test_every_action_the_portal_writes_has_words_in_the_console():
+    """The search form offers, and the results name in words, every action any part of
+    the portal writes to the trail: found in the code that writes them."""
+    from pathlib import Path
+
+    from accuracy.services import STEPS
+    from consent.ig_queries import ACTION_LABELS
+    from consent.policy import Action
+
+    root = Path(__file__).resolve().parents[2]
+    sources = "\n".join(
+        path.read_text()
+        for app in ("accounts", "accuracy", "api", "consent", "phr", "audit")
+        for path in (root / app).rglob("*.py")
+        if "migrations" not in path.parts
+    )
+    written = {action.value for action in Action}
+    for pattern in (
+        r'audit\.record\(\s*"([a-z_.]+)"',
+        r'_record\(\s*"([a-z_.]+)"',
+        r'_audit\(\s*"([a-z_.]+)"',
+        r'_ACTION = "([a-z_.]+)"',
+    ):
+        written |= set(re.findall(pattern, sources))
+    steps = set(STEPS) | set(re.findall(r'_advance\(\s*request,\s*actor,\s*"([a-z_]+)"', sources))
+    written |= {f"correction.{step}" for step in steps}
+    assert len(written) > 30
+    assert sorted(written - set(ACTION_LABELS)) == []
