@@ -49,6 +49,16 @@ def label_of(resource_type: str, path: str) -> str | None:
     return dict(choices_for(resource_type)).get(path)
 
 
+def label_within(resource_type: str, path: str) -> str:
+    """The plain label of the part a changed path lies in ("The dose" for
+    dosage[0].text, "The condition" for code.coding[0].display), or "" for a part a
+    patient cannot point at."""
+    for element, label in ELEMENTS.get(resource_type, []):
+        if path == element or path.startswith((f"{element}.", f"{element}[")):
+            return label
+    return ""
+
+
 def value_at(resource: dict, path: str):
     """The value at a simple path like 'dosage[0].text', or None."""
     node = resource

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
@@ -24,7 +24,7 @@ from phr.fhir import bundle_entry
 from phr.ingest import canonical_json, parse_json
 from phr.models import EntryVersion, RecordEntry
 
-from . import services
+from . import elements, services
 from .models import CorrectionRequest, Statement
 
 # --- Kinds of item --------------------------------------------------------------------
@@ -480,6 +480,7 @@ class Change:
     kind: str  # added, removed, changed
     old: str = ""
     new: str = ""
+    label: str = ""  # the part in a patient's words, where the path lies in one
 
     def __str__(self) -> str:
         if self.kind == "added":
@@ -563,6 +564,7 @@ def version_history(entry: RecordEntry, versions: list[EntryVersion]) -> list[Ve
     for version in versions:
         current = decode(version.json)
         changes = [] if previous is None else json_diff(previous, current)
+        changes = [replace(c, label=elements.label_within(entry.resource_type, c.path)) for c in changes]
         views.append(VersionView(version, version_origin(version, entry), changes, previous is None))
         previous = current
     return list(reversed(views))

@@ -369,7 +369,7 @@ def test_an_item_shows_its_details_and_what_changed_between_versions(as_ada, ada
     assert "Riverside Surgery" in body
     assert "How to take it" in body
     assert "5mg once daily" in body
-    assert "<code>dosage[0].text</code>" in body
+    assert "The dose (<code>dosage[0].text</code>)" in body  # the part in words, then its path
     assert "&#x27;50mg once daily&#x27;" in body
     assert "&#x27;5mg once daily&#x27;" in body
     assert "Version 2 (current)" in body
@@ -600,3 +600,14 @@ def test_the_dispute_seam_puts_a_badge_on_every_page_that_shows_the_item(as_ada,
         "Under dispute"
         not in as_ada.get(reverse("record:kind", kwargs={"kind": "problems"})).content.decode()
     )
+
+
+def test_a_changed_path_is_named_by_the_part_it_lies_in():
+    from accuracy.elements import label_within
+
+    assert label_within("MedicationStatement", "dosage[0].text") == "The dose"
+    assert label_within("Condition", "code.coding[0].display") == "The condition"
+    assert label_within("Condition", "code") == "The condition"
+    assert label_within("Condition", "codeable") == ""  # a prefix of a name is not the part
+    assert label_within("Condition", "note[0].text") == ""
+    assert label_within("Basic", "code") == ""

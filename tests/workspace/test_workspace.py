@@ -305,6 +305,8 @@ def test_accepting_with_valid_fhir_amends_the_item_with_a_new_version(world, cli
     assert "Amended by Riverside Surgery after a correction request" in page
     assert "Hypertension, resolved" in page
     assert "We have corrected" in page  # the decision letter sent
+    history = client.get(request_url(correction)).content.decode().split('id="versions"')[1]
+    assert "The condition (<code>code.text</code>)" in history  # the part in words, then its path
     assert act_url(correction, "accept") not in page
 
 
