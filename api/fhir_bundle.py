@@ -16,7 +16,10 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from accuracy import record_display
-from phr.fhir import bundle_entry, mandatory_elements
+from phr.fhir import (
+    bundle_entry,  # noqa: F401 - the API's views take it from here
+    mandatory_elements,
+)
 from phr.ingest import canonical_json, parse_json
 from phr.models import Patient, RecordEntry
 
@@ -124,12 +127,3 @@ def bundle(
     text = json.dumps(head, ensure_ascii=False)[:-1]
     # FHIR allows no empty arrays: a Bundle with nothing in it has no "entry" at all.
     return text + (f',"entry":[{",".join(parts)}]}}' if parts else "}")
-
-
-def resource_bundle(kind: str, resources: Iterable[dict], base: str, **kwargs) -> str:
-    """A Bundle of resources the portal builds (Consent, AuditEvent, Task...)."""
-    parts = [
-        bundle_entry(f"{base}{r['resourceType']}/{r['id']}", json.dumps(r, ensure_ascii=False))
-        for r in resources
-    ]
-    return bundle(kind, parts, **kwargs)
