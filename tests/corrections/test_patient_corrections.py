@@ -369,6 +369,18 @@ def test_the_request_page_shows_the_timeline_and_the_thread_in_plain_words(as_ad
     assert "<strong>Riverside Surgery</strong>" in thread
     assert 'id="reply-form"' in page
     assert f'name="revision" value="{correction.revision + 1}"' in page
+    # The question is pointed out at the top, and answering it is the page's main action.
+    asked = page[page.index('id="asked"') : page.index('id="request-summary"')]
+    assert "Riverside Surgery has asked you for more information" in asked
+    assert 'href="#reply-form"' in asked
+    assert "Send your answer" in page
+
+
+def test_without_a_question_the_reply_is_an_ordinary_message(as_ada, net):
+    page = body(as_ada.get(page_of(flag(net))))
+    assert 'id="asked"' not in page
+    assert "Send your answer" not in page
+    assert "Send message" in page
 
 
 def test_a_reply_answers_the_question_and_puts_the_request_back_in_review(as_ada, net):
