@@ -210,7 +210,6 @@ def search(request):
         "ig/search.html",
         {
             "title": "Search the audit trail",
-            "section": "search",
             "form": form,
             "filters": filters,
             "events": events,
@@ -284,7 +283,7 @@ def find_patient(request):
     return render(
         request,
         "ig/find_patient.html",
-        {"title": "A patient's consent and access", "section": "patients", "form": form},
+        {"title": "A patient's consent and access", "form": form},
     )
 
 
@@ -312,7 +311,6 @@ def patient(request, patient_id):
         "ig/patient.html",
         {
             "title": "Consent and access for one patient",
-            "section": "patients",
             "patient": found,
             "choices": choices,
             "choice_numbers": {c.pk: n for n, c in enumerate(choices, start=1)},
@@ -346,7 +344,6 @@ def _queue(request, *, failed: VerdictForm | None = None, failed_id: int | None 
         "ig/break_glass.html",
         {
             "title": "Review emergency access",
-            "section": "break_glass",
             "pending": pending,
             "reviewed": reviewed,
             "reviewed_items": q.with_read_counts(reviewed.object_list),
@@ -404,7 +401,6 @@ def signals(request):
         "ig/signals.html",
         {
             "title": "Unusual access",
-            "section": "signals",
             "unrelated": q.unrelated_access(),
             "staff_reads": q.staff_record_reads(),
             "probing": q.denied_reads(),
@@ -449,7 +445,6 @@ def corrections(request):
         "ig/corrections.html",
         {
             "title": "Corrections across the network",
-            "section": "corrections",
             "rows": [
                 (f, ", ".join(f"{type_name(kind)} ({count})" for kind, count in f.most_corrected))
                 for f in rows
@@ -485,5 +480,5 @@ def withheld(request):
     return render(
         request,
         "ig/withheld.html",
-        {"title": "Items withheld from patients", "section": "withheld", "page": page},
+        {"title": "Items withheld from patients", "page": page},
     )

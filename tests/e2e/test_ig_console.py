@@ -115,7 +115,7 @@ def test_an_ig_officer_reviews_access_and_consent(
     assert axe_violations() == []
     screenshot("ig-patient")
 
-    page.get_by_role("link", name="Review emergency access").click()
+    page.get_by_role("link", name="Emergency access", exact=True).click()
     page.wait_for_url("**/ig/break-glass/")
     assert axe_violations() == []
     screenshot("ig-break-glass")
@@ -134,17 +134,17 @@ def test_an_ig_officer_reviews_access_and_consent(
     assert axe_violations() == []
     screenshot("ig-break-glass-reviewed")
 
-    page.get_by_role("link", name="Unusual access").click()
+    page.get_by_role("link", name="Unusual access", exact=True).click()
     page.wait_for_url("**/ig/signals/")
     assert axe_violations() == []
     screenshot("ig-signals")
 
-    page.get_by_role("link", name="Items withheld from patients").click()
+    page.get_by_role("link", name="Withheld items", exact=True).click()
     page.wait_for_url("**/ig/withheld/")
     assert axe_violations() == []
     screenshot("ig-withheld")
 
-    page.get_by_role("link", name="A patient's consent and access").click()
+    page.get_by_role("link", name="Patients", exact=True).click()
     page.wait_for_url("**/ig/patients/")
     page.get_by_label("NHS number").fill(NHS_NUMBER)
     page.get_by_role("button", name="Show consent and access").click()
