@@ -189,6 +189,11 @@ MFA_ENCRYPTION_KEY = env_list("MFA_ENCRYPTION_KEY")
 # login_failed (per account); re-entering a password or code for a sensitive change:
 ACCOUNT_RATE_LIMITS["reauthenticate"] = "10/m/user"
 MFA_RATE_LIMITS = {"webauthn_login": "10/m/ip"}
+# An authenticator code is also accepted for the 30 seconds before and after its own:
+# a code read off a phone a moment before it changes, or from a phone whose clock is a
+# little out, still works (RFC 6238 allows one step for transmission delay). A code
+# works once only either way (allauth remembers the codes used).
+MFA_TOTP_TOLERANCE = 1
 
 # Signed-in sessions end after this long without a request, and this long after sign-in
 # whatever the activity (the session cookie's own lifetime is the same 12 hours).

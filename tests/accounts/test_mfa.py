@@ -74,6 +74,36 @@ def test_signing_in_with_an_authenticator_code_still_works(client, ben, with_tot
     assert client.session["_auth_user_id"] == str(ben.pk)
 
 
+# The middle of one 30-second authenticator step, so that no step ends during a test.
+MID_STEP = 1_800_000_015
+
+
+@pytest.mark.parametrize(("steps", "signed_in"), [(-1, True), (1, True), (-2, False), (2, False)])
+def test_a_code_from_the_next_or_last_30_seconds_works_but_no_older_or_newer(
+    client, ben, with_totp, steps, signed_in
+):
+    import time_machine
+
+    with_totp(ben)
+    with time_machine.travel(MID_STEP, tick=False):
+        code = format_hotp_value(hotp_value(TOTP_SECRET, MID_STEP // 30 + steps))
+        client.post("/accounts/login/", {"login": ben.email, "password": PASSWORD})
+        client.post("/accounts/2fa/authenticate/", {"code": code})
+        assert ("_auth_user_id" in client.session) is signed_in
+
+
+def test_a_code_works_once_only(client, ben, with_totp):
+    with_totp(ben)
+    code = current_code()
+    client.post("/accounts/login/", {"login": ben.email, "password": PASSWORD})
+    client.post("/accounts/2fa/authenticate/", {"code": code})
+    assert client.session["_auth_user_id"] == str(ben.pk)
+    client.logout()
+    client.post("/accounts/login/", {"login": ben.email, "password": PASSWORD})
+    client.post("/accounts/2fa/authenticate/", {"code": code})
+    assert "_auth_user_id" not in client.session
+
+
 def test_a_wrong_code_does_not_sign_in(client, ben, with_totp):
     with_totp(ben)
     client.post("/accounts/login/", {"login": ben.email, "password": PASSWORD})
