@@ -30,6 +30,7 @@ from phr.models import EntryVersion, Organisation, RecordEntry
 from . import elements
 from .deadlines import profile
 from .models import (
+    OPEN_STATUSES,
     BusinessStatus,
     ContactPreference,
     CorrectionRequest,
@@ -201,37 +202,46 @@ def queue(organisation: Organisation):
     return CorrectionRequest.objects.filter(owner=organisation).select_related("entry", "assigned_to")
 
 
+def soon_days() -> int:
+    """How many days ahead "due soon" looks: as far as the first reminder warns."""
+    return max(settings.CORRECTION_REMINDER_DAYS)
+
+
+def queue_views(user, today: date) -> dict[str, models.Q]:
+    """The ways staff look at their organisation's queue, as conditions on its requests:
+    the home page counts them and the queue lists them, by the same rules."""
+    still_open = models.Q(status__in=OPEN_STATUSES)
+    return {
+        "open": still_open,
+        "overdue": overdue_on(today),
+        "due_soon": still_open & models.Q(due_on__gte=today, due_on__lte=today + timedelta(days=soon_days())),
+        "waiting": still_open & models.Q(business_status=BusinessStatus.WAITING),
+        "mine": still_open & models.Q(assigned_to=user),
+        "decided": ~still_open,
+    }
+
+
 @dataclass(frozen=True)
 class Workload:
     """What waits for an organisation's records staff, and for one of them."""
 
     open: int
     overdue: int
-    due_soon: int  # due today or within the nearest reminder's days, not overdue
+    due_soon: int  # due today or within soon_days(), not overdue
     waiting: int  # waiting for more information from the patient
-    assigned_to_me: int
+    mine: int  # open and assigned to this member of staff
     soon_days: int
 
 
 def workload(organisation: Organisation, user, today: date | None = None) -> Workload:
-    """Counts of the organisation's open requests in one query: overdue as the queue and
-    the figures count it (due before today), due soon as the first reminder warns."""
-    today = today or timezone.localdate()
-    soon_days = max(settings.CORRECTION_REMINDER_DAYS)
-    counts = (
-        CorrectionRequest.objects.filter(owner=organisation)
-        .open()
-        .aggregate(
-            open=models.Count("pk"),
-            overdue=models.Count("pk", filter=overdue_on(today)),
-            due_soon=models.Count(
-                "pk", filter=models.Q(due_on__gte=today, due_on__lte=today + timedelta(days=soon_days))
-            ),
-            waiting=models.Count("pk", filter=models.Q(business_status=BusinessStatus.WAITING)),
-            assigned_to_me=models.Count("pk", filter=models.Q(assigned_to=user)),
-        )
+    """Counts of the organisation's open requests in one query, each as its queue view
+    (queue_views) lists them."""
+    views = queue_views(user, today or timezone.localdate())
+    counted = ("open", "overdue", "due_soon", "waiting", "mine")
+    counts = CorrectionRequest.objects.filter(owner=organisation).aggregate(
+        **{name: models.Count("pk", filter=views[name]) for name in counted}
     )
-    return Workload(soon_days=soon_days, **counts)
+    return Workload(soon_days=soon_days(), **counts)
 
 
 def disputed_entry_ids(entry_ids) -> set:

@@ -28,7 +28,15 @@ STATE_WORDS = {
     BusinessStatus.DISAGREEMENT: "Not corrected: disagreement recorded",
 }
 
-SHOW_CHOICES = [("open", "Open requests"), ("decided", "Decided or withdrawn"), ("all", "All requests")]
+SHOW_CHOICES = [
+    ("open", "Open requests"),
+    ("overdue", "Overdue"),
+    ("due_soon", "Due soon"),
+    ("waiting", "Waiting for the patient"),
+    ("mine", "Assigned to you"),
+    ("decided", "Decided or withdrawn"),
+    ("all", "All requests"),
+]
 
 
 class QueueFilterForm(forms.Form):

@@ -28,7 +28,15 @@ from .deadlines import profile
 from .figures import figures_for
 from .models import OPEN_STATUSES, CorrectionRequest
 from .record_display import type_name, version_history
-from .workspace_forms import FORMS, STATE_WORDS, AmendForm, ExtendForm, QueueFilterForm, actions_for
+from .workspace_forms import (
+    FORMS,
+    SHOW_CHOICES,
+    STATE_WORDS,
+    AmendForm,
+    ExtendForm,
+    QueueFilterForm,
+    actions_for,
+)
 
 PAGE_SIZE = 50
 clinician = staff_required("clinician")
@@ -55,10 +63,9 @@ def queue(request):
     if actor.organisation is not None:
         # The item's own text is not read here: the request carries what the patient flagged.
         rows = services.queue(actor.organisation).defer("entry__json", "entry__display")
-        if show == "open":
-            rows = rows.open()
-        elif show == "decided":
-            rows = rows.exclude(status__in=OPEN_STATUSES)
+        views = services.queue_views(request.user, timezone.localdate())
+        if show in views:
+            rows = rows.filter(views[show])
         rows = rows.annotate(
             closed=Case(
                 When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
@@ -74,7 +81,13 @@ def queue(request):
     return render(
         request,
         "workspace/queue.html",
-        {"organisation": actor.organisation, "form": form, "show": show, "page": page},
+        {
+            "organisation": actor.organisation,
+            "form": form,
+            "show": show,
+            "show_label": dict(SHOW_CHOICES)[show],
+            "page": page,
+        },
     )
 
 

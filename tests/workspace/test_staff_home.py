@@ -65,6 +65,8 @@ def test_a_clinician_sees_the_organisations_work_and_their_own(client, world):
     assert text_of(client, "work-waiting") == "1"
     assert text_of(client, "work-mine") == "1"
     assert reverse("workspace:queue") in page
+    for view in ("open", "overdue", "due_soon", "waiting", "mine"):  # each count opens its list
+        assert f'{reverse("workspace:queue")}?show={view}"' in page
     assert 'aria-label="Clinician workspace"' in page
     assert 'aria-label="Your record"' not in page  # not the patient's navigation
     assert "Before you see your record" not in page
@@ -151,3 +153,31 @@ def test_patients_and_visitors_keep_the_portals_home_page(client, world):
     page = client.get(HOME).content.decode()
     assert "Your shared care record" in page
     assert 'aria-label="Clinician workspace"' not in page
+
+
+def listed(client, show: str) -> set[str]:
+    import re
+
+    page = client.get(reverse("workspace:queue"), {"show": show}).content.decode()
+    return set(re.findall(r'href="/clinician/corrections/([0-9a-f-]{36})/"', page))
+
+
+def test_each_count_on_the_home_page_opens_the_requests_it_counts(client, world):
+    overdue = flag(world)
+    due_in(overdue, -2)
+    soon = flag(world, world["depression"], proposed="Low mood in 2023, now resolved")
+    due_in(soon, 5)
+    soon = services.start_review(actor=actor_for(world["dr_gp"]), request_id=soon.pk, revision=soon.revision)
+    services.ask_information(
+        actor=actor_for(world["dr_gp"]), request_id=soon.pk, revision=soon.revision, question="Which clinic?"
+    )
+    client.force_login(world["dr_gp"])
+    assert listed(client, "overdue") == {str(overdue.pk)}
+    assert listed(client, "due_soon") == {str(soon.pk)}
+    assert listed(client, "waiting") == {str(soon.pk)}
+    assert listed(client, "mine") == {str(soon.pk)}  # starting the review assigned it
+    assert listed(client, "open") == {str(overdue.pk), str(soon.pk)}
+    assert listed(client, "decided") == set()
+    assert "Overdue (1)" in client.get(reverse("workspace:queue"), {"show": "overdue"}).content.decode()
+    client.force_login(world["dr_two"])
+    assert listed(client, "mine") == set()
