@@ -17,6 +17,31 @@ from consent.web import request_actor
 STAFF_HOMES = {"clinician": "home/clinician.html", "ig_officer": "home/ig.html"}
 
 
+# The clinician's counts as the home page lists them: (queue view, label, hidden link
+# words, word for a count that needs action now).
+WORKLOAD_ROWS = (
+    ("open", "Open", "the open requests", ""),
+    ("overdue", "Overdue", "the overdue requests", "overdue"),
+    ("due_soon", "Due within {days} days", "the requests due soon", ""),
+    ("waiting", "Waiting for the patient", "the requests waiting for the patient", ""),
+    ("mine", "Assigned to you", "the requests assigned to you", ""),
+)
+
+
+def workload_rows(work) -> list[dict]:
+    """Each count, with the queue view that lists the requests it counts."""
+    return [
+        {
+            "show": show,
+            "label": label.format(days=work.soon_days),
+            "count": getattr(work, show),
+            "see": see,
+            "warn": warn,
+        }
+        for show, label, see, warn in WORKLOAD_ROWS
+    ]
+
+
 @never_cache
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -31,7 +56,9 @@ def home(request: HttpRequest) -> HttpResponse:
     if context["has_mfa"] and role == "clinician":
         organisation = request_actor(request).organisation
         context["organisation"] = organisation
-        context["work"] = workload(organisation, user) if organisation is not None else None
+        context["work_rows"] = (
+            workload_rows(workload(organisation, user)) if organisation is not None else None
+        )
     elif context["has_mfa"]:
         today = timezone.localdate()
         context["overdue"] = CorrectionRequest.objects.overdue(today).count()

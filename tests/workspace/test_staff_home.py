@@ -61,7 +61,7 @@ def test_a_clinician_sees_the_organisations_work_and_their_own(client, world):
     assert "Correction requests to Riverside Surgery" in page
     assert text_of(client, "work-open") == "2"
     assert text_of(client, "work-overdue") == "1 overdue"
-    assert text_of(client, "work-due-soon") == "1"
+    assert text_of(client, "work-due_soon") == "1"
     assert text_of(client, "work-waiting") == "1"
     assert text_of(client, "work-mine") == "1"
     assert reverse("workspace:queue") in page
