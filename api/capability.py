@@ -137,14 +137,14 @@ def capability_statement(request, base: str) -> dict:
             (
                 ("part-of", "reference"),
                 ("recipient", "reference"),
-                *_portal_answers("date: sent (with part-of only)"),
+                *_portal_answers("date: sent"),
             ),
             operation=[{"name": "correction-request", "definition": CORRECTION_REQUEST}],
             documentation=(
                 "part-of=Task/<id>: a correction request's conversation, its messages and"
-                " statements of disagreement in the order they were written; it alone takes _sort,"
-                " _summary and _elements. recipient=<ODS code>: the correction notices sent to the"
-                " caller's organisation."
+                " statements of disagreement in the order they were written."
+                " recipient=<ODS code>: the correction notices sent to the caller's organisation,"
+                " oldest first. Both take _sort, _summary and _elements."
                 " $correction-request: a patient (patient/Communication.write) asks for an item"
                 " to be corrected. POST with partOf Task/<id> and the words in"
                 " payload[0].contentString: the owner's system (system/Communication.write)"

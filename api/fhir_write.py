@@ -151,7 +151,7 @@ from phr.models import EntryVersion, RecordEntry
 from . import fhir_views as views
 from .auth import InvalidToken, api_actor, bearer_token, has_scope
 from .fhir_bundle import bundle, bundle_entry, instant, not_found, outcome, response
-from .fhir_search import SearchError, check_known, parse_page
+from .fhir_search import SearchError, parse_answer, sort_rows
 
 logger = logging.getLogger(__name__)
 
@@ -768,7 +768,9 @@ def focus_version(task: dict) -> int:
 # --- 5 and 6. POST and GET /fhir/Communication -----------------------------------------
 
 
-NOTICE_PARAMS = frozenset({"recipient", "recipient:identifier", "_count", "_offset"})
+NOTICE_FILTERS = frozenset({"recipient", "recipient:identifier"})
+# A notice is dated when it was sent; oldest first without _sort.
+NOTICE_SORT = {"date": "sent_at"}
 COMMUNICATION_WRITERS = {
     ActorRole.SYSTEM: "system/Communication.write",
     ActorRole.PATIENT: "patient/Communication.write",
@@ -859,27 +861,37 @@ def notices(request):
     wants_notices = "recipient" in request.GET or "recipient:identifier" in request.GET
     if not wants_notices and not (actor.role == ActorRole.SYSTEM and "part-of" not in request.GET):
         return views.communication_search(request)
-    check_known(request.GET, NOTICE_PARAMS)
-    page = parse_page(request.GET)
+    answer = parse_answer(request.GET, NOTICE_FILTERS, NOTICE_SORT)
     organisation = actor.organisation if actor.role in (ActorRole.SYSTEM, ActorRole.CLINICIAN) else None
     if organisation is None:
-        return views.empty_searchset(request, page)
-    for name in ("recipient", "recipient:identifier"):
+        return views.no_matches(request, answer.page, answer.shape)
+    for name in NOTICE_FILTERS:
         for value in request.GET.getlist(name):
             code = value.rpartition("|")[2].removeprefix("Organization/").strip().upper()
             if code != organisation.ods_code.upper():
-                return views.empty_searchset(request, page)
+                return views.no_matches(request, answer.page, answer.shape)
     notices = DownstreamNotice.objects.filter(organisation=organisation).order_by("sent_at", "id")
     total = notices.count()
-    rows = list(notices.values_list("communication", flat=True)[page.offset : page.offset + page.count])
+    texts = []
+    if not answer.shape.count_only:
+        chosen = answer.page.of(sort_rows(notices, answer.sort))
+        texts = list(chosen.values_list("communication", flat=True))
     base = views.base_url(request)
-    # Served as stored; decoded only to name each one in its fullUrl.
-    parts = [bundle_entry(f"{base}Communication/{json.loads(text)['id']}", text) for text in rows]
+    # Served as stored (or subsetted by _elements); decoded only to name each one in its fullUrl.
+    parts = [
+        bundle_entry(f"{base}Communication/{json.loads(text)['id']}", views.shaped(text, answer.shape))
+        for text in texts
+    ]
+    detail = {"api": "fhir", "notices": len(texts)}
+    if answer.shape.count_only:
+        detail["summary"] = "count"
     audit.record(
         "correction.notice.read",
         outcome="permit",
         purpose="correction",
-        detail={"api": "fhir", "notices": len(rows)},
+        detail=detail,
         **actor.audit_fields(),
     )
-    return views.searchset(request, parts, page, total)
+    if answer.shape.count_only:
+        return views.total_only(request, total)
+    return views.searchset(request, parts, answer.page, total)

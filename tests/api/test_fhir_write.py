@@ -422,6 +422,17 @@ def test_accepting_with_a_contained_amended_item_makes_a_new_version_and_notices
         answer(client.get(f"/fhir/Communication?recipient={ODS}|RX100", **trust_notices), 200)["total"] == 1
     )
     assert answer(client.get("/fhir/Communication?recipient=A10001", **trust_notices), 200)["total"] == 0
+    # The notices answer as the portal's other searches do: a count, in part, in date order.
+    counted = answer(client.get("/fhir/Communication?recipient=RX100&_summary=count", **trust_notices), 200)
+    assert (counted["total"], "entry" in counted) == (1, False)
+    part = answer(client.get("/fhir/Communication?recipient=RX100&_elements=status", **trust_notices), 200)
+    (notice,) = [e["resource"] for e in part["entry"]]
+    assert set(notice) <= {"resourceType", "id", "meta", "status", "payload"}
+    assert notice["status"] == "completed"
+    newest = answer(client.get("/fhir/Communication?recipient=RX100&_sort=-date", **trust_notices), 200)
+    assert newest["total"] == 1
+    refused = answer(client.get("/fhir/Communication?recipient=RX100&_sort=subject", **trust_notices), 400)
+    assert refused["issue"][0]["expression"] == ["_sort"]
     gp_notices = system_token(world["gp"], "system/Communication.read")
     assert answer(client.get("/fhir/Communication?recipient=RX100", **gp_notices), 200)["total"] == 0
     assert answer(client.get("/fhir/Communication", **gp_notices), 200)["total"] == 0
