@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.access import has_mfa
-from accuracy.models import CorrectionRequest
+from accuracy.models import BusinessStatus, CorrectionRequest
 from accuracy.services import workload
 from consent.ig_queries import unreviewed_break_glass
 from consent.web import request_actor
@@ -42,6 +42,19 @@ def workload_rows(work) -> list[dict]:
     ]
 
 
+def patient_home(user) -> dict:
+    """For a patient with a linked record: their correction requests still open, and those
+    where the organisation waits for the patient's answer (numbers only, no item)."""
+    link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
+    if link is None:
+        return {}
+    requests = CorrectionRequest.objects.filter(patient_id=link.patient_id).open()
+    return {
+        "open_requests": requests.count(),
+        "answers_needed": requests.filter(business_status=BusinessStatus.WAITING).count(),
+    }
+
+
 @never_cache
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
@@ -51,7 +64,7 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     role = user.role if user.is_authenticated else None
     if role not in STAFF_HOMES:
-        return render(request, "home.html")
+        return render(request, "home.html", patient_home(user) if role == "patient" else {})
     context = {"has_mfa": has_mfa(user)}
     if context["has_mfa"] and role == "clinician":
         organisation = request_actor(request).organisation

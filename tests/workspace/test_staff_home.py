@@ -181,3 +181,27 @@ def test_each_count_on_the_home_page_opens_the_requests_it_counts(client, world)
     assert "Overdue (1)" in client.get(reverse("workspace:queue"), {"show": "overdue"}).content.decode()
     client.force_login(world["dr_two"])
     assert listed(client, "mine") == set()
+
+
+def test_a_patient_is_told_on_the_home_page_when_an_organisation_waits_for_their_answer(client, world):
+    client.force_login(world["ada"])
+    page = client.get(HOME).content.decode()
+    assert "You have no correction requests waiting for a decision." in page
+    assert 'id="answers-needed"' not in page
+    asked = flag(world)
+    flag(world, world["wrist"], proposed="Sprained wrist, not broken")
+    asked = services.start_review(
+        actor=actor_for(world["dr_gp"]), request_id=asked.pk, revision=asked.revision
+    )
+    services.ask_information(
+        actor=actor_for(world["dr_gp"]),
+        request_id=asked.pk,
+        revision=asked.revision,
+        question="Which clinic?",
+    )
+    page = client.get(HOME).content.decode()
+    assert "2 of your correction requests are waiting for a decision." in page
+    callout = page[page.index('id="answers-needed"') :]
+    assert "An organisation has asked you a question" in callout
+    assert reverse("record:corrections") in callout
+    assert "Hypertensive disorder" not in page  # numbers only: no item on the home page
