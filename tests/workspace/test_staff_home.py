@@ -148,7 +148,9 @@ def test_the_clinician_navigation_marks_the_current_section(client, world, url, 
 
 
 def test_patients_and_visitors_keep_the_portals_home_page(client, world):
-    assert "Your shared care record" in client.get(HOME).content.decode()
+    visitor = client.get(HOME).content.decode()
+    assert "Your shared care record" in visitor
+    assert "Before you see your record" in visitor
     client.force_login(world["ada"])
     page = client.get(HOME).content.decode()
     assert "Your shared care record" in page
@@ -205,3 +207,4 @@ def test_a_patient_is_told_on_the_home_page_when_an_organisation_waits_for_their
     assert "An organisation has asked you a question" in callout
     assert reverse("record:corrections") in callout
     assert "Hypertensive disorder" not in page  # numbers only: no item on the home page
+    assert "Before you see your record" not in page  # linked already: nothing to do first
