@@ -8,7 +8,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from phr.models import AppendOnly
+from audit.models import AppendOnly
 
 
 class Status(models.TextChoices):
@@ -56,12 +56,20 @@ def overdue_on(today) -> models.Q:
     return models.Q(status__in=OPEN_STATUSES, due_on__lt=today)
 
 
+def waiting_on_patient() -> models.Q:
+    """A request the owner cannot decide until the patient answers its question."""
+    return models.Q(status__in=OPEN_STATUSES, business_status=BusinessStatus.WAITING)
+
+
 class CorrectionRequestQuerySet(models.QuerySet):
     def open(self) -> "CorrectionRequestQuerySet":
         return self.filter(status__in=OPEN_STATUSES)
 
     def overdue(self, today) -> "CorrectionRequestQuerySet":
         return self.filter(overdue_on(today))
+
+    def waiting_on_patient(self) -> "CorrectionRequestQuerySet":
+        return self.filter(waiting_on_patient())
 
     def disputing(self) -> "CorrectionRequestQuerySet":
         """Requests that make their item disputed: open, or with a disagreement standing."""

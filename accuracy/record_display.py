@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
+from consent.sharing_text import day
 from phr.columns import parse_fhir_datetime
 from phr.fhir import bundle_entry
 from phr.ingest import canonical_json, parse_json
@@ -353,22 +354,6 @@ def _reactions(resource: dict) -> tuple[str, str]:
     return ", ".join(f for f in found if f), ", ".join(severities)
 
 
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
-
-
 def _when(value) -> str:
     """A FHIR date or dateTime in the words of the NHS style guide: "2024", "May 2024",
     "12 May 2024", "12 May 2024 at 9:30am" (UK time). What does not parse is shown as it
@@ -381,13 +366,13 @@ def _when(value) -> str:
     if len(value) == 4:
         return value
     if len(value) == 7:
-        return f"{MONTHS[moment.month - 1]} {moment.year}"
+        return f"{moment:%B %Y}"
     if len(value) == 10:
-        return f"{moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+        return day(moment)
     local = timezone.localtime(moment)
     hour = local.hour % 12 or 12
     clock = f"{hour}{local.strftime(':%M') if local.minute else ''}{'am' if local.hour < 12 else 'pm'}"
-    return f"{local.day} {MONTHS[local.month - 1]} {local.year} at {clock}"
+    return f"{day(local)} at {clock}"
 
 
 def _period(value) -> str:

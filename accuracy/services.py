@@ -41,6 +41,7 @@ from .models import (
     Status,
     TimelineEvent,
     overdue_on,
+    waiting_on_patient,
 )
 
 MIN_TEXT = 5
@@ -215,7 +216,7 @@ def queue_views(user, today: date) -> dict[str, models.Q]:
         "open": still_open,
         "overdue": overdue_on(today),
         "due_soon": still_open & models.Q(due_on__gte=today, due_on__lte=today + timedelta(days=soon_days())),
-        "waiting": still_open & models.Q(business_status=BusinessStatus.WAITING),
+        "waiting": waiting_on_patient(),
         "mine": still_open & models.Q(assigned_to=user),
         "decided": ~still_open,
     }

@@ -34,14 +34,17 @@ class EntryRefsField(models.TextField):
 
 
 class ImmutableQuerySet(models.QuerySet):
+    """For append-only tables (the audit trail, record versions, consent choices, the
+    corrections' timeline): no bulk change or removal. Here, in the leaf every app uses."""
+
     def update(self, **kwargs):
-        raise TypeError("Audit records are append-only")
+        raise TypeError(f"{self.model.__name__} rows are never changed; add a new row")
 
     def delete(self):
-        raise TypeError("Audit records are append-only")
+        raise TypeError(f"{self.model.__name__} rows are never deleted")
 
 
-class AppendOnlyRecord(models.Model):
+class AppendOnly(models.Model):
     """A row written once: the model refuses to save it again or delete it (and on
     PostgreSQL a trigger refuses UPDATE and DELETE too, see the migrations)."""
 
@@ -52,14 +55,14 @@ class AppendOnlyRecord(models.Model):
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
-            raise TypeError(f"{type(self).__name__} rows are append-only")
+            raise TypeError(f"{type(self).__name__} rows are never changed")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise TypeError(f"{type(self).__name__} rows are append-only")
+        raise TypeError(f"{type(self).__name__} rows are never deleted")
 
 
-class DisclosureSet(AppendOnlyRecord):
+class DisclosureSet(AppendOnly):
     """One set of entry versions disclosed together, stored once however often it is.
 
     Reading the same record again discloses the same set: events name it by its SHA-256
@@ -76,7 +79,7 @@ class DisclosureSet(AppendOnlyRecord):
         return f"{self.count} entries ({self.digest[:12]})"
 
 
-class AuditEvent(AppendOnlyRecord):
+class AuditEvent(AppendOnly):
     """One disclosure or change: who, for which organisation, did what, to whose record."""
 
     seq = models.BigIntegerField(unique=True)

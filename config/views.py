@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.access import has_mfa
-from accuracy.models import BusinessStatus, CorrectionRequest
+from accuracy.models import CorrectionRequest
 from accuracy.services import workload
 from consent.ig_queries import unreviewed_break_glass
 from consent.web import request_actor
@@ -51,7 +51,7 @@ def patient_home(user) -> dict:
     requests = CorrectionRequest.objects.filter(patient_id=link.patient_id).open()
     return {
         "open_requests": requests.count(),
-        "answers_needed": requests.filter(business_status=BusinessStatus.WAITING).count(),
+        "answers_needed": requests.waiting_on_patient().count(),
     }
 
 

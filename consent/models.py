@@ -5,7 +5,8 @@ row, and the current state is derived from the latest row for each scope."""
 from django.conf import settings
 from django.db import models
 
-from phr.models import AppendOnly, Category, ImmutableQuerySet
+from audit.models import AppendOnly, ImmutableQuerySet
+from phr.models import Category
 
 
 class Scope(models.TextChoices):

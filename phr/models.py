@@ -6,6 +6,8 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from audit.models import AppendOnly
+
 from .nhs_number import is_valid_nhs_number
 
 
@@ -180,33 +182,6 @@ class RecordEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource_type}/{self.fhir_id} held by {self.owner.ods_code}"
-
-
-class ImmutableQuerySet(models.QuerySet):
-    """For append-only tables (here and in consent, accuracy): no bulk change or removal."""
-
-    def update(self, **kwargs):
-        raise TypeError(f"{self.model.__name__} rows are never changed; add a new row")
-
-    def delete(self):
-        raise TypeError(f"{self.model.__name__} rows are never deleted")
-
-
-class AppendOnly(models.Model):
-    """A table whose rows are written once and never changed or removed by the app."""
-
-    objects = ImmutableQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise TypeError(f"{type(self).__name__} rows are never changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError(f"{type(self).__name__} rows are never deleted")
 
 
 class EntryVersion(AppendOnly):

@@ -62,3 +62,15 @@ def tasks_run_in_process(request):
 def fast_password_hashing(settings):
     """PBKDF2 is slow by design; tests that create many users do not need it."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """allauth's rate limits and used authenticator codes, and the share links' passcode
+    attempts, live in the cache, which outlives a test (and is shared with a live
+    server's thread): each test starts as if it were the first."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -6,19 +6,10 @@ import pytest
 from account_people import ADA_BORN, ADA_NHS_NUMBER, PASSWORD, TOTP_SECRET
 from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP
-from django.core.cache import cache
 
 from accounts.models import Membership, User
 from phr.ingest import ingest_documents
 from phr.models import Patient
-
-
-@pytest.fixture(autouse=True)
-def empty_rate_limits():
-    # allauth's rate limits live in the cache, which outlives a test.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def verified(user: User) -> User:

@@ -28,18 +28,6 @@ SCREENSHOTS = BASE_DIR / "test-artifacts" / "screenshots"
 AXE_SCRIPT = BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    """Each browser test signs in from 127.0.0.1 as if it were the first: allauth counts
-    failed sign-ins and used authenticator codes in the cache (shared with the live
-    server's thread), and other tests' deliberate failures must not lock this one out."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture(scope="session")
 def chromium_browser():
     if not CHROMIUM.exists():

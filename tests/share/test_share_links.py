@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth.hashers import check_password
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,13 +25,6 @@ pytestmark = pytest.mark.django_db
 LINKS = reverse("share:links")
 NEW = reverse("share:new")
 PASSCODE = "holiday-2026"
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
