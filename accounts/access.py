@@ -19,6 +19,13 @@ def has_mfa(user) -> bool:
     ).exists()
 
 
+def set_up_second_factor(request):
+    """Where someone without a second factor is sent from the pages that need one: the
+    authenticator set-up page, with a message saying why."""
+    messages.info(request, "Set up two-factor authentication before you can use this part of the portal.")
+    return redirect("mfa_activate_totp")
+
+
 def staff_required(*roles: str):
     """Only signed-in users of these roles with two-factor authentication enrolled.
 
@@ -35,10 +42,7 @@ def staff_required(*roles: str):
             if user.role not in roles:
                 raise Http404
             if not has_mfa(user):
-                messages.info(
-                    request, "Set up two-factor authentication before you can use this part of the portal."
-                )
-                return redirect("mfa_activate_totp")
+                return set_up_second_factor(request)
             return view(request, *args, **kwargs)
 
         return wrapper

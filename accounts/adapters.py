@@ -1,4 +1,5 @@
-"""allauth adapters: two-factor secrets encrypted at rest.
+"""allauth adapters: wrong passwords counted per account, two-factor secrets encrypted
+at rest.
 
 allauth stores each authenticator app's TOTP secret and the seed of the recovery codes
 in the ``mfa_authenticator`` table, in the clear unless its adapter encrypts them. Here
@@ -16,6 +17,7 @@ production sets ``MFA_ENCRYPTION_KEY``.
 import base64
 from functools import cache
 
+from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -42,6 +44,18 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
 def mfa_fernet() -> MultiFernet:
     keys = tuple(settings.MFA_ENCRYPTION_KEY) or (settings.SECRET_KEY,)
     return _fernet(keys)
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """allauth's account adapter, counting wrong passwords (ACCOUNT_RATE_LIMITS'
+    login_failed, per key) against the account alone."""
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        # allauth's key is "<site domain>:<login>", and without the sites framework the
+        # domain is the request's Host header, port included: every port ("portal:1",
+        # "portal:2"...) or host name the portal answers to would start a fresh count.
+        login = credentials.get("email", credentials.get("username", "")).lower()
+        return f"login:{login}"
 
 
 class MFAAdapter(DefaultMFAAdapter):

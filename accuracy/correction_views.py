@@ -23,7 +23,7 @@ from consent.policy import Action, NotFound, RecordAccess
 from phr.models import RecordEntry
 
 from . import record_display as display
-from . import services
+from . import selectors, services
 from .correction_forms import CorrectionForm, DisagreementForm, ReplyForm, WithdrawForm, current_values
 from .models import BusinessStatus, CorrectionRequest, Status, TimelineEvent
 from .record_views import no_record_page, not_found_page, patient_record
@@ -101,10 +101,6 @@ def _entries(access: RecordAccess, entry_ids, page: str) -> dict:
 
 def _own_request(access: RecordAccess, request_id) -> CorrectionRequest:
     """The patient's own request, or NotFound alike for another's and a missing one."""
-    # services.request_for loads the flagged item's row with the request: ask first
-    # whether the id is one of this patient's, so that a guessed id reads nothing of it.
-    if not CorrectionRequest.objects.filter(pk=request_id, patient_id=access.patient.pk).exists():
-        raise NotFound
     return services.request_for(access.actor, request_id)
 
 
@@ -116,6 +112,11 @@ def _detail(request, access: RecordAccess, correction: CorrectionRequest, *, sta
     """The request page: the item, the request, the decision, the thread and the timeline,
     with the forms the request's state allows."""
     entry = _entries(access, [correction.entry_id], "correction request").get(correction.entry_id)
+    # What the request copied of the item shows only while the item does; the patient's
+    # own words always do.
+    copies = selectors.release_copies(
+        access.actor, [correction], thread=True, access=access, detail={"page": "correction request"}
+    )[correction.pk]
     decided = correction.status == Status.COMPLETED
     may_disagree = correction.business_status in (BusinessStatus.DENIED, BusinessStatus.PARTIAL)
     fresh = {"revision": correction.revision}
@@ -124,12 +125,13 @@ def _detail(request, access: RecordAccess, correction: CorrectionRequest, *, sta
     today = timezone.localdate()
     context = {
         "correction": correction,
+        "copies": copies,
         "entry": entry,
         "overdue": correction.is_open and correction.due_on < today,
         "timeline": timeline_rows(correction, list(correction.timeline.all())),
-        "thread": list(correction.messages.all()),
-        "statements": list(correction.statements.all()),
-        "letter": services.decision_letter(correction) if decided else "",
+        "thread": copies.messages,
+        "statements": copies.statements,
+        "letter": services.decision_letter(correction, copies.item_name) if decided else "",
         "notices": list(correction.notices.select_related("organisation")),
         "reply_form": reply_form if correction.is_open else None,
         "disagreement_form": disagreement_form if may_disagree else None,
@@ -203,11 +205,7 @@ def corrections(request):
     access = patient_record(request, Action.READ_RECORD)
     if access is None:
         return no_record_page(request)
-    requests = list(
-        CorrectionRequest.objects.filter(patient_id=access.patient.pk)
-        .select_related("owner")
-        .order_by("-created_at")
-    )
+    requests = list(selectors.visible_requests(access.actor))
     entries = _entries(access, {r.entry_id for r in requests}, "correction requests")
     today = timezone.localdate()
     return render(

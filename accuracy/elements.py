@@ -2,6 +2,8 @@
 
 import json
 
+from phr.columns import concept_text
+
 WHOLE_ITEM = ("", "The whole item")
 
 # resource type -> (FHIR path, plain label)
@@ -80,11 +82,8 @@ def words(value) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        if value.get("text"):
-            return str(value["text"])
-        codings = value.get("coding") or []
-        if codings and isinstance(codings[0], dict):
-            return str(codings[0].get("display") or codings[0].get("code") or "")
+        if "text" in value or "coding" in value:
+            return concept_text(value)
         if "value" in value:
             return f"{value['value']} {value.get('unit', '')}".strip()
     if isinstance(value, list) and value:

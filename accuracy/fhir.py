@@ -2,6 +2,7 @@
 FHIR Task, and its conversation as Communication resources."""
 
 from .models import CorrectionRequest, Message, Statement
+from .selectors import Copies
 
 TASK_CODE_SYSTEM = "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionTaskTypes"
 BUSINESS_STATUS_SYSTEM = (
@@ -20,8 +21,9 @@ def practitioner_reference(user_pk) -> str:
     return f"Practitioner/staff-{user_pk}"
 
 
-def task_resource(request: CorrectionRequest, *, for_patient: bool = False) -> dict:
+def task_resource(request: CorrectionRequest, copies: Copies, *, for_patient: bool = False) -> dict:
     """The request as a Task; meta.versionId is its revision, the ETag clients send as If-Match.
+    Its texts are ``copies``, as selectors.release_copies released them to the reader.
 
     The patient is not shown which member of staff handles it (the assignee extension):
     that is the owner's internal routing, not part of their request.
@@ -53,8 +55,8 @@ def task_resource(request: CorrectionRequest, *, for_patient: bool = False) -> d
         "restriction": {"period": {"end": request.due_on.isoformat()}},
         "input": [
             {"type": {"text": "element"}, "valueString": request.element or "(whole item)"},
-            {"type": {"text": "proposed"}, "valueString": request.proposed},
-            {"type": {"text": "reason"}, "valueString": request.reason},
+            {"type": {"text": "proposed"}, "valueString": copies.proposed},
+            {"type": {"text": "reason"}, "valueString": copies.reason},
         ],
     }
     if request.assigned_to_id and not for_patient:
@@ -78,8 +80,9 @@ def task_resource(request: CorrectionRequest, *, for_patient: bool = False) -> d
     return task
 
 
-def communication_resource(message: Message) -> dict:
-    """A message of a correction request's conversation, id ``<request prefix>-m<pk>``."""
+def communication_resource(message: Message, text: str) -> dict:
+    """A message of a correction request's conversation, id ``<request prefix>-m<pk>``,
+    with its body as released to the reader (``text``)."""
     request = message.request
     patient = {"reference": f"Patient/{request.patient_id}"}
     owner = {"identifier": {"system": ODS, "value": request.owner.ods_code}, "display": request.owner.name}
@@ -92,13 +95,13 @@ def communication_resource(message: Message) -> dict:
         "sent": message.sent_at.isoformat(),
         "sender": patient if message.from_patient else owner,
         "recipient": [owner if message.from_patient else patient],
-        "payload": [{"contentString": message.body}],
+        "payload": [{"contentString": text}],
     }
 
 
-def statement_resource(statement: Statement) -> dict:
+def statement_resource(statement: Statement, text: str) -> dict:
     """A statement of disagreement (or the owner's response to one) as the guide's
-    Communication of the disagreement process."""
+    Communication of the disagreement process, its words as released (``text``)."""
     request = statement.request
     patient = {"reference": f"Patient/{request.patient_id}"}
     owner = {"identifier": {"system": ODS, "value": request.owner.ods_code}, "display": request.owner.name}
@@ -118,20 +121,20 @@ def statement_resource(statement: Statement) -> dict:
         "sent": statement.made_at.isoformat(),
         "sender": patient if by_patient else owner,
         "recipient": [owner if by_patient else patient],
-        "payload": [{"contentString": statement.text}],
+        "payload": [{"contentString": text}],
     }
 
 
-def conversation(request: CorrectionRequest) -> list[dict]:
+def conversation(copies: Copies) -> list[dict]:
     """A request's conversation as Communications: its messages and its statements of
-    disagreement (and the owner's response), in the order they were written."""
-    # The related managers hand each row this very request (its owner loaded with it).
+    disagreement (and the owner's response), in the order they were written, as released
+    to the reader (selectors.release_copies with the thread)."""
     messages = [
-        (message.sent_at, 0, message.pk, communication_resource(message))
-        for message in request.messages.all()
+        (message.sent_at, 0, message.pk, communication_resource(message, text))
+        for message, text in copies.messages
     ]
     statements = [
-        (statement.made_at, 1, statement.pk, statement_resource(statement))
-        for statement in request.statements.all()
+        (statement.made_at, 1, statement.pk, statement_resource(statement, text))
+        for statement, text in copies.statements
     ]
     return [resource for *_, resource in sorted(messages + statements, key=lambda row: row[:3])]

@@ -20,7 +20,7 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from consent.sharing_text import day
-from phr.columns import parse_fhir_datetime
+from phr.columns import concept_text, parse_fhir_datetime
 from phr.fhir import bundle_entry
 from phr.ingest import canonical_json, parse_json
 from phr.models import EntryVersion, RecordEntry
@@ -279,21 +279,10 @@ def decode(text: str):
     return json.loads(text, parse_float=Decimal)
 
 
-def _concept(value) -> str:
-    if not isinstance(value, dict):
-        return ""
-    if value.get("text"):
-        return str(value["text"])
-    for coding in value.get("coding") or ():
-        if isinstance(coding, dict) and (coding.get("display") or coding.get("code")):
-            return str(coding.get("display") or coding.get("code"))
-    return ""
-
-
 def _concepts(values) -> str:
     if isinstance(values, dict):
         values = [values]
-    return ", ".join(t for t in (_concept(v) for v in values or ()) if t)
+    return ", ".join(t for t in (concept_text(v) for v in values or ()) if t)
 
 
 def _quantity(value) -> str:
@@ -329,7 +318,7 @@ def _result(resource: dict) -> str:
     if "valueQuantity" in resource:
         return _quantity(resource["valueQuantity"])
     if "valueCodeableConcept" in resource:
-        return _concept(resource["valueCodeableConcept"])
+        return concept_text(resource["valueCodeableConcept"])
     for key in ("valueString", "valueBoolean", "valueInteger", "valueDateTime"):
         if key in resource:
             value = resource[key]
@@ -339,7 +328,7 @@ def _result(resource: dict) -> str:
         if isinstance(component, dict):
             value = _result(component)
             if value:
-                parts.append(f"{_concept(component.get('code')) or 'Part'}: {value}")
+                parts.append(f"{concept_text(component.get('code')) or 'Part'}: {value}")
     return "; ".join(parts)
 
 
@@ -404,7 +393,7 @@ def item_details(entry: RecordEntry) -> list[tuple[str, str]]:
             rows.append((label, str(value)))
 
     if rtype == "AllergyIntolerance":
-        add("Substance", _concept(resource.get("code")))
+        add("Substance", concept_text(resource.get("code")))
         reaction, severity = _reactions(resource)
         add("Reaction", reaction)
         add("How severe", severity)
@@ -412,27 +401,27 @@ def item_details(entry: RecordEntry) -> list[tuple[str, str]]:
     elif rtype in ("MedicationStatement", "MedicationRequest"):
         add(
             "Medicine",
-            _concept(resource.get("medicationCodeableConcept"))
+            concept_text(resource.get("medicationCodeableConcept"))
             or _reference(resource.get("medicationReference")),
         )
         add("How to take it", _dosage(resource))
         add("Why", _concepts(resource.get("reasonCode")))
     elif rtype == "Observation":
-        add("Test or measurement", _concept(resource.get("code")))
+        add("Test or measurement", concept_text(resource.get("code")))
         add("Result", _result(resource))
         add("Normal range", _range(resource))
         add("What the result means", _concepts(resource.get("interpretation")))
     elif rtype == "DiagnosticReport":
-        add("Report", _concept(resource.get("code")))
+        add("Report", concept_text(resource.get("code")))
         add("Conclusion", resource.get("conclusion"))
     elif rtype == "Condition":
-        add("Condition", _concept(resource.get("code")))
-        add("How severe", _concept(resource.get("severity")))
+        add("Condition", concept_text(resource.get("code")))
+        add("How severe", concept_text(resource.get("severity")))
         add("Where in the body", _concepts(resource.get("bodySite")))
         add("Started", _when(resource.get("onsetDateTime")) or _period(resource.get("onsetPeriod")))
         add("Ended", _when(resource.get("abatementDateTime")))
     elif rtype == "Immunization":
-        add("Vaccine", _concept(resource.get("vaccineCode")))
+        add("Vaccine", concept_text(resource.get("vaccineCode")))
         add("Dose", _quantity(resource.get("doseQuantity")))
         add("Batch number", resource.get("lotNumber"))
     elif rtype == "Encounter":
@@ -440,14 +429,14 @@ def item_details(entry: RecordEntry) -> list[tuple[str, str]]:
         add(
             "Type",
             _concepts(types)
-            or _concept(resource.get("class"))
+            or concept_text(resource.get("class"))
             or (resource.get("class") or {}).get("display"),
         )
         add("When", _period(resource.get("period")))
         add("Why", _concepts(resource.get("reasonCode")))
         add("Where", _reference(resource.get("serviceProvider")))
     elif rtype == "DocumentReference":
-        add("Type of document", _concept(resource.get("type")))
+        add("Type of document", concept_text(resource.get("type")))
         add("Description", resource.get("description"))
     notes = [str(n["text"]) for n in resource.get("note") or () if isinstance(n, dict) and n.get("text")]
     add("Notes", " / ".join(notes))

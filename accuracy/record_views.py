@@ -151,6 +151,7 @@ def summary(request):
             "disputed_count": display.count_disputed(items),
             "corrections": display.correction_counts(access.patient.pk),
             "in_error_count": items.filter(entered_in_error=True).count(),
+            "moved_away": access.moved_away(),
         },
     )
 

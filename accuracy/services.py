@@ -27,7 +27,7 @@ from phr.amend import amend_entry
 from phr.ingest import UnusableInput, ingest_documents, parse_json
 from phr.models import EntryVersion, Organisation, RecordEntry
 
-from . import elements
+from . import elements, selectors
 from .deadlines import profile
 from .models import (
     OPEN_STATUSES,
@@ -172,35 +172,16 @@ def submit_correction(
 
 
 def request_for(actor: Actor, request_id) -> CorrectionRequest:
-    """Fetch-and-authorise: the patient's own request, or one held by the clinician's
-    organisation; anything else, or nothing, is NotFound alike."""
+    """Fetch-and-authorise: one of the requests the actor may see (selectors.visible_requests);
+    anything else, or nothing, is NotFound alike, and a guessed id loads nothing."""
     try:
         pk = uuid.UUID(str(request_id))
     except ValueError:
         raise NotFound from None
-    # The entry's content is not loaded here: clinical text is read only through the policy.
-    found = (
-        CorrectionRequest.objects.select_related("entry", "owner", "patient")
-        .defer("entry__json", "entry__display")
-        .filter(pk=pk)
-        .first()
-    )
-    if found is None or not _may_see(actor, found):
+    found = selectors.visible_requests(actor).filter(pk=pk).first()
+    if found is None:
         raise NotFound
     return found
-
-
-def _may_see(actor: Actor, request: CorrectionRequest) -> bool:
-    if actor.role == ActorRole.PATIENT:
-        return actor.patient_id == request.patient_id
-    if actor.role in (ActorRole.CLINICIAN, ActorRole.SYSTEM):
-        return actor.organisation is not None and actor.organisation.pk == request.owner_id
-    return False
-
-
-def queue(organisation: Organisation):
-    """An organisation's requests: open ones first, overdue first, then by deadline."""
-    return CorrectionRequest.objects.filter(owner=organisation).select_related("entry", "assigned_to")
 
 
 def soon_days() -> int:
@@ -558,10 +539,11 @@ def add_rebuttal(*, actor: Actor, request_id, revision: int, text: str) -> Corre
 # --- Letters and notices ----------------------------------------------------------------
 
 
-def decision_letter(request: CorrectionRequest) -> str:
-    """The decision in plain words, with the patient's rights after a refusal."""
+def decision_letter(request: CorrectionRequest, item: str | None = None) -> str:
+    """The decision in plain words, with the patient's rights after a refusal; ``item``
+    names the item as the reader may see it (selectors.Copies.item_name)."""
     rules = profile()
-    item = request.item_display or request.element_label
+    item = item or request.item_display or request.element_label
     if request.business_status == BusinessStatus.AMENDED:
         return f'We have corrected "{item}" as you asked. Everyone who saw the old version has been told.'
     lines = []

@@ -194,8 +194,9 @@ class DenyForm(StepForm):
         "Plain words: the patient reads this in the decision letter.",
     )
 
-    def preview_letter(self) -> str:
-        """The letter the patient would receive, from an unsaved copy of the request."""
+    def preview_letter(self, item: str = "") -> str:
+        """The letter the patient would receive, from an unsaved copy of the request;
+        ``item`` names the item as released to the reader (selectors.Copies.item_name)."""
         unsaved = CorrectionRequest(
             pk=self.correction.pk,
             entry=self.correction.entry,
@@ -203,7 +204,7 @@ class DenyForm(StepForm):
             decision_code=self.cleaned_data["code"],
             decision_text=self.cleaned_data["text"].strip(),
         )
-        return services.decision_letter(unsaved)
+        return services.decision_letter(unsaved, item)
 
     def call(self, **common):
         return services.deny(**common, code=self.cleaned_data["code"], text=self.cleaned_data["text"])

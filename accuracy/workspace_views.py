@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -23,10 +22,10 @@ from consent.clinician_views import pretty_json
 from consent.policy import NotFound, open_record
 from consent.web import request_actor
 
-from . import services
+from . import selectors, services
 from .deadlines import profile
 from .figures import figures_for
-from .models import OPEN_STATUSES, CorrectionRequest
+from .models import CorrectionRequest
 from .record_display import type_name, version_history
 from .workspace_forms import (
     FORMS,
@@ -61,19 +60,17 @@ def queue(request):
     show = form.chosen()
     page = None
     if actor.organisation is not None:
-        # The item's own text is not read here: the request carries what the patient flagged.
-        rows = services.queue(actor.organisation).defer("entry__json", "entry__display")
+        # The queue's requests and order are the selector's; what each says of its item
+        # is released through the policy, a page at a time.
+        rows = selectors.visible_requests(actor)
         views = services.queue_views(request.user, timezone.localdate())
         if show in views:
             rows = rows.filter(views[show])
-        rows = rows.annotate(
-            closed=Case(
-                When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
-            )
-        ).order_by("closed", "due_on", "created_at")
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+        copies = selectors.release_copies(actor, list(page), detail={"page": "correction queue"})
         today = timezone.localdate()
         for row in page:
+            row.copies = copies[row.pk]
             row.days_left = services.days_left(row, today)
             row.overdue_by = -row.days_left
             row.kind_name = type_name(row.entry.resource_type)
@@ -97,11 +94,15 @@ def queue(request):
 def _render(request, actor, correction, *, failed=None, conflict: str = "", preview=False, status=200):
     """The request page: the item now, the change asked for, history, thread, actions."""
     try:
-        entry, versions = open_record(actor, correction.patient_id).history(
+        access = open_record(actor, correction.patient_id)
+        entry, versions = access.history(
             correction.entry_id, detail={"purpose": "correction review", "request": correction.pk.hex}
         )
     except NotFound:
         raise Http404 from None
+    copies = selectors.release_copies(
+        actor, [correction], thread=True, access=access, detail={"page": "correction request"}
+    )[correction.pk]
     correction.entry = entry  # the letter and the forms use the item as the policy gave it
     offered = actions_for(correction)
     latest = profile().latest_extension(correction.first_due_on)
@@ -133,6 +134,7 @@ def _render(request, actor, correction, *, failed=None, conflict: str = "", prev
         "workspace/request.html",
         {
             "correction": correction,
+            "copies": copies,
             "entry": entry,
             "kind_name": type_name(entry.resource_type),
             "state_words": STATE_WORDS.get(correction.business_status, ""),
@@ -141,8 +143,8 @@ def _render(request, actor, correction, *, failed=None, conflict: str = "", prev
             "history": version_history(entry, versions),
             "current_json": pretty_json(entry.json),
             "timeline": timeline,
-            "thread": correction.messages.select_related("author"),
-            "statements": correction.statements.select_related("author"),
+            "thread": copies.messages,
+            "statements": copies.statements,
             "notices": correction.notices.select_related("organisation"),
             "offered": offered,
             "forms": forms,
@@ -157,8 +159,8 @@ def _render(request, actor, correction, *, failed=None, conflict: str = "", prev
                 f"You can extend the deadline once, before {correction.first_due_on:%-d %B %Y}, to "
                 f"{latest:%-d %B %Y} at the latest. The patient is told the new date and your reason."
             ),
-            "letter": services.decision_letter(correction) if correction.decided_at else "",
-            "preview": failed.preview_letter() if preview else "",
+            "letter": services.decision_letter(correction, copies.item_name) if correction.decided_at else "",
+            "preview": failed.preview_letter(copies.item_name) if preview else "",
         },
         status=status,
     )

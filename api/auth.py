@@ -6,7 +6,8 @@ OAuth 2.0 bearer token) and ``has_scope(request, scope)`` (SMART scopes such as
 "patient/Observation.read" or "system/Bundle.write"). The session, used by the portal's
 own pages, carries every scope the user's role allows (api.scopes.SESSION_SCOPES); what
 a token carries is what the patient or organisation granted it. The policy still
-decides every read.
+decides every read, and gives a token's actor only entries of the resource types its
+read scopes name (consent.policy.Actor.readable_types, from api.scopes.readable_types).
 
 With an ``Authorization: Bearer`` header:
 - a token of a patient's app acts as that patient, on their own linked record only;
@@ -21,6 +22,8 @@ invalid. Both accept a Django HttpRequest or a DRF Request.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from oauthlib.common import Request as OAuthRequest
 
@@ -95,16 +98,20 @@ def _token_actor(http, token: str) -> tuple[Actor, frozenset[str]]:
         .filter(application=access_token.application_id)
         .first()
     )
+    # The actor carries the resource types its scopes release: the policy gives it
+    # entries of those types only, whichever view asks.
     if system is not None:
+        scopes = frozenset(s for s in granted if s in smart.SYSTEM_SCOPES)
         actor = system_actor(system.organisation, access_token.application.client_id, source_address=source)
-        return actor, frozenset(s for s in granted if s in smart.SYSTEM_SCOPES)
+        return replace(actor, readable_types=smart.readable_types(scopes, "system")), scopes
     user = access_token.user
     if user is None or not user.is_active or user.role != "patient":
         raise InvalidToken("the token does not belong to a patient")
     actor = actor_for(user, source_address=source)
     if actor.patient_id is None:
         raise InvalidToken("the account is not linked to a record")
-    return actor, frozenset(s for s in granted if s in smart.PATIENT_APP_SCOPES)
+    scopes = frozenset(s for s in granted if s in smart.PATIENT_APP_SCOPES)
+    return replace(actor, readable_types=smart.readable_types(scopes, "patient")), scopes
 
 
 def has_scope(request, scope: str) -> bool:

@@ -13,7 +13,7 @@ What each parameter matches:
   deliberate approximation: it does not check that the system and the code sit in the same
   coding, nor in the element the parameter names. It never reads a row the policy did not
   permit, because it only narrows the permitted queryset.
-- ``_count`` (default 50, at most 500) and ``_offset`` (from 0) page the results.
+- ``_count`` (default 50, at most 500) and ``_offset`` (from 0 to MAX_OFFSET) page the results.
 - ``_sort``: ``date``, ``_lastUpdated``, either with ``-`` for newest first, comma-separated;
   ties are broken by the entry's id so that pages never overlap.
 - ``_summary=count`` answers the total only; ``_summary=false`` is the full resources.
@@ -40,6 +40,9 @@ from django.db.models import F, Q, QuerySet
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
+# No search has this many results; a larger offset is refused rather than sent to a
+# database, which fails on a number beyond its integers (SQLite's and PostgreSQL's 64 bits).
+MAX_OFFSET = 2**31 - 1
 PREFIXES = ("eq", "gt", "lt", "ge", "le")
 # Parameters every search accepts and ignores: the format is always JSON.
 IGNORED = frozenset({"_format"})
@@ -154,7 +157,7 @@ def check_known(params, allowed: frozenset[str]) -> None:
 def parse_page(params) -> Page:
     return Page(
         count=min(_whole(params, "_count", DEFAULT_COUNT, minimum=1), MAX_COUNT),
-        offset=_whole(params, "_offset", 0, minimum=0),
+        offset=_whole(params, "_offset", 0, minimum=0, maximum=MAX_OFFSET),
     )
 
 
@@ -193,16 +196,18 @@ def parse_answer(params, filters: frozenset[str], sort_keys: Mapping[str, object
     return Answer(page=parse_page(params), shape=parse_shape(params), sort=parse_sort(params, sort_keys))
 
 
-def _whole(params, name: str, default: int, *, minimum: int) -> int:
+def _whole(params, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
     value = params.get(name)
     if value is None or value == "":
         return default
     try:
         number = int(value)
-    except ValueError:
+    except ValueError:  # not a number, or more digits than Python converts
         raise SearchError(name, f"{name} must be a whole number") from None
     if number < minimum:
         raise SearchError(name, f"{name} must be at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise SearchError(name, f"{name} must be at most {maximum}")
     return number
 
 

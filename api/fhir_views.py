@@ -7,11 +7,15 @@ served as it is. Ids are unique only per data owner, so a read ``GET /fhir/<Type
 resolves the id among the entries the caller may see, and:
 - none permitted (or none at all) answers 404, the same for missing and not allowed;
 - exactly one permitted answers it;
-- two or more permitted (two owners used one id) answers 409 ``multiple-matches`` and
-  never guesses; each entry can then be read unambiguously by its entry UUID in place of
-  the id (``GET /fhir/<Type>/<entry uuid>``), as ``search`` with ``_id`` and ``patient``
-  also tells them apart.
-``GET /fhir/<Type>/<id>/_history/<n>`` reads one version the same way. A patient's read
+- two or more permitted (two owners used one id) answers, by a rule no sender can game
+  (``precedence``): a staff caller's own organisation's entry, else the entry that has
+  been in its record longest, so an organisation reusing an id it does not hold never
+  displaces or blocks an item already there. Every entry is also read unambiguously by
+  its entry UUID in place of the id (``GET /fhir/<Type>/<entry uuid>``), as ``search``
+  with ``_id`` and ``patient`` also tells them apart.
+``GET /fhir/<Type>/<id>/_history/<n>`` reads one version the same way, and only a version
+filed under the record the entry is in now (an item its owner re-filed from another
+patient's record shows nothing of what it said there). A patient's read
 looks only in their own record; a staff read opens only the records the policy lets them
 read, so an id reused in someone else's record leaves no refused attempt in their log.
 The network patient is ``Patient/<patient uuid>``: one owner's Patient entry that the
@@ -61,10 +65,22 @@ from accuracy import fhir as correction_fhir
 from accuracy import record_display
 from accuracy import services as corrections
 from accuracy.models import CorrectionRequest, DownstreamNotice, Message, Statement
+from accuracy.selectors import release_copies, visible_requests
 from audit.models import AuditEvent
 from consent import access_log, ig_queries
 from consent.fhir import consent_resource
-from consent.policy import Action, Actor, ActorRole, NotFound, authorise, decide, open_record
+from consent.policy import (
+    NO_ONE,
+    SECOND_FACTOR_NEEDED,
+    Action,
+    Actor,
+    ActorRole,
+    NotFound,
+    authorise,
+    decide,
+    open_record,
+    refused_attempt,
+)
 from phr import fhir as fhir_models
 from phr.columns import parse_fhir_datetime
 from phr.models import Patient, RecordEntry
@@ -153,6 +169,11 @@ class MissingScope(Exception):
         self.scope = scope
 
 
+class SecondFactorMissing(Exception):
+    """Staff without a second factor set up: the policy refuses them every record and
+    audit trail; the FHIR answer says why instead of a bare 404."""
+
+
 def fhir_view(view):
     """GET (or a POSTed search, see post_search), errors as OperationOutcomes, and never an
     HTML page or a bare 500."""
@@ -172,6 +193,8 @@ def fhir_view(view):
             return outcome(
                 403, f"The access token does not carry the scope {missing.scope}", code="forbidden"
             )
+        except SecondFactorMissing:
+            return outcome(403, SECOND_FACTOR_NEEDED, code="forbidden")
         except SearchError as error:
             return outcome(400, error.message, code=error.code, expression=error.parameter)
         except NotFound:
@@ -207,6 +230,8 @@ def signed_in(request) -> Actor:
         raise Unauthenticated(challenge) from None
     if actor.role == ActorRole.ANONYMOUS:
         raise Unauthenticated
+    if actor.second_factor_missing:
+        raise SecondFactorMissing
     return actor
 
 
@@ -217,6 +242,17 @@ def caller(request, resource_type: str) -> Actor:
     scope = f"{context}/{resource_type}.read"
     if not (has_scope(request, scope) or has_scope(request, f"{context}/*.read")):
         raise MissingScope(scope)
+    return actor
+
+
+def record_reader(request) -> Actor:
+    """The signed-in actor, releasing at least one resource type of the record: an
+    operation over the whole record ($everything, $summary) answers the types it
+    releases (the policy filters the entries), and a token that releases none is refused."""
+    actor = signed_in(request)
+    if actor.readable_types is not None and not actor.readable_types:
+        context = {ActorRole.PATIENT: "patient", ActorRole.SYSTEM: "system"}.get(actor.role, "user")
+        raise MissingScope(f"{context}/*.read")
     return actor
 
 
@@ -327,24 +363,32 @@ def shaped(text: str, shape: Shape | None) -> str:
 
 
 def portal_searchset(
-    request, answer: Answer, found: QuerySet | list[dict], to_resource: Callable[..., dict] | None = None
+    request,
+    answer: Answer,
+    found: QuerySet | list[dict],
+    to_resource: Callable[..., dict] | None = None,
+    *,
+    to_resources: Callable[[list], list[dict]] | None = None,
 ) -> HttpResponse:
     """A search of the portal's own resources answered as asked: the total alone, or one
     page in _sort's order, each resource shaped by _elements. ``found`` is either rows the
     caller may see (counted, sorted and paged in the database, and made resources by
-    ``to_resource`` a page at a time) or a list of the resources already built."""
+    ``to_resource`` one row at a time, or by ``to_resources`` given the page's rows) or a
+    list of the resources already built."""
     rows = isinstance(found, QuerySet)
     total = found.count() if rows else len(found)
     if answer.shape.count_only:
         return total_only(request, total)
     chosen = answer.page.of(sort_rows(found, answer.sort) if rows else sort_items(found, answer.sort))
+    if rows:
+        chosen = to_resources(list(chosen)) if to_resources else map(to_resource, chosen)
     base = base_url(request)
     parts = [
         bundle_entry(
             f"{base}{resource['resourceType']}/{resource['id']}",
             shaped(json.dumps(resource, ensure_ascii=False), answer.shape),
         )
-        for resource in (map(to_resource, chosen) if rows else chosen)
+        for resource in chosen
     ]
     return searchset(request, parts, answer.page, total)
 
@@ -474,7 +518,9 @@ def patient_search(request, actor: Actor) -> HttpResponse:
     page = parse_page(params)
     shape = parse_shape(params)
     if any(name in params for name in DEMOGRAPHIC_PARAMS):
-        candidates = [str(pk) for pk in named_patients(params)]
+        # A search that names nobody opens NO_ONE, refused as a patient who refused the
+        # caller is: the same work and the same event, so timing tells nothing.
+        candidates = [str(pk) for pk in named_patients(params)] or [str(NO_ONE)]
     else:
         given = params.get("_id")
         candidates = [patient_id(given, "_id") if given else own_or_given(actor, None, "_id")]
@@ -570,7 +616,8 @@ class Ambiguous(Exception):
 def resolve(actor: Actor, resource_type: str, resource_id: str):
     """The one permitted entry a read names: (its patient's record, its entry id).
 
-    NotFound when none is permitted, Ambiguous when two owners' entries share the id.
+    NotFound when none is permitted; when several are (two owners used one id), the
+    first by ``precedence``, never one the caller may not see.
     """
     ids = Q(fhir_id=resource_id)
     with contextlib.suppress(ValueError):  # an entry's own UUID reads it unambiguously
@@ -591,23 +638,49 @@ def resolve(actor: Actor, resource_type: str, resource_id: str):
             p.pk for p in Patient.objects.filter(pk__in=by_patient) if decide(actor, Action.READ_RECORD, p)
         }
         by_patient = {pid: pks for pid, pks in by_patient.items() if pid in allowed}
+    if not by_patient:  # nothing to open: the refusal is the actor's alone, in no patient's log
+        raise refused_attempt(
+            actor, Action.READ_RECORD, resource_id, detail={"api": "fhir", "type": resource_type}
+        )
     visible, refused = [], None
     for pid, pks in by_patient.items():
         try:
             access = open_record(actor, pid, action=Action.READ_RECORD)
         except NotFound:
             continue
-        permitted = list(access.entries.filter(pk__in=pks).values_list("pk", flat=True))
-        visible += [(access, pk) for pk in permitted]
+        permitted = list(
+            access.entries.filter(pk__in=pks)
+            .with_time_in_record()
+            .values_list("pk", "owner_id", "in_record_since")
+        )
+        visible += [(access, pk, owner, since) for pk, owner, since in permitted]
         if not permitted:
             refused = (access, pks[0])
-    if len(visible) > 1:
-        raise Ambiguous
     if not visible:
         if refused:
             refused[0].read_one(refused[1], detail={"api": "fhir"})  # audits the refusal, raises
         raise NotFound
-    return visible[0]
+    access, pk, *_ = min(visible, key=lambda seen: precedence(actor, resource_id, *seen[1:]))
+    return access, pk
+
+
+def precedence(actor: Actor, resource_id: str, pk: uuid.UUID, owner_id: int, since) -> tuple:
+    """Which of several permitted entries a read by id answers, first to last: the entry
+    whose UUID it is; a clinician's or system's own organisation's entry (one per owner);
+    then the entry in its record longest. Only the owner writes its entries and a sender
+    cannot make an entry older in a record than the moment it put it there, so no
+    organisation reusing an id it does not hold can displace, or block, an item already
+    there; its own stays readable by its entry UUID."""
+    own = actor.role != ActorRole.PATIENT and actor.organisation is not None
+    named = None
+    with contextlib.suppress(ValueError):
+        named = uuid.UUID(resource_id)
+    return (
+        pk != named,
+        not (own and owner_id == actor.organisation.pk),
+        since,
+        str(pk),
+    )
 
 
 @fhir_view
@@ -621,10 +694,9 @@ def vread(request, resource_type: str, resource_id: str, version: str):
     if resource_type == "Patient":
         raise NotFound
     access, pk = resolve(actor, resource_type, resource_id)
-    _, versions = access.history(pk, detail={"api": "fhir", "version": version})
-    found = next((v for v in versions if str(v.number) == version), None)
-    if found is None:
-        raise NotFound
+    # The policy releases (and audits) only that version, and only if it was filed under
+    # this patient's record.
+    _, (found,) = access.history(pk, version=int(version), detail={"api": "fhir"})
     return response(found.json)
 
 
@@ -633,8 +705,9 @@ def vread(request, resource_type: str, resource_id: str, version: str):
 
 @fhir_view
 def everything(request, patient_uuid):
-    """Patient/$everything: the whole permitted record, the network Patient first."""
-    actor = caller(request, "Patient")
+    """Patient/$everything: the whole permitted record, the network Patient first; for a
+    token, only the resource types its scopes release."""
+    actor = record_reader(request)
     check_known(request.GET, frozenset({"_count", "_offset"}))
     paged = "_count" in request.GET or "_offset" in request.GET
     page = parse_page(request.GET)
@@ -658,8 +731,9 @@ def everything(request, patient_uuid):
 
 @fhir_view
 def summary(request, patient_uuid):
-    """Patient/$summary: an International Patient Summary style document Bundle."""
-    actor = caller(request, "Patient")
+    """Patient/$summary: an International Patient Summary style document Bundle, with
+    the sections of the resource types the caller's credentials release."""
+    actor = record_reader(request)
     check_known(request.GET, frozenset())
     access = open_record(actor, patient_uuid, action=Action.EXPORT_RECORD)
     rows = access.read(
@@ -680,6 +754,8 @@ def summary(request, patient_uuid):
     texts = entry_texts(rows)
     source = next((entry for entry, _ in texts if entry.resource_type == "Patient"), None)
     for title, code, display, types in SUMMARY_SECTIONS:
+        if not any(actor.releases(t) for t in types):
+            continue  # not released: no section, rather than one that looks empty
         refs = [{"reference": f"urn:uuid:{entry.pk}"} for entry, _ in texts if entry.resource_type in types]
         section = {"title": title, "code": {"coding": [{"system": LOINC, "code": code, "display": display}]}}
         if refs:
@@ -707,7 +783,13 @@ def summary(request, patient_uuid):
         "section": sections,
     }
     parts.append(bundle_entry(f"urn:uuid:{composition['id']}", json.dumps(composition), None))
-    parts.append(bundle_entry(subject, patient_text(patient, source), None))
+    # The subject's details only when the credentials release Patient: else its id alone.
+    subject_text = (
+        patient_text(patient, source)
+        if actor.releases("Patient")
+        else json.dumps({"resourceType": "Patient", "id": str(patient.pk)})
+    )
+    parts.append(bundle_entry(subject, subject_text, None))
     parts += [
         bundle_entry(f"urn:uuid:{entry.pk}", text, None)
         for entry, text in texts
@@ -945,36 +1027,25 @@ def targeted_by_outer(entries):
     )
 
 
-# A Provenance names at most this many targets that route a read by id: more is not a
-# provenance a system would send about one record's items.
-MAX_ROUTED_TARGETS = 100
-
-
 def target_patients(candidates) -> set:
-    """The patients of the items these Provenance rows name as targets, each owned by the
-    row's owner (as amendments_of matches them). Only the references are read, to route
-    the access decision; nothing of a Provenance leaves before that decision."""
-    match = Q(pk__in=[])
-    for owner_id, text in candidates.values_list("owner_id", "json"):
-        try:
-            resource = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            continue
-        targets = resource.get("target") if isinstance(resource, dict) else None
-        for target in (targets if isinstance(targets, list) else [])[:MAX_ROUTED_TARGETS]:
-            reference = target.get("reference") if isinstance(target, dict) else None
-            parts = reference.split("/") if isinstance(reference, str) else []
-            if len(parts) == 2 or (len(parts) == 4 and parts[2] == "_history"):
-                match |= Q(owner_id=owner_id, resource_type=parts[0], fhir_id=parts[1])
-    return set(RecordEntry.objects.filter(match, patient__isnull=False).values_list("patient_id", flat=True))
+    """The patients whose record each of these Provenance rows belongs to, routed by ids
+    alone: the portal stores only its own amendment Provenance (organisations may not send
+    one, phr.ingest.PORTAL_OWNED_TYPES), with the id ``correction-<request uuid>``, and the
+    request names its patient. Nothing of a Provenance is read before the policy decides."""
+    requests = set()
+    for fhir_id in candidates.values_list("fhir_id", flat=True):
+        with contextlib.suppress(ValueError):
+            requests.add(uuid.UUID(fhir_id.removeprefix("correction-")))
+    return set(CorrectionRequest.objects.filter(pk__in=requests).values_list("patient_id", flat=True))
 
 
 @fhir_view
 def provenance_read(request, resource_id: str):
     """Provenance/<id> (or its entry UUID): the one ``?target=`` finds for an item the
     caller may read. A patient's read looks in their own record; staff reach it through
-    the patient of the items it names as targets (an amendment the portal recorded, or a
-    Provenance an organisation's system sent), and the policy decides on that record."""
+    the patient of the items it names as targets (an amendment the portal recorded: no
+    organisation may send a Provenance, see phr.ingest), and the policy decides on that
+    record."""
     actor = caller(request, "Provenance")
     named = Q(fhir_id=resource_id)
     with contextlib.suppress(ValueError):
@@ -1006,19 +1077,6 @@ def provenance_read(request, resource_id: str):
 # --- Corrections: Task and Communication ------------------------------------------------
 
 
-def visible_requests(actor: Actor):
-    """The correction requests an actor may see, as accuracy.services.request_for decides
-    one by one: the patient's own, or those held by the actor's organisation."""
-    requests = CorrectionRequest.objects.select_related("entry", "owner").defer(
-        "entry__json", "entry__display"
-    )
-    if actor.role == ActorRole.PATIENT and actor.patient_id:
-        return requests.filter(patient_id=actor.patient_id)
-    if actor.role in (ActorRole.CLINICIAN, ActorRole.SYSTEM) and actor.organisation is not None:
-        return requests.filter(owner=actor.organisation)
-    return requests.none()
-
-
 # A conversation's Communication ids: <first 24 hex digits of the request>-m<message pk>
 # or -s<statement pk> (accuracy.fhir).
 CONVERSATION_ID = re.compile(r"([0-9a-f]{24})-([ms])([0-9]{1,18})")
@@ -1028,11 +1086,18 @@ CONVERSATION_KINDS = {
 }
 
 
+def released_tasks(actor: Actor, found: list) -> list[dict]:
+    """Requests as Tasks, their texts as the policy releases them to the actor (audited)."""
+    copies = release_copies(actor, found, detail={"api": "fhir"})
+    for_patient = actor.role == ActorRole.PATIENT
+    return [correction_fhir.task_resource(r, copies[r.pk], for_patient=for_patient) for r in found]
+
+
 @fhir_view
 def task_read(request, task_id: str):
     actor = caller(request, "Task")
     found = corrections.request_for(actor, task_id)
-    reply = response(correction_fhir.task_resource(found, for_patient=actor.role == ActorRole.PATIENT))
+    reply = response(released_tasks(actor, [found])[0])
     reply["ETag"] = f'W/"{found.revision}"'  # If-Match for PUT /fhir/Task/<id> (api.fhir_write)
     return reply
 
@@ -1045,22 +1110,27 @@ TASK_SORT = {"date": "created_at", "_lastUpdated": Coalesce("decided_at", "creat
 @fhir_view
 def task_search(request):
     """Correction requests as Tasks: ?patient=<uuid>, ?owner=<ODS code> (an organisation's
-    queue), by deadline unless _sort says otherwise."""
+    queue), in the order of the actor's list (accuracy.selectors: the queue's, for an
+    organisation) unless _sort says otherwise."""
     actor = caller(request, "Task")
     answer = parse_answer(request.GET, frozenset({"patient", "owner"}), TASK_SORT)
-    requests = visible_requests(actor).order_by("due_on", "created_at", "pk")
+    requests = visible_requests(actor)
     if request.GET.get("patient"):
         requests = requests.filter(patient_id=patient_id(request.GET["patient"]))
     if request.GET.get("owner"):
         ods = request.GET["owner"].rpartition("|")[2].removeprefix("Organization/")
         requests = requests.filter(owner__ods_code=ods)
-    for_patient = actor.role == ActorRole.PATIENT
     return portal_searchset(
-        request, answer, requests, lambda found: correction_fhir.task_resource(found, for_patient=for_patient)
+        request, answer, requests, to_resources=lambda found: released_tasks(actor, found)
     )
 
 
 COMMUNICATION_SORT = {"date": dated_by("sent")}
+
+
+def released_conversation(actor: Actor, found):
+    """A request's thread, its words as the policy releases them to the actor (audited)."""
+    return release_copies(actor, [found], thread=True, detail={"api": "fhir"})[found.pk]
 
 
 @fhir_view
@@ -1076,7 +1146,8 @@ def communication_search(request):
         found = corrections.request_for(actor, part_of.removeprefix("Task/"))
     except NotFound:
         return no_matches(request, answer.page, answer.shape)
-    return portal_searchset(request, answer, correction_fhir.conversation(found))
+    conversation = correction_fhir.conversation(released_conversation(actor, found))
+    return portal_searchset(request, answer, conversation)
 
 
 @fhir_view
@@ -1092,11 +1163,15 @@ def communication_read(request, resource_id: str):
         raise NotFound
     prefix, kind, number = match.groups()
     model, render = CONVERSATION_KINDS[kind]
-    item = model.objects.select_related("request__owner").filter(pk=int(number)).first()
-    if item is None or item.request_id.hex[:24] != prefix:
+    # Only which request it belongs to here: its words are released below.
+    request_id = model.objects.filter(pk=int(number)).values_list("request_id", flat=True).first()
+    if request_id is None or request_id.hex[:24] != prefix:
         raise NotFound
-    corrections.request_for(actor, item.request_id)  # NotFound alike when not theirs
-    return response(render(item))
+    found = corrections.request_for(actor, request_id)  # NotFound alike when not theirs
+    copies = released_conversation(actor, found)
+    said = copies.messages if model is Message else copies.statements
+    item, text = next(pair for pair in said if pair[0].pk == int(number))
+    return response(render(item, text))
 
 
 def notice_text(actor: Actor, resource_id: str) -> str:

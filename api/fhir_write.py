@@ -492,13 +492,13 @@ def correction_request(request):
         where = where or sources.get(invalid.field, ("Communication",))[0]
         raise Problem(400, str(invalid), expression=where) from None
     found = corrections.request_for(actor, created.pk)
-    reply = task_response(found, 201, for_patient=True)
+    reply = task_response(actor, found, 201)
     reply["Location"] = f"{views.base_url(request)}Task/{found.pk}"
     return reply
 
 
-def task_response(found, status: int = 200, *, for_patient: bool) -> HttpResponse:
-    task = correction_fhir.task_resource(found, for_patient=for_patient)
+def task_response(actor: Actor, found, status: int = 200) -> HttpResponse:
+    task = views.released_tasks(actor, [found])[0]
     reply = response(task, status)
     reply["ETag"] = f'W/"{task["meta"]["versionId"]}"'  # meta.versionId is the request's revision
     return reply
@@ -529,9 +529,7 @@ def task_instance(request, task_id: str):
         revision = found.revision
         for step in steps:
             revision = step.take(actor, found, revision)
-    return task_response(
-        corrections.request_for(actor, found.pk), for_patient=actor.role == ActorRole.PATIENT
-    )
+    return task_response(actor, corrections.request_for(actor, found.pk))
 
 
 def check_if_match(request, found) -> None:
@@ -811,10 +809,11 @@ def post_message(request) -> HttpResponse:
         if disagreement:
             kind = Statement.Kind.DISAGREEMENT if by_patient else Statement.Kind.REBUTTAL
             statement = Statement.objects.select_related("request__owner").get(request=found, kind=kind)
-            resource = correction_fhir.statement_resource(statement)
+            # What the writer has just written is theirs to read back.
+            resource = correction_fhir.statement_resource(statement, statement.text)
         else:
             message = Message.objects.select_related("request__owner").filter(request=found).latest("id")
-            resource = correction_fhir.communication_resource(message)
+            resource = correction_fhir.communication_resource(message, message.body)
     reply = response(resource, 201)
     reply["Location"] = f"{views.base_url(request)}Communication/{resource['id']}"
     return reply

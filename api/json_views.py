@@ -14,7 +14,6 @@ from dataclasses import asdict
 from datetime import datetime, time
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -28,7 +27,8 @@ import audit
 from accounts.models import Notification
 from accuracy import services as corrections
 from accuracy.correction_views import timeline_rows
-from accuracy.models import OPEN_STATUSES, CorrectionRequest
+from accuracy.models import CorrectionRequest
+from accuracy.selectors import Copies, release_copies, visible_requests
 from audit.models import AuditEvent
 from consent import access_log, ig_queries, sharing_text
 from consent.models import ConsentChoice
@@ -37,6 +37,7 @@ from consent.services import InvalidChange, change_consent, sharing_summary
 from phr.models import Category, RecordEntry
 
 from . import serializers as s
+from .fhir_search import MAX_OFFSET
 from .permissions import BearerAuthentication, PortalPermission, actor_of
 
 # --- Errors ---------------------------------------------------------------------------
@@ -94,6 +95,13 @@ INVALID = {400: OpenApiResponse(s.ErrorSerializer, description="An input is wron
 class Page(LimitOffsetPagination):
     default_limit = 50
     max_limit = 200
+
+    def get_offset(self, request) -> int:
+        """DRF's offset, refused (400 naming it) beyond the largest a search answers."""
+        offset = super().get_offset(request)
+        if offset > MAX_OFFSET:
+            raise field_error(self.offset_query_param, f"offset must be at most {MAX_OFFSET}")
+        return offset
 
     def paginated(self, data, **extra) -> Response:
         return Response(
@@ -308,7 +316,7 @@ class ConsentChange(PortalView):
 CORRECTION_ROLES = (ActorRole.PATIENT, ActorRole.CLINICIAN, ActorRole.SYSTEM)
 
 
-def _summary(request: CorrectionRequest, today) -> dict:
+def _summary(request: CorrectionRequest, copies: Copies, today) -> dict:
     left = corrections.days_left(request, today)
     return {
         "id": request.pk,
@@ -316,10 +324,10 @@ def _summary(request: CorrectionRequest, today) -> dict:
         "business_status": request.business_status,
         "state": request.get_business_status_display(),
         "owner": {"ods_code": request.owner.ods_code, "name": request.owner.name},
-        "item_display": request.item_display,
+        "item_display": copies.item_display,
         "element": request.element,
         "element_label": request.element_label,
-        "proposed": request.proposed,
+        "proposed": copies.proposed,
         "received_on": request.received_on,
         "due_on": request.due_on,
         "overdue": request.is_open and left < 0,
@@ -359,29 +367,15 @@ class CorrectionList(PortalView):
     )
     def get(self, request):
         actor = self.actor
-        if actor.role == ActorRole.PATIENT:
-            rows = CorrectionRequest.objects.filter(patient_id=actor.patient_id).order_by("-created_at")
-        elif actor.organisation is not None:
-            # The workspace queue's order: open first, then by deadline.
-            rows = (
-                corrections.queue(actor.organisation)
-                .annotate(
-                    closed=Case(
-                        When(status__in=OPEN_STATUSES, then=Value(0)),
-                        default=Value(1),
-                        output_field=IntegerField(),
-                    )
-                )
-                .order_by("closed", "due_on", "created_at")
-            )
-        else:
-            rows = CorrectionRequest.objects.none()
-        rows = rows.select_related("owner").defer("entry__json", "entry__display")
         today = timezone.localdate()
-        return self.paginate(
-            rows,
-            lambda page: s.CorrectionSummarySerializer([_summary(r, today) for r in page], many=True).data,
-        )
+
+        def summaries(page: list[CorrectionRequest]) -> list:
+            copies = release_copies(actor, page, detail={"api": "json"})
+            rows = [_summary(r, copies[r.pk], today) for r in page]
+            return s.CorrectionSummarySerializer(rows, many=True).data
+
+        # The same requests in the same order as the patient's pages and the workspace queue.
+        return self.paginate(visible_requests(actor), summaries)
 
     @extend_schema(
         summary="Ask for an item of my record to be corrected",
@@ -424,14 +418,15 @@ class CorrectionList(PortalView):
 
 def _detail(actor: Actor, request: CorrectionRequest) -> dict:
     today = timezone.localdate()
+    copies = release_copies(actor, [request], detail={"api": "json"})[request.pk]
     if actor.role == ActorRole.PATIENT:
         steps = [asdict(row) for row in timeline_rows(request, list(request.timeline.all()))]
     else:
         steps = _staff_timeline(request)
     data = {
-        **_summary(request, today),
-        "current_text": request.current_text,
-        "reason": request.reason,
+        **_summary(request, copies, today),
+        "current_text": copies.current_text,
+        "reason": copies.reason,
         "contact_preference": request.contact_preference,
         "first_due_on": request.first_due_on,
         "extension_reason": request.extension_reason,

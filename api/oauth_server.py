@@ -4,6 +4,9 @@
   SystemClient); an organisation's system never takes part in a patient's consent.
 - A token issued to a patient's app names the patient's record in the token response
   (SMART's ``patient`` launch context) when the app asked for ``launch/patient``.
+- A refresh token (access kept while the patient is not using the app) is issued only
+  when the app asked for ``offline_access`` and the patient allowed it: the consent
+  screen says so then, and only then. A refresh that drops ``offline_access`` ends it.
 - A patient may see which apps can read their record and stop any of them: every
   access and refresh token (and unused code) of that app for that patient goes.
 """
@@ -84,7 +87,15 @@ class SmartValidator(OAuth2Validator):
         return next(iter(found[:1]), None)  # the checksum is unique: no ORDER BY needed
 
     def _save_bearer_token(self, token, request, *args, **kwargs):
+        # oauthlib mints a refresh token for every code (and refresh) grant; without
+        # offline_access the app gets none, and a refresh token it presented is spent.
+        ended = None
+        if "refresh_token" in token and not smart.keeps_access(token.get("scope", "")):
+            del token["refresh_token"]
+            ended = getattr(request, "refresh_token_instance", None)
         super()._save_bearer_token(token, request, *args, **kwargs)
+        if ended is not None:
+            ended.revoke()
         # The dict is serialised as the token response after this: SMART's launch context.
         user = getattr(request, "user", None)
         if user is not None and "launch/patient" in smart.parse(token.get("scope", "")):

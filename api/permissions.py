@@ -5,9 +5,9 @@ OAuth 2.0 bearer token (api.auth.api_actor decides what the token is); the porta
 pages use the session (DRF's SessionAuthentication, with its CSRF check). Each view
 names the SMART scope it needs (``required_scope``, e.g. "Consent.read") and the roles
 it serves; ``PortalPermission`` asks api.auth.has_scope in the caller's context
-(patient/, system/ or user/) and refuses staff without two-factor authentication, as
-the staff pages do (accounts.access.staff_required). Whether a given record may be
-seen is still the policy's answer, inside each view.
+(patient/, system/ or user/), and tells staff without two-factor authentication to set
+it up (the policy refuses them anyway: consent.policy.Actor.second_factor_missing).
+Whether a given record may be seen is still the policy's answer, inside each view.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
-from accounts.access import has_mfa
-from consent.policy import Actor, ActorRole
+from consent.policy import SECOND_FACTOR_NEEDED, Actor, ActorRole
 
 from .auth import InvalidToken, api_actor, bearer_token, has_scope
 
@@ -73,7 +72,8 @@ def scope_for(actor: Actor, wanted: str) -> str:
 
 
 class PortalPermission(BasePermission):
-    """Signed in, of a role the view serves, holding the view's scope; staff with 2FA.
+    """Signed in (staff with a second factor set up), of a role the view serves, holding
+    the view's scope.
 
     A view sets ``roles`` (the ActorRoles it serves; ``method_roles`` narrows them for
     one HTTP method, with the refusal's words) and ``required_scope`` (a mapping of HTTP
@@ -86,6 +86,8 @@ class PortalPermission(BasePermission):
         actor = actor_of(request)
         if actor.role == ActorRole.ANONYMOUS:
             raise exceptions.NotAuthenticated("Sign in or send a valid bearer token")
+        if actor.second_factor_missing:
+            raise exceptions.PermissionDenied(SECOND_FACTOR_NEEDED)
         roles, refusal = getattr(view, "method_roles", {}).get(
             request.method, (view.roles, getattr(view, "role_message", self.message))
         )
@@ -93,8 +95,6 @@ class PortalPermission(BasePermission):
             raise exceptions.PermissionDenied(refusal)
         if actor.role == ActorRole.PATIENT and actor.patient_id is None:
             raise exceptions.PermissionDenied("Link your account to your record first")
-        if actor.role in (ActorRole.CLINICIAN, ActorRole.IG_OFFICER) and not has_mfa(actor.user):
-            raise exceptions.PermissionDenied("Set up two-factor authentication before you use this")
         wanted = view.required_scope.get(request.method, view.required_scope.get("GET"))
         if wanted is not None:
             scope = scope_for(actor, wanted)

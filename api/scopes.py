@@ -18,7 +18,8 @@ from oauth2_provider.scopes import BaseScopes
 
 # The resource types the FHIR facade serves, and what each is in a patient's words.
 RESOURCE_TYPES: dict[str, str] = {
-    "Patient": "your name, date of birth and NHS number",
+    # The Patient resource is each organisation's copy of the patient's details.
+    "Patient": "your name, date of birth, NHS number and the contact details the organisations hold",
     "Condition": "your health problems and diagnoses",
     "AllergyIntolerance": "your allergies",
     "MedicationStatement": "the medicines you take",
@@ -64,8 +65,9 @@ PATIENT_WRITES = ("Communication", "Task")
 
 def _patient_scopes() -> dict[str, str]:
     scopes = {
-        "patient/*.read": "see your whole record, the organisations that hold it and the staff handling"
-        " your correction requests"
+        "patient/*.read": "see your whole record, your sharing choices, who has looked at your record,"
+        " your correction requests and messages about them, the organisations that hold your record"
+        " and the staff handling your correction requests"
     }
     for resource_type, words in RESOURCE_TYPES.items():
         scopes[f"patient/{resource_type}.read"] = f"see {words}"
@@ -137,6 +139,28 @@ def covers(granted: str, wanted: str) -> bool:
 def permits(granted: Iterable[str], wanted: str) -> bool:
     """Whether any of the granted scopes covers the wanted scope."""
     return any(covers(g, wanted) for g in granted)
+
+
+def readable_types(granted: Iterable[str], context: str) -> frozenset[str] | None:
+    """The resource types the granted scopes let a caller in ``context`` ("patient" or
+    "system") read: None for every type (``<context>/*.read``), else those named.
+
+    The policy releases entries of these types only (consent.policy.Actor.readable_types),
+    so that what a token reads through any channel is what its consent screen listed.
+    """
+    granted = parse(granted)
+    if permits(granted, f"{context}/*.read"):
+        return None
+    named = (_split(scope) for scope in granted)
+    return frozenset(
+        parts[1] for parts in named if parts is not None and parts[0] == context and parts[2] in ("read", "*")
+    )
+
+
+def keeps_access(scopes: Iterable[str]) -> bool:
+    """Whether the app may keep its access when the patient is not using it (a refresh
+    token): only when it asked for ``offline_access`` and was granted it."""
+    return "offline_access" in parse(scopes)
 
 
 def describe(scopes: Iterable[str]) -> list[str]:

@@ -1,15 +1,23 @@
-"""Writing to and checking the hash chain."""
+"""Writing to and checking the hash chain.
+
+Three things need the key, which is not in the database: each event's hash (so no event
+can be edited, inserted or forged), the head's seal over its sequence number and hash (so
+the head cannot be set back to an event that was never the last), and the witness's lines
+(see audit.witness: so that a head set back to an older, once genuine one is seen).
+"""
 
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import witness
 from .models import AuditEvent, ChainHead, DisclosureSet
 
 GENESIS = "0" * 64
@@ -80,6 +88,21 @@ def event_hash(prev_hash: str, event: AuditEvent) -> str:
     return hmac.new(_key(), prev_hash.encode() + b"\n" + canonical(event), hashlib.sha256).hexdigest()
 
 
+def _keyed(text: str) -> str:
+    return hmac.new(_key(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def head_seal(seq: int, head_hash: str) -> str:
+    """The head's HMAC over its sequence number and hash: without the key, the head
+    cannot be set back to a kept event after the events behind it are deleted."""
+    return _keyed(f"head {seq} {head_hash}")
+
+
+def witness_line(seq: int, head_hash: str, database: str | None = None) -> str:
+    database = database or witness.database_id()
+    return f"{database} {seq} {head_hash} {_keyed(f'witness {database} {seq} {head_hash}')}"
+
+
 def append(*, entries=(), **fields) -> AuditEvent:
     """Append one event at the end of the chain, serialised with every other writer.
 
@@ -87,7 +110,9 @@ def append(*, entries=(), **fields) -> AuditEvent:
     PostgreSQL and the write lock on SQLite, so concurrent writers queue here and each
     sees the hash its predecessor left (RETURNING saves a separate read). On PostgreSQL
     the event's INSERT and the head's new hash go in one statement, so the lock is held
-    for two round trips and the commit.
+    for two round trips and the commit. Once the caller's transaction commits, the new
+    head is written to the witness outside the database (never before: a rolled-back
+    event must not be witnessed).
     """
     # Inside a caller's transaction the event joins it without a savepoint: if the write
     # fails, the caller's work fails with it (and two round trips are saved).
@@ -107,17 +132,19 @@ def _chain(fields: dict) -> AuditEvent:
         seq, prev_hash = row
         event = AuditEvent(seq=seq, occurred_at=timezone.now(), prev_hash=prev_hash, **fields)
         event.hash = event_hash(prev_hash, event)
+        head = [event.hash, head_seal(seq, event.hash)]
         insert, params = _insert_statement(event)
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"WITH added AS ({insert}) {SET_HEAD_HASH} RETURNING (SELECT id FROM added)",  # noqa: S608 - no input in the text
-                [*params, event.hash],
+                [*params, *head],
             )
             event.pk = cursor.fetchone()[0]
         else:
             cursor.execute(insert, params)
             event.pk = cursor.fetchone()[0]
-            cursor.execute(SET_HEAD_HASH, [event.hash])
+            cursor.execute(SET_HEAD_HASH, head)
+    transaction.on_commit(partial(witness.append, witness_line(seq, event.hash)))
     event._state.adding, event._state.db = False, connection.alias
     return event
 
@@ -139,7 +166,7 @@ def _insert_statement(event: AuditEvent) -> tuple[str, list]:
 
 
 ADVANCE_HEAD = "UPDATE audit_chainhead SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
-SET_HEAD_HASH = "UPDATE audit_chainhead SET last_hash = %s WHERE id = 1"
+SET_HEAD_HASH = "UPDATE audit_chainhead SET last_hash = %s, seal = %s WHERE id = 1"
 
 
 def _set_matches(digest: str) -> bool:
@@ -161,8 +188,10 @@ class Break:
 
 def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
     """Walk the chain from the start; return how many events were checked and the first
-    break: an event whose content changed (edited), a gap in the sequence (deleted), or
-    an event whose hash does not follow from its predecessor (inserted or re-chained)."""
+    break: an event whose content changed (edited), a gap in the sequence (deleted), an
+    event whose hash does not follow from its predecessor (inserted or re-chained), a
+    head that does not name the last event with the key's seal, or a head the witness
+    outside the database saw that the chain no longer holds (the tail was cut)."""
     expected_prev, expected_seq, checked = GENESIS, 1, 0
     last_seq = 0
     sound_sets: set[str] = set()  # disclosure sets whose content matches their digest
@@ -185,9 +214,62 @@ def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
                 sound_sets.add(event.disclosure_id)
             expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
             last_seq = event.seq
+    return checked, _head_problem(checked, expected_prev) or _witness_problem(batch_size)
+
+
+def _head_problem(checked: int, last_hash: str) -> Break | None:
     head = ChainHead.objects.filter(pk=1).first()
-    if head and head.last_seq != checked:
-        return checked, Break(
-            checked + 1, f"missing: the chain head records #{head.last_seq}, deleted from the end"
+    if head is None:
+        return Break(checked + 1, "missing: the chain head was deleted") if checked else None
+    if head.last_seq != checked:
+        return Break(checked + 1, f"missing: the chain head records #{head.last_seq}, deleted from the end")
+    if head.last_hash != last_hash:
+        return Break(checked, "the chain head does not name this event: re-chained")
+    if checked and not hmac.compare_digest(head.seal, head_seal(head.last_seq, head.last_hash)):
+        return Break(
+            checked + 1, "missing: the chain head was set back without the key, events deleted from the end"
         )
-    return checked, None
+    return None
+
+
+def _witness_problem(batch_size: int) -> Break | None:
+    """The first (lowest) event the witness saw as a head that the chain no longer holds
+    as it was: deleted from the end, or replaced by events written after a cut."""
+    database = witness.database_id()
+    first: Break | None = None
+    seen: list[tuple[int, str]] = []  # not keyed by seq: a cut tail written again repeats one
+
+    def found(problem: Break) -> None:
+        nonlocal first
+        if first is None or problem.seq < first.seq:
+            first = problem
+
+    def compare() -> None:
+        held = dict(AuditEvent.objects.filter(seq__in={seq for seq, _ in seen}).values_list("seq", "hash"))
+        for seq, seen_hash in seen:
+            if seq not in held:
+                found(Break(seq, "missing: the witness outside the database saw it, deleted"))
+            elif not hmac.compare_digest(held[seq], seen_hash):
+                found(Break(seq, "replaced: the witness outside the database saw another event here"))
+        seen.clear()
+
+    for number, line in witness.lines():
+        parts = line.split(" ")
+        if len(parts) == 4 and parts[0] != database:
+            continue  # another database's chain
+        seq = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
+        if seq == 0 or not hmac.compare_digest(line, witness_line(seq, parts[2], database)):
+            found(Break(seq, f"the witness's line {number} was not written with the key"))
+            continue
+        seen.append((seq, parts[2]))
+        if len(seen) >= batch_size:
+            compare()
+    if seen:
+        compare()
+    return first
+
+
+def witnessed_heads() -> int:
+    """How many heads of this database's chain the witness holds (for verify_audit)."""
+    database = witness.database_id()
+    return sum(1 for _, line in witness.lines() if line.startswith(database + " "))

@@ -142,10 +142,14 @@ class AuditEvent(AppendOnly):
 
 
 class ChainHead(models.Model):
-    """The single row that serialises writers: the last sequence number and hash."""
+    """The single row that serialises writers: the last sequence number and hash, sealed
+    with an HMAC over both (audit.chain.head_seal), so that database access alone cannot
+    set it back to a kept event after deleting the ones behind it. Setting it back to an
+    older head, genuine once, is what the witness outside the database catches."""
 
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    seal = models.CharField(max_length=64, blank=True, default="")
 
     def __str__(self) -> str:
         return f"audit chain head at #{self.last_seq}"

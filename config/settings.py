@@ -71,7 +71,7 @@ if "*" in ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_apps.PortalAdminConfig",  # django.contrib.admin, behind the portal sign-in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -96,6 +96,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise: static files keep their own caching and need no policy.
+    "config.middleware.SecurityHeadersMiddleware",
+    "config.middleware.NulCharacterMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,6 +172,7 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
@@ -274,6 +278,36 @@ CELERY_BEAT_SCHEDULE: dict = {
     "correction-deadline-sweep": {"task": "accuracy.tasks.deadline_sweep", "schedule": 24 * 60 * 60},
 }
 
+# --- Cache ----------------------------------------------------------------------------
+# Sign-in, second-factor, linkage-key and share-link passcode attempts are counted in the
+# cache, so every web process must share it: a cache in each process's memory would let
+# each gunicorn worker count its own wrong passwords. CACHE_URL: redis:// or rediss://
+# (production), db:// (a table in the database, made by `migrate`: the embedded default)
+# or locmem:// (one process only: the tests, with DEBUG on). Unset: the broker's Redis
+# when CELERY_BROKER_URL is redis://, else db://.
+CACHE_URL = os.environ.get("CACHE_URL", "").strip() or (
+    CELERY_BROKER_URL if urlparse(CELERY_BROKER_URL).scheme in ("redis", "rediss") else "db://"
+)
+_cache_scheme = urlparse(CACHE_URL).scheme
+if _cache_scheme in ("redis", "rediss"):
+    # A prefix of its own beside Celery's keys when the broker's Redis is reused.
+    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    _cache["KEY_PREFIX"] = "portal-cache"
+elif _cache_scheme == "db":
+    # Culling at the default 300 entries would let a flood of other keys wipe a counter.
+    _cache = {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "portal_cache",
+        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+    }
+elif _cache_scheme == "locmem":
+    if not DEBUG:
+        raise ImproperlyConfigured("CACHE_URL locmem:// counts in each process: it needs DEBUG on")
+    _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+else:
+    raise ImproperlyConfigured("CACHE_URL must be a redis://, rediss://, db:// or locmem:// URL")
+CACHES = {"default": _cache}
+
 # --- The record -----------------------------------------------------------------------
 # Identifier systems that identify a person across organisations, tried after the NHS
 # number, in this order (Synthea's own person id by default, for the sample data).
@@ -296,6 +330,9 @@ BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
 # The audit chain's HMAC key; kept apart from the database so that someone who can
 # write to the database cannot forge a consistent chain. Falls back to SECRET_KEY.
 AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+# The audit chain's witness: an append-only file, outside the database's reach, holding
+# every committed head (sequence number and hash), so that verify_audit sees a cut tail.
+AUDIT_WITNESS_PATH = os.environ.get("AUDIT_WITNESS_PATH", "") or str(BASE_DIR / "var" / "audit-witness.log")
 # Unusual access: a clinician reading more distinct patients with no record from their
 # own organisation than this, within UNUSUAL_ACCESS_DAYS.
 UNUSUAL_ACCESS_PATIENTS = env_int("UNUSUAL_ACCESS_PATIENTS", 10, minimum=1)
@@ -319,7 +356,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # The NHS.UK design system, installed by npm; never committed.
 # Served as static/nhsuk/...: nhsuk-frontend.min.css, nhsuk-frontend.min.js, assets/images/.
 NHSUK_FRONTEND_DIR = BASE_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
-STATICFILES_DIRS = [("nhsuk", NHSUK_FRONTEND_DIR)] if NHSUK_FRONTEND_DIR.is_dir() else []
+# The portal's own styles and scripts (static/portal/): files, as the Content-Security-Policy
+# runs no inline code.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+if NHSUK_FRONTEND_DIR.is_dir():
+    STATICFILES_DIRS.append(("nhsuk", NHSUK_FRONTEND_DIR))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -334,6 +375,12 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON through phr.ingest.parse_json, as FHIR writes: too deep or too long is a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 # The JSON API's OpenAPI 3 schema (/api/schema/) and docs page (/api/docs/).
 SPECTACULAR_SETTINGS = {
@@ -391,6 +438,10 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Django's admin at /admin/, where a superuser can link any account to any record: on
+# with DEBUG, off otherwise unless asked for; always behind the portal's sign-in and
+# second factor (accounts.admin_site).
+ADMIN_ENABLED = env_bool("ADMIN_ENABLED", DEBUG)
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -401,11 +452,34 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 
 # Health data never reaches a log: requests are logged without bodies or query strings,
-# and the record's own code logs counts and identifiers of batches, never content.
+# and the record's own code logs counts and identifiers of batches, never content. What a
+# caller typed (runserver's request lines, a failed request's path) may hold an NHS number
+# by mistake: anything that looks like one is masked before a handler sees it.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"no_nhs_numbers": {"()": "config.log_filters.MaskNHSNumbers"}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["no_nhs_numbers"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR", "filters": ["no_nhs_numbers"]},
+        # runserver's request lines, on Django's own handler (configuring a logger here
+        # replaces its handlers, so the handler is declared again above).
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["no_nhs_numbers"],
+        },
+    },
 }

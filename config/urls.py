@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 
@@ -18,6 +19,9 @@ urlpatterns = [
     path("share/", include("api.share_urls")),
     path("", include("api.oauth_urls")),
     path("", include("accounts.portal_urls")),
-    path("admin/", admin.site.urls),
     re_path(r"^assets/images/(?P<name>[\w.-]+\.svg)$", views.nhsuk_icon, name="nhsuk-icon"),
 ]
+# Off unless ADMIN_ENABLED: its addresses then do not exist (404). On, it sits behind the
+# portal's sign-in and second factor (accounts.admin_site).
+if settings.ADMIN_ENABLED:
+    urlpatterns.append(path("admin/", admin.site.urls))

@@ -22,7 +22,7 @@ from accounts.access import ACTING_FOR_SESSION_KEY, staff_required
 from accuracy.models import CorrectionRequest, Statement
 from accuracy.services import disputed_entry_ids
 from phr.columns import DATE_PATHS
-from phr.models import Category, Organisation, Patient
+from phr.models import Category, EntryVersion, Organisation, Patient
 
 from .forms import ActingForForm, BreakGlassForm, FindPatientForm
 from .policy import Action, NotFound, open_record
@@ -178,6 +178,8 @@ def record(request, patient_id):
             "kinds": KINDS,
             "owners": Organisation.objects.order_by("name"),
             "break_glass": decision.break_glass,
+            # Items this organisation re-filed from this record to another patient's.
+            "moved_away": access.moved_away(),
             # The policy's own answer: which categories this organisation may see. Whether
             # any withheld items exist is not asked, since asking would disclose it.
             "partly_withheld": (
@@ -235,7 +237,9 @@ def entry(request, patient_id, entry_id):
             .first()
             if organisation is not None and organisation.pk == item.owner_id
             else None,
-            "versions": item.versions.count(),
+            # Only the versions filed under this record: a re-filed item's earlier ones
+            # belong to another patient.
+            "versions": EntryVersion.objects.filter(entry=item).filed_under(access.patient).count(),
             "pretty_json": pretty_json(item.json),
             "break_glass": access.decision.break_glass,
         },

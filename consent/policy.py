@@ -14,7 +14,12 @@ Rules, in the words of the design:
   consent model is the default;
 - a break-glass opening shows the whole record to that clinician for a limited time;
 - an IG officer sees audit and consent metadata, never clinical content;
-- an organisation system reads as its organisation does and writes only its own data.
+- an organisation system reads as its organisation does and writes only its own data;
+- staff (clinicians, IG officers) see nothing of a record or its audit trail until they
+  have set up a second factor, whichever way they came in;
+- a caller whose credentials release only some resource types (an app's or a system's
+  token with scopes such as ``patient/Condition.read``) gets only entries of those types,
+  from every read, search, operation and export alike.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 import audit
+from accounts.access import has_mfa
 from accounts.models import Role as UserRole
-from phr.models import Category, Organisation, Patient, RecordEntry
+from phr.models import Category, EntryVersion, Organisation, Patient, RecordEntry, Refiling
+from phr.nhs_number import mask_nhs_numbers
 
 from .models import BreakGlass, ConsentChoice, Decision, Scope, Withholding
 
@@ -85,10 +92,16 @@ class Action(StrEnum):
 
 READ_ACTIONS = (Action.READ_RECORD, Action.SEARCH_RECORD, Action.EXPORT_RECORD)
 
+# The roles that must have a second factor set up before the policy shows them anything.
+SECOND_FACTOR_ROLES = frozenset({UserRole.CLINICIAN, UserRole.IG_OFFICER})
+# What every channel tells them (FHIR, the JSON API; the pages send them to set it up).
+SECOND_FACTOR_NEEDED = "Set up two-factor authentication before you use this"
+
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is asking, for which organisation, from where."""
+    """Who is asking, for which organisation, from where, and what their credentials let
+    them reach."""
 
     role: ActorRole
     user: object | None = None
@@ -96,6 +109,15 @@ class Actor:
     patient_id: uuid.UUID | None = None  # a patient's own, verified record
     client_id: str = ""
     source_address: str | None = None
+    # Staff signed in without a second factor set up: the policy refuses them everything.
+    second_factor_missing: bool = False
+    # The record's resource types the credentials release (a token's read scopes); None
+    # for every type (a session, or a token granted <context>/*.read).
+    readable_types: frozenset[str] | None = None
+
+    def releases(self, resource_type: str) -> bool:
+        """Whether the credentials release entries of this resource type."""
+        return self.readable_types is None or resource_type in self.readable_types
 
     @property
     def label(self) -> str:
@@ -126,14 +148,25 @@ def actor_for(user, *, organisation: Organisation | None = None, source_address:
             patient_id=link.patient_id if link else None,
             source_address=source_address,
         )
+    # The second factor is looked up here, where every channel resolves its actor, so
+    # that no channel can forget it (pages, JSON, FHIR, share views, tasks alike).
+    missing = user.role in SECOND_FACTOR_ROLES and not has_mfa(user)
     if user.role == UserRole.IG_OFFICER:
-        return Actor(ActorRole.IG_OFFICER, user=user, source_address=source_address)
+        return Actor(
+            ActorRole.IG_OFFICER, user=user, source_address=source_address, second_factor_missing=missing
+        )
     memberships = {m.organisation_id: m.organisation for m in user.memberships.select_related("organisation")}
     if organisation is not None:
         acting_for = memberships.get(organisation.pk)
     else:
         acting_for = next(iter(sorted(memberships.values(), key=lambda o: o.pk)), None)
-    return Actor(ActorRole.CLINICIAN, user=user, organisation=acting_for, source_address=source_address)
+    return Actor(
+        ActorRole.CLINICIAN,
+        user=user,
+        organisation=acting_for,
+        source_address=source_address,
+        second_factor_missing=missing,
+    )
 
 
 def system_actor(organisation: Organisation, client_id: str, *, source_address: str | None = None) -> Actor:
@@ -251,6 +284,8 @@ def decide(
     role = actor.role
     if role == ActorRole.ANONYMOUS:
         return AccessDecision(False, "not signed in", "role")
+    if actor.second_factor_missing:
+        return AccessDecision(False, "staff without two-factor authentication set up", "second-factor")
     if role == ActorRole.PATIENT:
         if actor.patient_id != patient.pk:
             return AccessDecision(False, "not this patient's own record", "role")
@@ -296,10 +331,13 @@ def decide(
 
 
 def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) -> QuerySet[RecordEntry]:
-    """The entries of the patient's record the decision lets this actor see."""
+    """The entries of the patient's record the decision lets this actor see, of the
+    resource types the actor's credentials release."""
     entries = RecordEntry.objects.filter(patient=patient)
     if not decision:
         return entries.none()
+    if actor.readable_types is not None:
+        entries = entries.filter(resource_type__in=actor.readable_types)
     if decision.basis == "own-record":
         withheld = Withholding.objects.filter(released_at__isnull=True).values("entry_id")
         return entries.exclude(pk__in=withheld)
@@ -365,33 +403,71 @@ class RecordAccess:
         with transaction.atomic(), _policy_scope():
             entry = self._base.filter(pk=entry_uuid).select_related("owner").first()
             if entry is None:
-                audit.record(
-                    self.action.value,
-                    patient=self.patient,
-                    outcome="deny",
-                    reason="entry not found or not permitted",
-                    purpose=self.decision.purpose,
-                    detail={"entry": entry_uuid.hex, **(detail or {})},
-                    **self.actor.audit_fields(),
-                )
+                self._refuse(entry_uuid, detail)
             else:
                 self._audit([entry], detail)
         if entry is None:
             raise NotFound
         return entry
 
-    def history(self, entry_id, *, detail: dict | None = None) -> tuple[RecordEntry, list]:
-        """One permitted entry with every version of it, oldest first (NotFound alike)."""
-        from phr.models import EntryVersion
+    def history(
+        self, entry_id, *, version: int | None = None, detail: dict | None = None
+    ) -> tuple[RecordEntry, list[EntryVersion]]:
+        """One permitted entry with the versions of it filed under this patient's record,
+        oldest first (or only the one asked for), audited as exactly the versions
+        released; NotFound alike for a missing, refused or other patient's version.
 
-        entry = self.read_one(entry_id, detail={"history": True, **(detail or {})})
-        with _policy_scope():
-            versions = list(
-                EntryVersion.objects.filter(entry=entry).select_related("batch").order_by("number")
-            )
+        A version belongs to the patient it was filed under: an item its owner re-filed
+        from another patient's record shows nothing of what it said there."""
+        try:
+            entry_uuid = uuid.UUID(str(entry_id))
+        except ValueError:
+            raise NotFound from None
+        detail = {"history": True, **({"version": version} if version is not None else {}), **(detail or {})}
+        with transaction.atomic(), _policy_scope():
+            entry = self._base.filter(pk=entry_uuid).select_related("owner").first()
+            versions = []
+            if entry is not None:
+                filed = EntryVersion.objects.filter(entry=entry).filed_under(self.patient)
+                if version is not None:
+                    filed = filed.filter(number=version)
+                versions = list(filed.select_related("batch").order_by("number"))
+            if not versions:
+                self._refuse(entry_uuid, detail)
+            else:
+                # The event names the versions disclosed, not only the current one: notices
+                # of a later correction go to whoever saw each version.
+                self._audit([f"{entry.pk.hex}:{v.number}" for v in versions], detail)
+        if not versions:
+            raise NotFound
         return entry, versions
 
-    def _audit(self, rows: list[RecordEntry], detail: dict | None) -> None:
+    def moved_away(self) -> list[dict]:
+        """Items the data owner re-filed from this record to another patient's (or to
+        none yet): the patient, and the owning organisation's staff, see who moved one
+        and when; never what it said or where it went."""
+        moves = Refiling.objects.filter(from_patient=self.patient).order_by("-moved_at", "-pk")
+        if self.decision.basis != "own-record":
+            if not self.decision or self.actor.organisation is None:
+                return []
+            moves = moves.filter(entry__owner=self.actor.organisation)
+        return [
+            {"owner": owner, "moved_at": moved_at}
+            for moved_at, owner in moves.values_list("moved_at", "entry__owner__name")
+        ]
+
+    def _refuse(self, entry_uuid: uuid.UUID, detail: dict | None) -> None:
+        audit.record(
+            self.action.value,
+            patient=self.patient,
+            outcome="deny",
+            reason="entry not found or not permitted",
+            purpose=self.decision.purpose,
+            detail={"entry": entry_uuid.hex, **(detail or {})},
+            **self.actor.audit_fields(),
+        )
+
+    def _audit(self, rows: list[RecordEntry | str], detail: dict | None) -> None:
         extra = dict(detail or {})
         if self.decision.break_glass is not None:
             extra["break_glass"] = self.decision.break_glass.pk
@@ -438,6 +514,7 @@ def open_record(
     now = now or timezone.now()
     patient, glass = _patient_and_glass(actor, patient_id, now)
     if patient is None:
+        _refuse_as_if_there(actor, action, now)
         decision = AccessDecision(False, "no such patient", "role")
     else:
         decision = decide(actor, action, patient, now=now, glass=glass)
@@ -447,11 +524,46 @@ def open_record(
             patient=patient,
             outcome="deny",
             reason=decision.reason[:200],
-            detail={} if patient else {"requested": str(patient_id)[:64]},
+            detail={} if patient else requested(patient_id),
             **actor.audit_fields(),
         )
         raise NotFound
     return RecordAccess(actor, patient, decision, action, permitted_entries(actor, patient, decision))
+
+
+# The patient a search that names nobody opens (no patient has it), so that it does the
+# work, and writes the event, that naming a patient who refused the caller does.
+NO_ONE = uuid.UUID(int=0)
+
+
+def _refuse_as_if_there(actor: Actor, action: Action, now: datetime) -> None:
+    """Refusing a patient who does not exist costs what refusing one who does costs, so
+    that timing cannot tell whether a patient exists: decide for a stand-in no record
+    belongs to, and ask whether the actor's organisation holds any of it, as decide does
+    when a patient's choices do not permit that organisation (tests count the queries)."""
+    stand_in = Patient(pk=NO_ONE)
+    if decide(actor, action, stand_in, now=now, glass=None) and actor.organisation is not None:
+        RecordEntry.objects.filter(patient=stand_in, owner=actor.organisation).exists()
+
+
+def requested(value) -> dict:
+    """What a refused attempt asked for, for its audit detail: never anything that looks
+    like an NHS number (a caller may put one where an id belongs)."""
+    return {"requested": mask_nhs_numbers(str(value))[:64]}
+
+
+def refused_attempt(actor: Actor, action: Action, requested_id, *, detail: dict | None = None) -> NotFound:
+    """Audit an attempt that named nothing the actor may see, for the actor alone: with no
+    patient, so that it stays out of the log of whoever the id belongs to, yet counts
+    among the actor's refused reads (IG's probing signal). Returns the NotFound to raise."""
+    audit.record(
+        action.value,
+        outcome="deny",
+        reason="nothing by this id that the caller may see",
+        detail={**(detail or {}), **requested(requested_id)},
+        **actor.audit_fields(),
+    )
+    return NotFound()
 
 
 def authorise(actor: Actor, action: Action, patient_id) -> tuple[Patient, AccessDecision]:
@@ -477,3 +589,36 @@ def may_write(actor: Actor, organisation: Organisation) -> bool:
         and actor.organisation is not None
         and actor.organisation.pk == organisation.pk
     )
+
+
+# --- Copies of clinical text kept outside the record ------------------------------------
+
+
+def read_copies(
+    access: RecordAccess, copied: Iterable[tuple[uuid.UUID, int]], *, detail: dict | None = None
+) -> frozenset[uuid.UUID]:
+    """Copies of an item's text kept outside the record (a correction request's item name,
+    "what it says now" and its thread) are shown only to whom the item itself is shown,
+    now: of the copied (entry, version) pairs, the entries this view permits, the
+    disclosure audited naming them and a refusal audited too."""
+    wanted = {uuid.UUID(str(entry_id)): int(version) for entry_id, version in copied}
+    if not wanted:
+        return frozenset()
+    with _policy_scope():
+        permitted = frozenset(access.entries.filter(pk__in=list(wanted)).values_list("pk", flat=True))
+    extra = {**(detail or {}), "copies": True}
+    if permitted:
+        # Named as the version copied, which is what the copy discloses.
+        access._audit([f"{pk.hex}:{wanted[pk]}" for pk in sorted(permitted)], extra)
+    refused = sorted(pk.hex for pk in wanted.keys() - permitted)
+    if refused:
+        audit.record(
+            access.action.value,
+            patient=access.patient,
+            outcome="deny",
+            reason="copies of items withheld or not permitted",
+            purpose=access.decision.purpose,
+            detail={**extra, "refused": refused},
+            **access.actor.audit_fields(),
+        )
+    return permitted

@@ -32,6 +32,7 @@ from .policy import (
     authorise,
     current_choices,
     decide,
+    requested,
     sharing_for,
 )
 
@@ -177,7 +178,7 @@ def _refuse_break_glass(actor: Actor, patient: Patient | None, patient_id) -> No
         patient=patient,
         outcome="deny",
         reason="not a clinician of a member organisation" if patient else "no such patient",
-        detail={} if patient else {"requested": str(patient_id)[:64]},
+        detail={} if patient else requested(patient_id),
         **actor.audit_fields(),
     )
     raise NotFound

@@ -67,6 +67,9 @@ def amend_entry(
             produced_by=produced_by[:80],
             changed_by=changed_by[:200],
             recorded_at=now,
+            # An amendment belongs to the record the item is in.
+            patient_id=entry.patient_id,
+            subject_ref=entry.subject_ref,
         )
     return entry, version
 

@@ -88,7 +88,9 @@ def _get(resource: dict, path: str):
     return value
 
 
-def _concept_text(concept) -> str:
+def concept_text(concept) -> str:
+    """A CodeableConcept in words: its text, else its first coding's display or code.
+    The one reading of a concept that the columns, the pages and the API share."""
     if not isinstance(concept, dict):
         return ""
     if concept.get("text"):
@@ -117,22 +119,22 @@ def display_text(resource: dict) -> str:
     rtype = resource.get("resourceType", "")
     text = ""
     if rtype in CONCEPT_FIELDS:
-        text = _concept_text(resource.get(CONCEPT_FIELDS[rtype]))
+        text = concept_text(resource.get(CONCEPT_FIELDS[rtype]))
         if not text:
             text = str(_get(resource, "medicationReference.display") or "")
     elif rtype in ("Patient", "Practitioner", "RelatedPerson"):
         text = _human_name(resource.get("name"))
     elif rtype == "Encounter":
         types = resource.get("type") or [None]
-        text = _concept_text(types[0]) or str(
+        text = concept_text(types[0]) or str(
             _get(resource, "class.display") or _get(resource, "class.code") or ""
         )
     elif rtype == "DocumentReference":
-        text = str(resource.get("description") or "") or _concept_text(resource.get("type"))
+        text = str(resource.get("description") or "") or concept_text(resource.get("type"))
     if not text and isinstance(resource.get("name"), str):
         text = resource["name"]
     if not text:
-        text = _concept_text(resource.get("code"))
+        text = concept_text(resource.get("code"))
     if not text and rtype == "Observation" and resource.get("valueString"):
         text = str(resource["valueString"])
     return (text or rtype)[:255]

@@ -40,6 +40,7 @@ from .models import (
     Patient,
     PatientIdentifier,
     RecordEntry,
+    Refiling,
 )
 from .nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number, normalise
 
@@ -58,6 +59,15 @@ JSON_SUFFIXES = {".json"}
 NDJSON_SUFFIXES = {".ndjson", ".jsonl"}
 # Top-level elements that point at the patient whose record an item belongs to.
 PATIENT_REFERENCE_FIELDS = ("subject", "patient", "beneficiary", "for", "individual")
+# The portal's own resources: consent choices, correction tasks and their conversation,
+# amendments' provenance and the audit trail. Taken from an organisation they would show
+# in a patient's record as the portal's own word, so none is ever stored from one.
+# (An organisation's Organization and Practitioner are kept, as its own reference data:
+# in no patient's record, and never served as the portal's, which come from its tables.)
+PORTAL_OWNED_TYPES = frozenset({"Consent", "Task", "Communication", "Provenance", "AuditEvent"})
+# The sources that are the portal recording its own acts through the ingest (an
+# amendment's Provenance): never a sender, whatever channel it uses.
+PORTAL_SOURCES = frozenset({"correction"})
 
 Progress = Callable[[int, int], None]
 
@@ -164,6 +174,8 @@ def parse_json(data: bytes, label: str):
         raise UnusableInput(f"{label}: not valid JSON ({exc})") from None
     except RecursionError:
         raise UnusableInput(f"{label}: nested too deeply") from None
+    except ValueError:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise UnusableInput(f"{label}: a number has more digits than are allowed") from None
 
 
 def canonical_json(resource: dict) -> bytes:
@@ -294,8 +306,11 @@ def content_hash_of(resource: dict, text: bytes) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
-def check(items: list[Received], result: IngestResult, progress: Progress | None = None) -> list[Checked]:
-    """Give each resource its identity, resolve references inside the batch, validate it.
+def check(
+    items: list[Received], result: IngestResult, progress: Progress | None = None, *, source: str = ""
+) -> list[Checked]:
+    """Give each resource its identity, resolve references inside the batch, validate it,
+    and refuse the portal's own resource types from anyone but the portal.
 
     Raises UnusableInput for a resource too large or too deep to handle at all.
     """
@@ -334,6 +349,18 @@ def check(items: list[Received], result: IngestResult, progress: Progress | None
             raise UnusableInput(
                 f"{item.label}: {item.where} is {len(text):,} bytes, larger than the {max_bytes:,} allowed"
             )
+        rtype = resource.get("resourceType")
+        if isinstance(rtype, str) and rtype in PORTAL_OWNED_TYPES and source not in PORTAL_SOURCES:
+            result.count(rtype, "rejected")
+            result.issues.append(
+                fhir.issue(
+                    item.where,
+                    f"{item.label}: {item.where} is a {rtype}: the portal keeps its own {rtype} "
+                    "resources and stores none from an organisation",
+                    code="not-supported",
+                )
+            )
+            continue
         problems = fhir.validate(resource)
         if not problems and len(resource["id"]) > 64:
             problems = [("id", "must be at most 64 characters (FHIR R4 id)")]
@@ -418,10 +445,12 @@ def _match_patient(organisation: Organisation, resource: dict) -> Patient:
                     patient = link.patient
                     break
     if patient is None:
-        earlier = RecordEntry.objects.filter(
-            owner=organisation, resource_type="Patient", fhir_id=resource["id"]
-        ).first()
-        patient = earlier.patient if earlier else None
+        earlier = (
+            RecordEntry.objects.filter(owner=organisation, resource_type="Patient", fhir_id=resource["id"])
+            .values_list("patient", flat=True)
+            .first()
+        )
+        patient = Patient.objects.filter(pk=earlier).first() if earlier else None
     demographics = _demographics(resource)
     if patient is None:
         patient = Patient.objects.create(nhs_number=nhs_number, **demographics)
@@ -454,9 +483,11 @@ def _existing(organisation: Organisation, keys: set[tuple[str, str]]) -> dict[tu
     found: dict[tuple[str, str], RecordEntry] = {}
     for rtype, ids in by_type.items():
         for start in range(0, len(ids), 500):
+            # Only the columns a new version replaces are loaded: the stored content is
+            # compared by its hash and never read here (a write reads no clinical text).
             for entry in RecordEntry.objects.filter(
                 owner=organisation, resource_type=rtype, fhir_id__in=ids[start : start + 500]
-            ):
+            ).defer("json", "display"):
                 found[(rtype, entry.fhir_id)] = entry
     return found
 
@@ -563,7 +594,17 @@ ENTRY_COLUMNS = [
     "first_received_at",
     "last_updated_at",
 ]
-VERSION_COLUMNS = ["entry", "number", "json", "content_hash", "source", "batch", "recorded_at"]
+VERSION_COLUMNS = [
+    "entry",
+    "number",
+    "json",
+    "content_hash",
+    "source",
+    "batch",
+    "recorded_at",
+    "patient",
+    "subject_ref",
+]
 
 UPDATED_FIELDS = [
     "patient",
@@ -611,14 +652,19 @@ def store(
     }
     if unresolved_refs:
         ids = [r.removeprefix("Patient/") for r in unresolved_refs]
-        for entry in RecordEntry.objects.filter(
-            owner=organisation, resource_type="Patient", fhir_id__in=ids, patient__isnull=False
-        ).select_related("patient"):
+        for entry in (
+            RecordEntry.objects.filter(
+                owner=organisation, resource_type="Patient", fhir_id__in=ids, patient__isnull=False
+            )
+            .select_related("patient")
+            .defer("json", "display")
+        ):
             patients_by_ref[f"Patient/{entry.fhir_id}"] = entry.patient
 
     to_create: dict[tuple[str, str], NewEntry] = {}
     to_update: dict[tuple[str, str], RecordEntry] = {}
     versions: list[list] = []
+    moves: list[Refiling] = []
     kind = organisation.kind
     for item in checked:
         resource = item.received.resource
@@ -650,12 +696,36 @@ def store(
             if key not in to_create:
                 to_update[key] = entry
             result.count(item.resource_type, "updated")
-        entry.patient_id = patient.pk if patient else getattr(entry, "patient_id", None)
+        # An item is in the record of the patient its latest version names, or in none
+        # when that patient is not known yet: re-sent under another patient, it moves.
+        before = getattr(entry, "patient_id", None)
+        entry.patient_id = patient.pk if patient else None
+        if key not in to_create and entry.patient_id != before:
+            moves.append(
+                Refiling(
+                    entry_id=entry.id,
+                    from_patient_id=before,
+                    to_patient_id=entry.patient_id,
+                    version=entry.version,
+                    batch=batch,
+                    moved_at=now,
+                )
+            )
         entry.subject_ref = subject_ref[:140]
         entry.last_updated_at = now
         apply_columns(entry, item, resource, kind)
         versions.append(
-            [entry.id, entry.version, item.text, item.content_hash, EntryVersion.Source.INGEST, batch.pk, now]
+            [
+                entry.id,
+                entry.version,
+                item.text,
+                item.content_hash,
+                EntryVersion.Source.INGEST,
+                batch.pk,
+                now,
+                entry.patient_id,
+                entry.subject_ref,
+            ]
         )
     _insert(RecordEntry, ENTRY_COLUMNS, (_values(e, ENTRY_COLUMNS) for e in to_create.values()))
     _update(RecordEntry, UPDATED_FIELDS, (_values(e, [*UPDATED_FIELDS, "id"]) for e in to_update.values()))
@@ -665,10 +735,52 @@ def store(
     for start in range(0, len(refs), 500):
         orphans = RecordEntry.objects.filter(
             owner=organisation, patient__isnull=True, subject_ref__in=refs[start : start + 500]
-        ).values_list("pk", "subject_ref")
-        for pk, ref in list(orphans):
+        ).values_list("pk", "subject_ref", "version")
+        for pk, ref, version in list(orphans):
             RecordEntry.objects.filter(pk=pk).update(patient=patients_by_ref[ref])
+            moves.append(
+                Refiling(
+                    entry_id=pk,
+                    to_patient_id=patients_by_ref[ref].pk,
+                    version=version,
+                    batch=batch,
+                    moved_at=now,
+                )
+            )
+    Refiling.objects.bulk_create(moves)
+    _audit_moves(moves, organisation=organisation, batch=batch)
     result.accepted = result.created + result.updated + result.unchanged
+
+
+def _audit_moves(moves: list[Refiling], *, organisation: Organisation, batch: IngestBatch) -> None:
+    """Each move of an item out of a patient's record is written in that patient's trail,
+    and in the trail of the patient it moved to, as the data owner's act: the version
+    that left, and the version that arrived, never the other patient."""
+    for move in moves:
+        if move.from_patient_id is None:
+            continue  # an item joining its patient's record on arrival: not a move
+        common = {
+            "organisation": organisation,
+            "actor_label": f"ingest:{batch.source}"[:200],
+            "outcome": "permit",
+            "reason": f"{organisation.name} re-filed an item"[:200],
+        }
+        hexed = move.entry_id.hex
+        audit.record(
+            "record.move",
+            entries=[f"{hexed}:{move.version - 1}"],
+            patient_id=move.from_patient_id,
+            detail={"moved": "away", "batch": str(batch.pk)},
+            **common,
+        )
+        if move.to_patient_id is not None:
+            audit.record(
+                "record.move",
+                entries=[f"{hexed}:{move.version}"],
+                patient_id=move.to_patient_id,
+                detail={"moved": "in", "batch": str(batch.pk)},
+                **common,
+            )
 
 
 # --- The whole batch ----------------------------------------------------------------
@@ -709,7 +821,7 @@ def ingest_documents(
         batch.status, batch.total = IngestBatch.Status.RUNNING, len(items)
         batch.save(update_fields=["status", "total"])
         result = IngestResult(batch_id=str(batch.id))
-        checked = check(items, result, progress)
+        checked = check(items, result, progress, source=source)
     except UnusableInput as exc:
         fail_batch(batch, str(exc))
         raise

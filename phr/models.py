@@ -5,8 +5,10 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
-from audit.models import AppendOnly
+from audit.models import AppendOnly, ImmutableQuerySet
 
 from .nhs_number import is_valid_nhs_number
 
@@ -133,6 +135,17 @@ class RecordEntryQuerySet(models.QuerySet):
     def clinical(self) -> "RecordEntryQuerySet":
         return self.filter(patient__isnull=False)
 
+    def with_time_in_record(self) -> "RecordEntryQuerySet":
+        """Annotates ``in_record_since``: when each entry joined the record it is in now,
+        its latest re-filing into that record, else its first receipt. A sender cannot
+        make an entry older there than the moment it put it there."""
+        joined = (
+            Refiling.objects.filter(entry=OuterRef("pk"), to_patient=OuterRef("patient"))
+            .order_by("-moved_at")
+            .values("moved_at")[:1]
+        )
+        return self.annotate(in_record_since=Coalesce(Subquery(joined), F("first_received_at")))
+
 
 class RecordEntry(models.Model):
     """The current state of one resource held by one data owner.
@@ -184,6 +197,21 @@ class RecordEntry(models.Model):
         return f"{self.resource_type}/{self.fhir_id} held by {self.owner.ods_code}"
 
 
+class EntryVersionQuerySet(ImmutableQuerySet):
+    def filed_under(self, patient) -> "EntryVersionQuerySet":
+        """The versions that belong to this patient's record: those filed while the item
+        named them, and those sent before the patient was known, under the reference that
+        has since linked the item to them. A version filed under another patient (an item
+        its owner re-filed) is never among them."""
+        return self.filter(
+            Q(patient=patient)
+            | (
+                Q(patient__isnull=True, entry__patient=patient, subject_ref=F("entry__subject_ref"))
+                & ~Q(subject_ref="")
+            )
+        )
+
+
 class EntryVersion(AppendOnly):
     """One version of an entry exactly as it was received or amended; never changed."""
 
@@ -203,6 +231,13 @@ class EntryVersion(AppendOnly):
     produced_by = models.CharField(max_length=80, blank=True, db_default="")
     changed_by = models.CharField(max_length=200, blank=True, db_default="")
     recorded_at = models.DateTimeField()
+    # The patient whose record the version was filed under (None: not known yet) and the
+    # reference it was filed by. A version belongs to that patient only: an item its
+    # owner re-files to someone else never shows them what it said before.
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    subject_ref = models.CharField(max_length=140, blank=True, db_default="")
+
+    objects = EntryVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["entry", "number"]
@@ -210,3 +245,27 @@ class EntryVersion(AppendOnly):
 
     def __str__(self) -> str:
         return f"version {self.number} of entry {self.entry_id}"
+
+
+class Refiling(AppendOnly):
+    """An entry leaving one patient's record for another's (or for none yet), or joining a
+    record after it was first received: the data owner's act. The record it left keeps
+    this trace (who moved an item away, and when, never what it said), and the time an
+    entry joined a record is known (RecordEntryQuerySet.with_time_in_record)."""
+
+    entry = models.ForeignKey(RecordEntry, on_delete=models.PROTECT, related_name="refilings")
+    from_patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="refiled_away"
+    )
+    to_patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="refiled_in"
+    )
+    version = models.PositiveIntegerField()  # the entry's version when it moved
+    batch = models.ForeignKey(IngestBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    moved_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["moved_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} re-filed at version {self.version}"

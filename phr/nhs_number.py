@@ -1,6 +1,14 @@
 """NHS numbers: ten digits, the last a modulus-11 check digit over the first nine."""
 
+import re
+
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+
+# What could be an NHS number, valid or mistyped: ten digits, together or grouped 3-3-4
+# by a space or a dash, as typed or as a URL carries them (+, %20, %2D), with no digit
+# either side. Matching too much (a run of digits in some other id) is the safe error.
+_LOOKS_LIKE = re.compile(r"(?<!\d)\d{3}(?:[ +-]|%20|%2[dD])?\d{3}(?:[ +-]|%20|%2[dD])?\d{4}(?!\d)")
+MASK = "**********"
 
 
 def check_digit(first_nine: str) -> int | None:
@@ -24,3 +32,9 @@ def is_valid_nhs_number(value: str) -> bool:
     if len(value) != 10 or not value.isdigit():
         return False
     return check_digit(value[:9]) == int(value[9])
+
+
+def mask_nhs_numbers(text: str) -> str:
+    """The text with everything that could be an NHS number blanked out: for what is
+    logged or audited of what a caller asked for, which must never hold one."""
+    return _LOOKS_LIKE.sub(MASK, text)

@@ -1,5 +1,6 @@
 """Shared fixtures: the shared FHIR samples and the organisations that send data."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,27 @@ def tasks_run_in_process(request):
 def fast_password_hashing(settings):
     """PBKDF2 is slow by design; tests that create many users do not need it."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def subprocess_audit_witness(tmp_path_factory):
+    """Processes the tests start (runserver, manage.py commands) witness their audit
+    chains in this session's temporary folder, not in the running portal's under var/."""
+    before = os.environ.get("AUDIT_WITNESS_PATH")
+    os.environ["AUDIT_WITNESS_PATH"] = str(tmp_path_factory.mktemp("witness") / "audit-witness.log")
+    yield
+    if before is None:
+        del os.environ["AUDIT_WITNESS_PATH"]
+    else:
+        os.environ["AUDIT_WITNESS_PATH"] = before
+
+
+@pytest.fixture(autouse=True)
+def audit_witness(settings, tmp_path):
+    """Each test's audit chain has a witness file of its own: the default, under var/, is
+    the running portal's, and its heads are not this test database's."""
+    settings.AUDIT_WITNESS_PATH = str(tmp_path / "audit-witness.log")
+    return settings.AUDIT_WITNESS_PATH
 
 
 @pytest.fixture(autouse=True)

@@ -1,193 +1,398 @@
-"""Walks every URL pattern as every role and fails on a view that reads clinical content
-(an entry's JSON or display text, or a version's JSON) anywhere but through the policy,
-on any server error, and on a patient URL that answers a forbidden patient differently
-from a missing one."""
+"""Walks every URL pattern in config.urls' tree, with GET, POST, PUT and DELETE, as every
+kind of caller (tests/walk_personas.py), and fails on:
 
+- a view that reads clinical content (an entry's JSON or display text, or a version's
+  JSON) anywhere but through the policy (consent.policy.inside_policy());
+- any server error;
+- a body that shows a caller clinical content they may not see: staff without a second
+  factor see none, IG officers none, a token limited to Patient.read no Condition;
+- a patient URL that answers a forbidden patient differently from a missing one.
+
+Every pattern is walked, ``re_path`` regexes included: ``fill`` gives each named group a
+value, and each URL must resolve back to the pattern it was made from. The number of
+patterns is asserted exactly, so that a new route is added to the walk on purpose.
+Requests go out as production sees them: CSRF checks on, with the CSRF cookie and header
+a browser's page would send (otherwise the check alone would answer every POST), and a
+bearer token, no cookie, for apps. The Celery tasks that read records run here too.
+"""
+
+from __future__ import annotations
+
+import json
 import re
-import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
-from django.contrib.auth.models import AnonymousUser
-from django.db import connection
-from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.core import mail
+from django.db import connection, transaction
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils.regex_helper import normalize
+from walk_personas import (
+    A_TEXT,
+    B_TEXT,
+    PERSONAS,
+    SHOWN,
+    STAFF_WITHOUT_2FA,
+    Subject,
+    World,
+    build_world,
+    client_for,
+    csrf_header,
+)
 
-from accounts.models import Membership, PatientLink, Role, User
-from consent.models import BreakGlass, ConsentChoice, Decision, Scope
+from accounts.models import Notification
+from accuracy.models import CorrectionRequest
 from consent.policy import inside_policy
-from phr.ingest import ingest_documents
-from phr.models import Organisation, OrganisationKind, Patient
+from phr.models import IngestBatch
 
-CLINICAL_COLUMNS = re.compile(r'"phr_recordentry"\."(json|display)"|"phr_entryversion"\."json"')
-SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
+# An entry's JSON or display text, or a version's JSON, under its table's name or a
+# subquery's alias (U0, T3, ...): no other table has a column of these names.
+CLINICAL_COLUMNS = re.compile(r'(?:"\w+"|\b[A-Z]\d+)\."(json|display)"')
+
+# Every pattern in config.urls' tree: the portal's own, and the admin's when it is on (it
+# is in the tests: ADMIN_ENABLED follows DEBUG). A new route changes these numbers on
+# purpose: add it to this walk (a value in BY_GROUP or SPECIFIC if it takes one) and to
+# the model-based access test.
+PORTAL_PATTERN_COUNT = 118
+ADMIN_PATTERN_COUNT = 82
+
+METHODS = ("GET", "POST", "PUT", "DELETE")
+# Walked last: after them the session is gone.
+SIGN_OUT = {"account_logout", "admin:logout"}
 
 
-def all_patterns(resolver=None, prefix=""):
+# --- The patterns and the URLs made from them --------------------------------------------
+
+
+def url_patterns(resolver: URLResolver | None = None, chain: tuple = ()):
+    """(chain, key) for every pattern: the resolvers down to it and the pattern itself,
+    and its namespaced name (or its route, for a pattern without a name)."""
     resolver = resolver or get_resolver()
     for item in resolver.url_patterns:
         if isinstance(item, URLResolver):
-            namespace = item.namespace
-            yield from (
-                (f"{namespace}:{name}" if namespace and name and ":" not in name else name, pattern)
-                for name, pattern in all_patterns(item, prefix)
-            )
+            yield from url_patterns(item, (*chain, item))
         elif isinstance(item, URLPattern):
-            yield item.name, item
+            levels = (*chain, item)
+            namespaces = [r.namespace for r in chain if r.namespace]
+            yield levels, ":".join([*namespaces, item.name or f"<{route_of(levels)}>"])
+
+
+def route_of(levels) -> str:
+    """The route as Django's ResolverMatch.route spells it."""
+    route = ""
+    for level in levels:
+        part = str(level.pattern)
+        route = part if not route else route + part.removeprefix("^")
+    return route
+
+
+Value = Callable[[World, Subject], str]
+
+# A value for each named group, by its name; the subject is the patient whose record the
+# URL names (or a missing one).
+BY_GROUP: dict[str, Value] = {
+    "patient_id": lambda w, s: s.patient,
+    "patient_uuid": lambda w, s: s.patient,
+    "entry_id": lambda w, s: s.entry,
+    "request_id": lambda w, s: s.request,
+    "task_id": lambda w, s: s.request,
+    "resource_type": lambda w, s: "Condition",
+    "resource_id": lambda w, s: s.fhir_id,
+    "version": lambda w, s: "1",
+    "break_glass_id": lambda w, s: w.values["break_glass_id"],
+    "organisation_id": lambda w, s: w.values["organisation_id"],
+    "pk": lambda w, s: w.values["pk"],  # patient A's notification
+    "link_id": lambda w, s: w.values["link_id"],
+    "token": lambda w, s: w.values["token"],
+    "kind": lambda w, s: "problems",
+    "step": lambda w, s: "start_review",
+    "rest": lambda w, s: "nope",  # lower case: no resource type, so only the catch-all
+    "object_id": lambda w, s: "1",
+    "content_type_id": lambda w, s: "1",
+    "app_label": lambda w, s: "accounts",
+    "url": lambda w, s: "nope/",
+    "name": lambda w, s: "icon-search.svg",
+    "key": lambda w, s: "walk-key",
+    "uidb36": lambda w, s: "1",
+}
+
+# Patterns whose groups need a value of their own.
+SPECIFIC: dict[str, dict[str, Value]] = {
+    "fhir:consent-read": {"resource_id": lambda w, s: s.patient},
+    "fhir:audit-read": {"resource_id": lambda w, s: w.values["audit_event"]},
+    "fhir:provenance-read": {"resource_id": lambda w, s: w.values["provenance"]},
+    "fhir:organization-read": {"resource_id": lambda w, s: "A10001"},
+    "fhir:practitioner-read": {"resource_id": lambda w, s: w.values["practitioner"]},
+    "fhir:communication-read": {"resource_id": lambda w, s: w.values["communication"]},
+    "mfa_remove_webauthn": {"pk": lambda w, s: "1"},
+    "mfa_edit_webauthn": {"pk": lambda w, s: "1"},
+}
+
+
+def fill(levels, key: str, world: World, subject: Subject) -> dict[str, str]:
+    """A value for every named group of the pattern, path converters and re_path groups
+    alike."""
+    values = {}
+    for level in levels:
+        regex = level.pattern.regex
+        assert regex.groups == len(regex.groupindex), f"{key}: unnamed groups cannot be filled by name"
+        for group in regex.groupindex:
+            value = SPECIFIC.get(key, {}).get(group) or BY_GROUP.get(group)
+            assert value is not None, f"{key}: no value for <{group}>: add one to BY_GROUP or SPECIFIC"
+            values[group] = value(world, subject)
+    return values
+
+
+def url_of(levels, values: dict[str, str]) -> str:
+    """The path the pattern (and the resolvers above it) matches with these values."""
+    parts = []
+    for level in levels:
+        shapes = normalize(level.pattern.regex.pattern)
+        fmt, params = next((f, p) for f, p in shapes if set(p) <= set(values))
+        parts.append(fmt % {p: values[p] for p in params})
+    return "/" + "".join(parts)
+
+
+def walk(world: World, subject: Subject) -> list[tuple[str, str]]:
+    """(key, url) for every pattern, the routes that end a session last."""
+    found = [(key, url_of(levels, fill(levels, key, world, subject))) for levels, key in url_patterns()]
+    return sorted(found, key=lambda item: item[0] in SIGN_OUT)
+
+
+def subject_dependent(world: World) -> list[tuple[str, str, str]]:
+    """(key, url for patient A's record, url for patient B's) for the patterns whose URL
+    names a patient's record: its patient, an item, a correction request."""
+    b = dict(walk(world, world.b))
+    return [(key, url, b[key]) for key, url in walk(world, world.a) if url != b[key]]
+
+
+@pytest.fixture(scope="module")
+def shared_world(django_db_setup, django_db_blocker):
+    """One world for the module, built once in a transaction that each test's own (the
+    db fixture's) nests in and rolls back to; rolled back itself at the end."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
 
 
 @pytest.fixture
-def world(db):
-    gp = Organisation.objects.create(
-        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
-    )
-    denied = Organisation.objects.create(
-        ods_code="RD300", name="Denied Trust", kind=OrganisationKind.ACUTE_TRUST
-    )
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {
-                "resource": {
-                    "resourceType": "Patient",
-                    "id": "pa",
-                    "identifier": [{"system": NHS, "value": "9434765919"}],
-                }
-            },
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "id": "c1",
-                    "subject": {"reference": "Patient/pa"},
-                    "code": {
-                        "coding": [{"system": "http://snomed.info/sct", "code": "38341003"}],
-                        "text": "Hypertensive disorder",
-                    },
-                    "category": [{"coding": [{"code": "problem-list-item"}]}],
-                }
-            },
-        ],
-    }
-    assert ingest_documents([("w", bundle)], organisation=gp).rejected == 0
-    third = Organisation.objects.create(ods_code="RT400", name="Third Trust", kind=OrganisationKind.OTHER)
-    other = {"resourceType": "Patient", "id": "pb", "identifier": [{"system": NHS, "value": "9990000018"}]}
-    assert ingest_documents([("b", other)], organisation=third).rejected == 0
-    pa = Patient.objects.get(nhs_number="9434765919")
-    pb = Patient.objects.get(nhs_number="9990000018")
-    ConsentChoice.objects.create(patient=pa, scope=Scope.NETWORK, decision=Decision.DENY)
-    ConsentChoice.objects.create(patient=pb, scope=Scope.NETWORK, decision=Decision.DENY)
-
-    def user(email, role, org=None, patient=None):
-        u = User.objects.create_user(email, "pw-for-tests-only", role=role)
-        if org:
-            Membership.objects.create(user=u, organisation=org)
-        if patient:
-            PatientLink.objects.create(user=u, patient=patient, method="demo")
-        if role != Role.PATIENT:
-            TOTP.activate(u, SECRET)
-        return u
-
-    users = {
-        "anonymous": AnonymousUser(),
-        "patient_a": user("a@example.com", Role.PATIENT, patient=pa),
-        "patient_b": user("b@example.com", Role.PATIENT, patient=pb),
-        "clin_owner": user("o@example.com", Role.CLINICIAN, org=gp),
-        "clin_denied": user("d@example.com", Role.CLINICIAN, org=denied),
-        "ig": user("ig@example.com", Role.IG_OFFICER),
-    }
-    glass = BreakGlass.objects.create(
-        clinician=users["clin_owner"],
-        organisation=gp,
-        patient=pa,
-        reason_code="emergency",
-        reason_text="walk test opening",
-        opened_at=pa.created_at,
-        expires_at=pa.created_at,
-    )
-    entry = pa.entries.get(resource_type="Condition")
-    return {"pa": pa, "pb": pb, "entry": entry, "users": users, "glass": glass}
+def world(shared_world, db) -> World:
+    return shared_world
 
 
-def fill(pattern: URLPattern, world, patient) -> dict:
-    kwargs = {}
-    for name, converter in pattern.pattern.converters.items():
-        kind = type(converter).__name__
-        if "entry" in name:
-            kwargs[name] = world["entry"].pk
-        elif kind == "UUIDConverter":
-            kwargs[name] = patient
-        elif kind == "IntConverter":
-            kwargs[name] = world["glass"].pk
-        else:
-            kwargs[name] = "x"
-    return kwargs
+# --- Watching the database and the answers -----------------------------------------------
 
 
-def walkable():
-    for name, pattern in all_patterns():
-        if name is None or name.startswith("admin:"):
-            continue
-        yield name, pattern
+class Reads:
+    """Every SQL statement that reads a clinical column outside the policy, with the
+    request that made it."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+        self.during = "setup"
+
+    def __call__(self, execute, sql, params, many, context):
+        if CLINICAL_COLUMNS.search(sql) and not inside_policy():
+            self.seen.append(f"{self.during}: {sql[:200]}")
+        return execute(sql, params, many, context)
+
+    @contextmanager
+    def request(self, label: str):
+        self.during = label
+        try:
+            yield
+        finally:
+            self.during = "between requests"
 
 
 @pytest.fixture
 def clinical_reads():
-    seen = []
-
-    def watch(execute, sql, params, many, context):
-        if CLINICAL_COLUMNS.search(sql) and not inside_policy():
-            seen.append(sql[:300])
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(watch):
-        yield seen
+    reads = Reads()
+    with connection.execute_wrapper(reads):
+        yield reads
 
 
-ROLES = ["anonymous", "patient_a", "patient_b", "clin_owner", "clin_denied", "ig"]
+def send(client, method: str, url: str):
+    """One request with an empty body (and, for a session, the CSRF header)."""
+    if method == "GET":
+        return client.get(url)
+    return client.generic(method, url, b"", "application/x-www-form-urlencoded", **csrf_header(client))
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_no_view_reads_clinical_content_outside_the_policy(world, client, role, clinical_reads):
-    from django.urls import reverse
+def signed_in_as(client) -> str | None:
+    """The user id the client's session holds now."""
+    return client.session.get(SESSION_KEY)
 
-    if role != "anonymous":
-        client.force_login(world["users"][role])
-    walked = 0
-    for name, pattern in walkable():
-        for patient in (world["pa"].pk, uuid.uuid4()):
-            try:
-                url = reverse(name, kwargs=fill(pattern, world, patient))
-            except NoReverseMatch:
+
+def text_of(response) -> str:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return content.decode("utf-8", "replace")
+
+
+def listed(title: str, items: list[str], why: str) -> str:
+    shown = "\n  ".join(items[:25]) + (f"\n  ... and {len(items) - 25} more" if len(items) > 25 else "")
+    return f"{title} ({len(items)}): {why}\n  {shown}"
+
+
+# --- The tests ----------------------------------------------------------------------------
+
+
+def test_every_pattern_is_walked_and_its_url_resolves_back_to_it(world):
+    patterns = list(url_patterns())
+    urls = walk(world, world.a)
+    admin = [key for key, _url in urls if key.startswith("admin:")]
+    expected = PORTAL_PATTERN_COUNT + (ADMIN_PATTERN_COUNT if settings.ADMIN_ENABLED else 0)
+    assert len(urls) == len(patterns) == expected, (
+        f"config.urls has {len(patterns)} patterns ({len(admin)} of them the admin's) and the walk expects"
+        f" {expected}: add the new route to this walk (BY_GROUP or SPECIFIC) and to the model-based access"
+        " test, then update PORTAL_PATTERN_COUNT (or ADMIN_PATTERN_COUNT)"
+    )
+    assert len(admin) == (ADMIN_PATTERN_COUNT if settings.ADMIN_ENABLED else 0)
+    routes = {key: route_of(levels) for levels, key in patterns}
+    wrong = []
+    for key, url in urls:
+        match = resolve(url)
+        if match.route != routes[key]:
+            wrong.append(f"{key}: {url} resolves to {match.route!r}, not {routes[key]!r}")
+    assert wrong == [], "URLs that walk another pattern than intended: fix fill()\n" + "\n".join(wrong)
+    # The ten FHIR re_path routes and the catch-all are among them.
+    fhir = [url for key, url in urls if key.startswith("fhir:")]
+    assert "/fhir/Condition/c1/_history/1" in fhir
+    assert "/fhir/nope" in fhir
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_every_route_and_method_as(world, persona, clinical_reads):
+    client = client_for(world, persona)
+    user = world.users.get(persona)
+    errors, shown, reached, signed_out, walked = [], [], [], [], set()
+    urls = walk(world, world.a)
+    for method in METHODS:
+        for key, url in urls:
+            if key in SIGN_OUT:
                 continue
-            response = client.get(url)
-            walked += 1
-            assert response.status_code < 500, f"{url} answered {response.status_code} for {role}"
-    assert walked > 20
-    assert clinical_reads == [], f"clinical content read outside the policy as {role}"
+            walked.add(key)
+            label = f"{method} {url}"
+            with clinical_reads.request(label):
+                try:
+                    response = send(client, method, url)
+                except Exception as exc:
+                    errors.append(f"{label}: {exc!r}")
+                    continue
+                body = text_of(response)
+            if response.status_code >= 500:
+                errors.append(f"{label}: {response.status_code}")
+            shown += [f"{label}: {response.status_code} shows {t!r}" for t in PERSONAS[persona] if t in body]
+            if persona in SHOWN and SHOWN[persona] in body:
+                reached.append(label)
+            # A session that changed (a new key, or flushed) may no longer be the persona's.
+            changed = settings.SESSION_COOKIE_NAME in response.cookies
+            if user is not None and changed and signed_in_as(client) != str(user.pk):
+                signed_out.append(label)
+    if user is not None and signed_in_as(client) != str(user.pk):
+        signed_out.append("at the end of the walk")
+    for method in METHODS:  # signing out last, or the walk would go on as nobody
+        for key, url in urls:
+            if key in SIGN_OUT:
+                walked.add(key)
+                with clinical_reads.request(f"{method} {url}"):
+                    response = send(client, method, url)
+                if response.status_code >= 500:
+                    errors.append(f"{method} {url}: {response.status_code}")
 
-
-@pytest.mark.parametrize("role", ROLES)
-def test_patient_urls_answer_a_forbidden_patient_as_a_missing_one(world, client, role):
-    from django.urls import reverse
-
-    if role != "anonymous":
-        client.force_login(world["users"][role])
-    # Patient B's record: refused to everyone here but patient B; compare with nobody.
-    forbidden = world["pa"].pk if role == "patient_b" else world["pb"].pk
-    for name, pattern in walkable():
-        if not any(type(c).__name__ == "UUIDConverter" for c in pattern.pattern.converters.values()):
-            continue
-        if role == "ig" and name.startswith("ig:"):
-            continue  # IG may read any patient's consent and audit metadata: nothing is refused
-        try:
-            urls = [reverse(name, kwargs=fill(pattern, world, p)) for p in (forbidden, uuid.uuid4())]
-        except NoReverseMatch:
-            continue
-        codes = [client.get(u).status_code for u in urls]
-        assert codes[0] == codes[1], (
-            f"{name} tells a forbidden patient from a missing one for {role}: {codes}"
+    assert len(walked) == len(urls) == len(list(url_patterns())), "every pattern is walked"
+    failures = []
+    if errors:
+        failures.append(listed("Server errors", errors, "no route may answer 5xx"))
+    if clinical_reads.seen:
+        failures.append(
+            listed("Clinical reads outside the policy", clinical_reads.seen, "read through consent.policy")
         )
+    if shown and persona in STAFF_WITHOUT_2FA:
+        failures.append(
+            listed(
+                "Staff WITHOUT a second factor were shown clinical content",
+                shown,
+                "every channel (pages, JSON API, FHIR) must refuse staff until they set up two-factor"
+                " authentication, as accounts.access.staff_required does for the pages",
+            )
+        )
+    elif shown:
+        failures.append(listed(f"Clinical content shown to {persona}", shown, "the policy refuses it"))
+    if signed_out:
+        failures.append(
+            listed(f"Requests that no longer ran as {persona}", signed_out, "the walk lost its session")
+        )
+    if persona in SHOWN and not reached:
+        failures.append(f"{persona} was shown {SHOWN[persona]!r} nowhere: the walk did not reach the record")
+    assert not failures, f"Walking every route as {persona}:\n" + "\n".join(failures)
+
+
+# Searches that name a patient in their query rather than their path.
+PATIENT_QUERIES = [
+    "/fhir/Condition?patient={patient}",
+    "/fhir/Condition?_summary=count&patient={patient}",
+    "/fhir/Patient?_id={patient}",
+    "/fhir/Task?patient={patient}",
+    "/fhir/Consent?patient={patient}",
+    "/fhir/AuditEvent?patient={patient}",
+]
+# What an IG officer may read of any patient: consent and audit metadata, never content.
+IG_READS_ANY = ("ig:", "fhir:consent-read", "/fhir/Consent?", "/fhir/AuditEvent?")
+# The patterns whose path names a patient's record (a patient, an item, a request).
+SUBJECT_PATTERN_COUNT = 19
+
+
+def shape_of(response, subject: Subject) -> tuple:
+    """What a caller can tell from an answer, the record's own ids taken out."""
+    location = response.get("Location", "")
+    for value in (subject.patient, subject.entry, subject.request, subject.fhir_id):
+        location = location.replace(value, "<id>")
+    shape = (response.status_code, response.get("Content-Type"), location)
+    if "json" in (response.get("Content-Type") or ""):
+        body = response.json()
+        if isinstance(body, dict):
+            shape += (body.get("resourceType"), body.get("total"), len(body.get("entry") or []))
+    return shape
+
+
+def patient_urls(world: World, subject: Subject, keys: set[str]) -> dict[str, str]:
+    """Every URL that names this patient's record, by pattern key (or query)."""
+    urls = {key: url for key, url in walk(world, subject) if key in keys}
+    urls.update({query: query.format(patient=subject.patient) for query in PATIENT_QUERIES})
+    return urls
+
+
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_patient_urls_answer_a_forbidden_patient_as_a_missing_one(world, persona):
+    keys = {key for key, _a, _b in subject_dependent(world)}
+    assert len(keys) == SUBJECT_PATTERN_COUNT, (
+        f"{len(keys)} patterns name a patient's record, not {SUBJECT_PATTERN_COUNT}: check that"
+        " fill() gives the new one the record's ids, then update SUBJECT_PATTERN_COUNT"
+    )
+    client = client_for(world, persona)
+    # Patient B's record is refused to everyone here but patient B; A's is refused to B.
+    forbidden, missing = (world.a if persona == "patient_b" else world.b), Subject.missing()
+    refused, absent = patient_urls(world, forbidden, keys), patient_urls(world, missing, keys)
+    differ = []
+    for key, url in refused.items():
+        if persona == "ig" and key.startswith(IG_READS_ANY):
+            continue
+        for method in METHODS:
+            shapes = (
+                shape_of(send(client, method, url), forbidden),
+                shape_of(send(client, method, absent[key]), missing),
+            )
+            if shapes[0] != shapes[1]:
+                differ.append(f"{method} {key}: forbidden {shapes[0]} but missing {shapes[1]}")
+    assert differ == [], (
+        f"As {persona}, a forbidden patient's URL answers unlike a missing one's:\n" + "\n".join(differ)
+    )
 
 
 # Searches whose filters match the stored text (code=, category=): a count or a page of
@@ -201,18 +406,89 @@ FHIR_QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("role", ROLES)
-def test_fhir_searches_by_code_and_category_read_only_through_the_policy(world, client, role, clinical_reads):
-    if role != "anonymous":
-        client.force_login(world["users"][role])
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_fhir_searches_by_code_and_category_read_only_through_the_policy(world, persona, clinical_reads):
+    client = client_for(world, persona)
     answered = {}
     for query in FHIR_QUERIES:
-        url = query.format(pa=world["pa"].pk)
-        response = client.get(url)
-        assert response.status_code < 500, f"{url} answered {response.status_code} for {role}"
+        url = query.format(pa=world.pa.pk)
+        with clinical_reads.request(url):
+            response = client.get(url)
+        assert response.status_code < 500, f"{url} answered {response.status_code} for {persona}"
         answered[url] = response
-    assert clinical_reads == [], f"clinical content read outside the policy as {role}"
-    if role in ("patient_a", "clin_owner"):  # they see the Condition: the walk reached the count
-        counted = answered[f"/fhir/Condition?_summary=count&code=38341003&patient={world['pa'].pk}"]
+    assert clinical_reads.seen == [], f"clinical content read outside the policy as {persona}"
+    if persona in ("patient_a", "clin_owner"):  # they see the Condition: the walk reached the count
+        counted = answered[f"/fhir/Condition?_summary=count&code=38341003&patient={world.pa.pk}"]
         assert counted.status_code == 200
         assert counted.json()["total"] == 1
+
+
+# --- Background tasks -------------------------------------------------------------------------
+
+
+def project_tasks() -> set[str]:
+    """The Celery tasks the project defines (every @shared_task in an app's tasks.py)."""
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    return {name for name in app.tasks if not name.startswith("celery.")}
+
+
+def run_deadline_sweep(world: World, tmp_path: Path) -> None:
+    from accuracy.tasks import deadline_sweep
+
+    due = min(CorrectionRequest.objects.open().values_list("due_on", flat=True))
+    for day in (due - timedelta(days=1), due + timedelta(days=1)):  # a reminder, an escalation
+        deadline_sweep.delay(day.isoformat()).get()
+
+
+def run_ingest_batch(world: World, tmp_path: Path) -> None:
+    from phr.tasks import ingest_batch
+
+    path = tmp_path / "update.json"
+    changed = {
+        "resourceType": "Condition",
+        "id": "c1",
+        "subject": {"reference": "Patient/pa"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}], "text": A_TEXT},
+        "onsetDateTime": "2019-04-01",
+    }
+    path.write_text(
+        json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": changed}]})
+    )
+    batch = IngestBatch.objects.create(organisation=world.gp)
+    outcome = ingest_batch.delay(str(batch.pk), [str(path)]).get()
+    assert outcome["rejected"] == 0, outcome
+    assert outcome["updated"] == 1, outcome
+    # Delivered again, it does nothing.
+    ingest_batch.delay(str(batch.pk), [str(path)]).get()
+
+
+def run_email_notification(world: World, tmp_path: Path) -> None:
+    from accounts.tasks import email_notification
+
+    for pk in Notification.objects.filter(emailed_at__isnull=True).values_list("pk", flat=True):
+        assert email_notification.delay(pk).get() is True
+    assert mail.outbox
+
+
+TASK_RUNS = {
+    "accuracy.tasks.deadline_sweep": run_deadline_sweep,
+    "phr.tasks.ingest_batch": run_ingest_batch,
+    "accounts.tasks.email_notification": run_email_notification,
+}
+
+
+def test_every_task_is_run_by_the_walk():
+    assert project_tasks() == set(TASK_RUNS), "a new Celery task: add a run of it to TASK_RUNS"
+
+
+@pytest.mark.parametrize("task", sorted(TASK_RUNS))
+def test_tasks_read_records_only_through_the_policy(world, task, clinical_reads, tmp_path):
+    with clinical_reads.request(task):
+        TASK_RUNS[task](world, tmp_path)
+    assert clinical_reads.seen == [], f"{task} read clinical content outside the policy"
+    for message in mail.outbox:
+        sent = f"{message.subject}\n{message.body}"
+        assert A_TEXT not in sent, f"{task} emailed clinical content"
+        assert B_TEXT not in sent, f"{task} emailed clinical content"

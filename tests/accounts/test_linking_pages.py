@@ -169,7 +169,7 @@ def test_a_clinician_issues_a_key_and_sees_the_letter_once(client, dr_bell, with
     assert key.issued_by == dr_bell
     assert key.formatted_account_id in page
     assert gp.ods_code in page
-    assert "@media print" in page
+    assert "/static/portal/print-letter.css" in page  # its @media print rules
     assert "no-store" in response["Cache-Control"]
     # The passphrase shown is the one the hash was made from, and it is never stored.
     passphrase = page.split('data-testid="passphrase">')[1].split("<")[0]

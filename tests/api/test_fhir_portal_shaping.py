@@ -71,7 +71,8 @@ def refuse(net, request):
 
 
 def provenance(organisation, fhir_id: str, target: str, recorded: str):
-    """A Provenance an organisation's system sends about one of its items."""
+    """A Provenance the portal records about one of an organisation's items (as an
+    amendment does: an organisation's system may not send one)."""
     sent = {
         "resourceType": "Provenance",
         "id": fhir_id,
@@ -79,7 +80,7 @@ def provenance(organisation, fhir_id: str, target: str, recorded: str):
         "recorded": recorded,
         "agent": [{"who": {"display": "Records team"}}],
     }
-    assert ingest_documents([("prov", sent)], organisation=organisation).rejected == 0
+    assert ingest_documents([("prov", sent)], organisation=organisation, source="correction").rejected == 0
 
 
 @pytest.fixture
@@ -123,8 +124,8 @@ def conversation(net):
 
 @pytest.fixture
 def provenances(net):
-    """The GP's system sends a Provenance about Ada's allergy recorded in 2025, then one
-    recorded in 2024 (stored last); Ben's GP one about Ben's c1."""
+    """A Provenance about Ada's allergy (the GP's) recorded in 2025, then one recorded in
+    2024 (stored last); one about Ben's c1 (Ben's GP's)."""
     provenance(net["gp"], "prov-late", "AllergyIntolerance/a1", "2025-06-01T10:00:00+00:00")
     with later(5):
         provenance(net["gp"], "prov-early", "AllergyIntolerance/a1/_history/1", "2024-01-01T10:00:00+00:00")

@@ -151,32 +151,52 @@ def test_a_provenance_is_read_by_the_id_its_search_gives(client, net):
     same_404(client, f"/fhir/Provenance/{searched['id']}", "/fhir/Provenance/no-such-provenance")
 
 
-def test_staff_read_by_id_a_provenance_their_organisations_system_sent(client, net):
+def test_staff_read_by_id_a_provenance_the_portal_recorded_for_their_organisation(client, net):
+    # An organisation's system may not send a Provenance (the portal's own type, see
+    # tests/phr/test_portal_types_refused.py): this one is recorded as the portal does.
+    from accuracy.models import CorrectionRequest
     from phr.ingest import ingest_documents
 
+    allergy = RecordEntry.objects.get(resource_type="AllergyIntolerance", fhir_id="a1")
+    request = CorrectionRequest.objects.create(
+        patient=net["ada"],
+        entry=allergy,
+        owner=allergy.owner,
+        entry_version=1,
+        element_label="The whole item",
+        proposed="Checked",
+        reason="Please check",
+        contact_preference="email",
+        jurisdiction="uk",
+        received_on="2026-11-01",
+        first_due_on="2026-12-01",
+        due_on="2026-12-01",
+        requested_by=net["people"]["ada"],
+    )
+    provenance_id = f"correction-{request.pk.hex}"
     sent = {
         "resourceType": "Provenance",
-        "id": "prov-a1-checked",
+        "id": provenance_id,
         "target": [{"reference": "AllergyIntolerance/a1/_history/1"}],
         "recorded": "2026-11-01T10:00:00+00:00",
         "agent": [{"who": {"display": "Riverside Surgery records team"}}],
     }
-    assert ingest_documents([("prov", sent)], organisation=net["gp"]).rejected == 0
+    assert ingest_documents([("prov", sent)], organisation=net["gp"], source="correction").rejected == 0
     as_user(client, net, "gp")
     (searched,) = resources(
         fhir(client, f"/fhir/Provenance?target=AllergyIntolerance/a1&patient={net['ada'].pk}")
     )
-    assert fhir(client, "/fhir/Provenance/prov-a1-checked") == searched
+    assert fhir(client, f"/fhir/Provenance/{provenance_id}") == searched
     event = AuditEvent.objects.order_by("-seq").first()
-    provenance = RecordEntry.objects.get(resource_type="Provenance", fhir_id="prov-a1-checked")
+    provenance = RecordEntry.objects.get(resource_type="Provenance", fhir_id=provenance_id)
     assert (event.action, event.patient_id) == ("record.read", net["ada"].pk)
     assert event.entries == [f"{provenance.pk.hex}:{provenance.version}"]
     client.logout()
     as_user(client, net, "ada")
-    assert fhir(client, "/fhir/Provenance/prov-a1-checked") == searched
+    assert fhir(client, f"/fhir/Provenance/{provenance_id}") == searched
     client.logout()
     as_user(client, net, "ben")  # another patient: exactly as missing
-    same_404(client, "/fhir/Provenance/prov-a1-checked", "/fhir/Provenance/no-such-provenance")
+    same_404(client, f"/fhir/Provenance/{provenance_id}", "/fhir/Provenance/no-such-provenance")
 
 
 def test_a_provenance_naming_no_item_of_a_record_is_found_by_nobody(client, net):
@@ -189,7 +209,7 @@ def test_a_provenance_naming_no_item_of_a_record_is_found_by_nobody(client, net)
         "recorded": "2026-11-01T10:00:00+00:00",
         "agent": [{"who": {"display": "Somebody"}}],
     }
-    assert ingest_documents([("prov", stray)], organisation=net["gp"]).rejected == 0
+    assert ingest_documents([("prov", stray)], organisation=net["gp"], source="correction").rejected == 0
     as_user(client, net, "gp")
     same_404(client, "/fhir/Provenance/prov-stray", "/fhir/Provenance/no-such-provenance")
 

@@ -75,6 +75,7 @@ def signed_in(live_server):
     )
     doctor = User.objects.create_user("dr@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
     doctor.memberships.create(organisation=gp)
+    TOTP.activate(doctor, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")  # staff need a second factor
     open_record(actor_for(doctor), patient.pk).read()
 
     ig = User.objects.create_user("ig@example.com", "pw-for-tests-only", role=Role.IG_OFFICER)

@@ -47,6 +47,7 @@ def test_concurrent_read_then_audit_transactions_all_commit_on_a_sqlite_file(tmp
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        "AUDIT_WITNESS_PATH": str(tmp_path / "audit-witness.log"),  # verify compares all 100 heads
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DEBUG": "true",
     }
@@ -57,3 +58,4 @@ def test_concurrent_read_then_audit_transactions_all_commit_on_a_sqlite_file(tmp
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"errors": [], "checked": 100, "problem": None}
+    assert len((tmp_path / "audit-witness.log").read_text().splitlines()) == 100

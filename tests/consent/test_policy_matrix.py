@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP
 from django.utils import timezone
 
 from accounts.models import Membership, PatientLink, Role, User
@@ -87,6 +88,8 @@ def world(db):
             Membership.objects.create(user=u, organisation=orgs[org])
         if patient:
             PatientLink.objects.create(user=u, patient=patient, method="demo")
+        if role != Role.PATIENT:
+            TOTP.activate(u, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")  # staff need a second factor
         return u
 
     users = {

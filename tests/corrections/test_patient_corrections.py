@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from allauth.mfa.totp.internal.auth import TOTP
 from django.urls import reverse
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.communication import Communication
@@ -83,6 +84,8 @@ def net(gp, hospital):
     Membership.objects.create(user=doctor, organisation=gp)
     trust_doctor = User.objects.create_user("dr.trust@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
     Membership.objects.create(user=trust_doctor, organisation=hospital)
+    for staff in (doctor, trust_doctor):
+        TOTP.activate(staff, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")  # staff need a second factor
     return {
         "gp": gp,
         "hospital": hospital,

@@ -377,7 +377,8 @@ def test_an_item_shows_its_details_and_what_changed_between_versions(as_ada, ada
     assert "Received from Riverside Surgery" in body
     assert 'id="disagreements"' in body
     event = last_read(ada_user)
-    assert event.entries == [f"{medicine.pk.hex}:2"]
+    # Both versions are shown, so both are named as disclosed.
+    assert event.entries == [f"{medicine.pk.hex}:1", f"{medicine.pk.hex}:2"]
     assert event.detail.get("history") is True
 
 
@@ -448,7 +449,7 @@ def test_the_print_page_groups_every_item_by_kind_and_is_audited_as_an_export(as
         "other": {"pr1"},
     }
     body = response.content.decode()
-    assert "@media print" in body
+    assert "/static/portal/print-record.css" in body  # its @media print rules
     event = last_read(ada_user)
     assert event.action == "record.export"
     assert len(event.entries) == 8

@@ -1,0 +1,66 @@
+"""The witness: every committed head of the audit chain, written outside the database.
+
+Each event's hash is an HMAC, so database access alone cannot forge an event; but it
+can delete the newest events and set the chain head back to an older head, which was
+genuine once. So after each commit the new head (its sequence number and hash, with an
+HMAC) is appended to a file the database cannot reach, ``AUDIT_WITNESS_PATH``, and
+``audit.chain.verify`` checks that the chain still holds every head the file saw.
+
+The file is append-only and carries no content: one line per event, ``<database id>
+<seq> <hash> <hmac>``. The database id tells apart the chains of several databases that
+share a file (a test run's, the demo's). This module only keeps the file; the keyed
+parts are audit.chain's.
+"""
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+
+def path() -> Path:
+    return Path(settings.AUDIT_WITNESS_PATH)
+
+
+def database_id() -> str:
+    """A short name for the database this process writes its chain to."""
+    db = connection.settings_dict
+    label = f"{connection.vendor}://{db.get('HOST') or ''}:{db.get('PORT') or ''}/{db['NAME']}"
+    return hashlib.sha256(label.encode()).hexdigest()[:16]
+
+
+def append(line: str) -> None:
+    """Add one line, in one write to a file opened for appending, so that the lines of
+    concurrent processes never interleave. Called after the event's transaction commits:
+    a failure here leaves the event in place and only widens what a cut could remove
+    unnoticed, so it is logged (without the line), never raised into the request."""
+    data = (line + "\n").encode()
+    target = path()
+    try:
+        try:
+            handle = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            handle = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(handle, data)
+        finally:
+            os.close(handle)
+    except OSError as error:
+        logger.error("The audit witness at %s could not be written: %s", target, error.strerror)
+
+
+def lines() -> Iterator[tuple[int, str]]:
+    """The witness's lines with their numbers (from 1); none when there is no file."""
+    try:
+        with path().open(encoding="ascii", errors="replace") as witness:
+            for number, line in enumerate(witness, start=1):
+                yield number, line.rstrip("\n")
+    except FileNotFoundError:
+        return

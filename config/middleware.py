@@ -1,0 +1,171 @@
+"""Two rules every response keeps, whichever channel answers.
+
+NulCharacterMiddleware: a NUL character in a query parameter or a form field is refused
+with a 400 naming the parameter, before any view runs. PostgreSQL stores no NUL in text
+or JSON, so a NUL that reached a query or an audit event would be a server error there;
+no view has to think about it.
+
+SecurityHeadersMiddleware: a Content-Security-Policy allowing this origin only and no
+inline code (the pages' scripts and styles are files in static/portal/), a
+Permissions-Policy switching off the device features the portal never uses, and
+``Cache-Control: no-store`` on everything except the few public, data-free addresses
+(static files are answered before this middleware runs).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+
+from api.fhir_bundle import outcome
+
+NUL = "\x00"
+FORM = "application/x-www-form-urlencoded"
+
+
+def _shown(name: str) -> str:
+    """A parameter's name as it can be quoted back: no NUL, not too long."""
+    return name.replace(NUL, "")[:40] or "(no name)"
+
+
+def _nul_parameter(request) -> str | None:
+    """The first query parameter or form field whose name or value holds a NUL."""
+    sources = []
+    try:
+        sources.append(request.GET)
+        if request.method == "POST" and request.content_type == FORM:
+            sources.append(request.POST)
+    except (RequestDataTooBig, TooManyFieldsSent):
+        pass  # too large to look at: the view answers these its own way, from scratch
+    for params in sources:
+        for name, values in params.lists():
+            if NUL in name or any(NUL in value for value in values):
+                return _shown(name)
+    return None
+
+
+def refusal(path: str, parameter: str) -> HttpResponse:
+    """A 400 naming the parameter, in the language of the channel asked."""
+    message = f"The parameter '{parameter}' holds a NUL character, which is not allowed"
+    if path.startswith("/fhir/"):
+        return outcome(400, message, expression=parameter)
+    if path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": message, "field": parameter, "errors": {parameter: [message]}}, status=400
+        )
+    return HttpResponseBadRequest(f"Bad request. {message}.\n", content_type="text/plain; charset=utf-8")
+
+
+class NulCharacterMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        parameter = _nul_parameter(request)
+        if parameter is not None:
+            return refusal(request.path, parameter)
+        return self.get_response(request)
+
+
+# --- Headers --------------------------------------------------------------------------
+
+PERMISSIONS_POLICY = ", ".join(
+    [
+        *(
+            f"{feature}=()"
+            for feature in (
+                "accelerometer",
+                "autoplay",
+                "camera",
+                "display-capture",
+                "encrypted-media",
+                "geolocation",
+                "gyroscope",
+                "magnetometer",
+                "microphone",
+                "midi",
+                "payment",
+                "screen-wake-lock",
+                "serial",
+                "usb",
+                "xr-spatial-tracking",
+            )
+        ),
+        # Security keys and passkeys (allauth's WebAuthn) are a second factor here.
+        "publickey-credentials-create=(self)",
+        "publickey-credentials-get=(self)",
+    ]
+)
+
+# Public addresses that carry nobody's data, which a browser or proxy may keep when the
+# caller is not signed in: the FHIR capability statement, the SMART configuration, the
+# JSON API's schema and docs page, and the design system's icon redirects.
+PUBLIC_PATHS = (
+    "/fhir/metadata",
+    "/.well-known/",
+    "/fhir/.well-known/",
+    "/api/schema/",
+    "/api/docs/",
+    "/assets/images/",
+)
+# The Swagger UI of the JSON API's docs page sets inline styles (and its page has a
+# <style> block); its script is served as a file.
+SWAGGER_PATH = "/api/docs/"
+# A form posted to /o/authorize/ redirects to the app's own address, which form-action
+# would block; that page's CSP leaves form-action out.
+OAUTH_AUTHORIZE_PATH = "/o/authorize/"
+
+
+def _origin(url: str) -> str:
+    parts = urlparse(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+NHS_FONT_HOST = "https://assets.nhs.uk"
+
+
+def content_security_policy(request) -> str:
+    """The strict policy: this origin only, no inline script, no inline style (but on the
+    API docs page)."""
+    styles = "'self' 'unsafe-inline'" if request.path.startswith(SWAGGER_PATH) else "'self'"
+    # The sign-in form of NHS login posts here and is redirected to NHS login.
+    forms = " ".join(filter(None, ["'self'", _origin(settings.NHS_LOGIN_SERVER_URL)]))
+    directives = [
+        "default-src 'self'",
+        "script-src 'self'",
+        f"style-src {styles}",
+        # data: for the authenticator QR code and the design system's inline icons.
+        "img-src 'self' data:",
+        # The NHS.UK design system's stylesheet takes the Frutiger font from the NHS's
+        # own asset host; fonts are the only thing allowed from there.
+        f"font-src 'self' {NHS_FONT_HOST}",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+    if not request.path.startswith(OAUTH_AUTHORIZE_PATH):
+        directives.append(f"form-action {forms}")
+    return "; ".join(directives)
+
+
+def is_public(request) -> bool:
+    user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
+    return not signed_in and request.path.startswith(PUBLIC_PATHS)
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", content_security_policy(request))
+        response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if not is_public(request) and "no-store" not in response.get("Cache-Control", ""):
+            response["Cache-Control"] = "no-store"
+        return response
