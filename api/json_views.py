@@ -26,9 +26,9 @@ from rest_framework.views import APIView, exception_handler
 import audit
 from accounts.models import Notification
 from accuracy import services as corrections
-from accuracy.correction_views import timeline_rows
 from accuracy.models import CorrectionRequest
 from accuracy.selectors import Copies, release_copies, visible_requests
+from accuracy.timeline import timeline_rows
 from audit.models import AuditEvent
 from consent import access_log, ig_queries, sharing_text
 from consent.models import ConsentChoice

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "audit",
     "accuracy",
     "api",
+    "web",  # the pages, one room per audience, and their template tags
+    "demo",  # seed_demo and the demo network (make run)
 ]
 
 MIDDLEWARE = [

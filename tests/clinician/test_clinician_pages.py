@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.access import ACTING_FOR_SESSION_KEY
 from accounts.models import Notification, User
 from audit.models import AuditEvent
-from consent.clinician_views import PAGE_SIZE, pretty_json
+from web.clinician.record import PAGE_SIZE, pretty_json
 from consent.models import BreakGlass, BreakGlassReason, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent

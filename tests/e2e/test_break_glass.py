@@ -8,7 +8,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from playwright.sync_api import expect
 
-from accounts.demo import current_code
+from demo.totp import current_code
 from consent.models import BreakGlass, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent

@@ -10,7 +10,7 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP
 from playwright.sync_api import expect
 
-from accounts.demo import current_code
+from demo.totp import current_code
 from accounts.models import Membership, PatientLink, User
 from consent.models import BreakGlassReview
 from consent.policy import actor_for, open_record

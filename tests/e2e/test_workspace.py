@@ -11,7 +11,7 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP
 from playwright.sync_api import expect
 
-from accounts.demo import current_code
+from demo.totp import current_code
 from accounts.models import User
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest

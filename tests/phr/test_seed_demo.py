@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from fhir.resources.R4B import get_fhir_model_class
 
 from accounts.models import Membership, PatientLink, Role, User
-from phr import demo
+from demo import network as demo
 from phr.models import Category, EntryVersion, Organisation, Patient, RecordEntry
 from phr.nhs_number import is_valid_nhs_number
 

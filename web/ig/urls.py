@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import ig_views
+from web.ig import views as ig_views
 
 app_name = "ig"
 urlpatterns = [

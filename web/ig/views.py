@@ -28,14 +28,13 @@ from accounts.models import User
 from accuracy.figures import network_figures
 from accuracy.record_display import type_name
 from audit.models import Outcome
+from consent import ig_queries as q
+from consent.models import BreakGlassReview
+from consent.policy import Action, NotFound, authorise
+from consent.services import InvalidChange, review_break_glass
+from consent.web import request_actor
 from phr.models import Organisation, Patient
 from phr.nhs_number import is_valid_nhs_number, normalise
-
-from . import ig_queries as q
-from .models import BreakGlassReview
-from .policy import Action, NotFound, authorise
-from .services import InvalidChange, review_break_glass
-from .web import request_actor
 
 PAGE_SIZE = 50
 ig_officer = staff_required("ig_officer")

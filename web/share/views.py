@@ -25,12 +25,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accuracy import record_display as display
-from accuracy.record_views import _newest_first
 from consent import share_links
 from consent.policy import Actor, NotFound
 from consent.share_models import MAX_DAYS, ShareLink
-from consent.sharing_views import patient_page
 from consent.web import client_address
+from web.patient.record import _newest_first
+from web.patient.sharing import patient_page
 
 SESSION_KEY = "share_links_open"
 ACCESS_SECONDS = 15 * 60

@@ -3,9 +3,8 @@ what, and what makes an emergency access valid, stay in policy.py and services.p
 
 from django import forms
 
+from consent.models import BreakGlassReason
 from phr.nhs_number import is_valid_nhs_number, normalise
-
-from .models import BreakGlassReason
 
 
 class FindPatientForm(forms.Form):

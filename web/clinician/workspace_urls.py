@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import workspace_views as views
+from web.clinician import workspace as views
 
 app_name = "workspace"
 urlpatterns = [

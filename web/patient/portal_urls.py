@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from . import inbox_views, linking_views
+from web.patient import inbox as inbox_views
+from web.patient import linking as linking_views
 
 app_name = "portal"
 urlpatterns: list = [

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from .models import OrganisationKind
-from .nhs_number import NHS_NUMBER_SYSTEM, check_digit
+from phr.models import OrganisationKind
+from phr.nhs_number import NHS_NUMBER_SYSTEM, check_digit
 
 SEED = 20250301
 CITY = "Northbridge"

@@ -12,9 +12,8 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Role, User
-
-from . import services
-from .models import BusinessStatus, CorrectionRequest, DenialReason, Statement
+from accuracy import services
+from accuracy.models import BusinessStatus, CorrectionRequest, DenialReason, Statement
 
 # The request's state in the words a clinician uses (the model's labels speak to the patient).
 STATE_WORDS = {

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from . import correction_views as corrections
-from . import record_views as views
+from web.patient import corrections as corrections
+from web.patient import record as views
 
 app_name = "record"
 urlpatterns = [

@@ -18,16 +18,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import staff_required
-from consent.clinician_views import pretty_json
+from accuracy import selectors, services
+from accuracy.deadlines import profile
+from accuracy.figures import figures_for
+from accuracy.models import CorrectionRequest
+from accuracy.record_display import type_name, version_history
 from consent.policy import NotFound, open_record
 from consent.web import request_actor
-
-from . import selectors, services
-from .deadlines import profile
-from .figures import figures_for
-from .models import CorrectionRequest
-from .record_display import type_name, version_history
-from .workspace_forms import (
+from web.clinician.record import pretty_json
+from web.clinician.workspace_forms import (
     FORMS,
     SHOW_CHOICES,
     STATE_WORDS,

@@ -5,7 +5,7 @@ Patients appear in these addresses only as their random UUID: never an NHS numbe
 
 from django.urls import path
 
-from . import clinician_views as views
+from web.clinician import record as views
 
 app_name = "clinician"
 urlpatterns = [

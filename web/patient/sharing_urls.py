@@ -5,7 +5,7 @@ Only the signed-in patient's own record: no patient id ever appears in these add
 
 from django.urls import path
 
-from . import sharing_views as views
+from web.patient import sharing as views
 
 app_name = "sharing"
 urlpatterns = [

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import current_code
+from demo.totp import current_code
 
 
 class Command(BaseCommand):

@@ -20,10 +20,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accuracy import record_display as display
 from consent.policy import Action, ActorRole, NotFound, RecordAccess, open_record
 from consent.web import request_actor
-
-from . import record_display as display
 
 PAGE_SIZE = 25
 RECENT_ITEMS = 5

@@ -19,57 +19,20 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accuracy import record_display as display
+from accuracy import selectors, services
+from accuracy.models import BusinessStatus, CorrectionRequest, Status
+from accuracy.timeline import timeline_rows
 from consent.policy import Action, NotFound, RecordAccess
 from phr.models import RecordEntry
-
-from . import record_display as display
-from . import selectors, services
-from .correction_forms import CorrectionForm, DisagreementForm, ReplyForm, WithdrawForm, current_values
-from .models import BusinessStatus, CorrectionRequest, Status, TimelineEvent
-from .record_views import no_record_page, not_found_page, patient_record
-
-# --- In plain words -------------------------------------------------------------------------
-
-# The patient's view of the timeline; staff-only steps (assigning, reminders) stay off it.
-TIMELINE_WORDS = {
-    **services.STEP_WORDS,
-    "submitted": "You sent your request",
-    "patient_reply": "You replied",
-    "log_disagreement": "You added a statement of disagreement",
-    "escalation": "The decision is overdue: the organisation's information governance lead was told",
-}
-HIDDEN_STEPS = frozenset({"assign", "reminder"})
-# Steps whose note the patient should read with them (a reason, who was told).
-NOTE_PREFIX = {
-    "extend": "Deadline extended",
-    "notice": "Organisations that saw the old version were told",
-}
-SHOWN_NOTES = frozenset({"extend", "notice", "accept", "accept_in_part", "deny", "withdraw"})
-
-
-@dataclass(frozen=True)
-class TimelineRow:
-    at: object
-    words: str
-    note: str
-    by: str
-
-
-def timeline_rows(request: CorrectionRequest, events: list[TimelineEvent]) -> list[TimelineRow]:
-    rows = []
-    for event in events:
-        if event.kind in HIDDEN_STEPS:
-            continue
-        by = "You" if event.actor_id == request.requested_by_id else request.owner.name
-        if event.actor_id is None:
-            by = "The portal"
-        note = event.note if event.kind in SHOWN_NOTES else ""
-        if event.kind in NOTE_PREFIX and note:
-            words, note = f"{NOTE_PREFIX[event.kind]}: {note}", ""
-        else:
-            words = TIMELINE_WORDS.get(event.kind, event.kind.replace("_", " ").capitalize())
-        rows.append(TimelineRow(event.at, words, note, by))
-    return rows
+from web.patient.correction_forms import (
+    CorrectionForm,
+    DisagreementForm,
+    ReplyForm,
+    WithdrawForm,
+    current_values,
+)
+from web.patient.record import no_record_page, not_found_page, patient_record
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import audit
-from phr.models import Category, Organisation, RecordEntry
-
-from . import access_log, sharing_text
-from .fhir import consent_resource
-from .models import ConsentChoice, Decision, Scope
-from .policy import (
+from consent import access_log, sharing_text
+from consent.fhir import consent_resource
+from consent.models import ConsentChoice, Decision, Scope
+from consent.policy import (
     Action,
     Actor,
     ActorRole,
@@ -43,8 +41,9 @@ from .policy import (
     permitted_entries,
     sharing_for,
 )
-from .services import InvalidChange, change_consent, sharing_summary
-from .web import request_actor
+from consent.services import InvalidChange, change_consent, sharing_summary
+from consent.web import request_actor
+from phr.models import Category, Organisation, RecordEntry
 
 LOG_PAGE_SIZE = 20
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import share_views
+from web.share import views as share_views
 
 app_name = "share"
 urlpatterns = [

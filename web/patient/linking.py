@@ -8,12 +8,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.access import ACTING_FOR_SESSION_KEY, staff_required
+from accounts.linking import NOT_HELD, LinkingError, issue_linkage_key, redeem_linkage_key
+from accounts.models import PatientLink, Role
 from phr.models import Organisation, Patient
-
-from .access import ACTING_FOR_SESSION_KEY, staff_required
-from .forms import IssueLinkageKeyForm, LinkRecordForm
-from .linking import NOT_HELD, LinkingError, issue_linkage_key, redeem_linkage_key
-from .models import PatientLink, Role
+from web.patient.linking_forms import IssueLinkageKeyForm, LinkRecordForm
 
 
 def _client_address(request) -> str | None:

@@ -21,13 +21,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.access import ACTING_FOR_SESSION_KEY, staff_required
 from accuracy.models import CorrectionRequest, Statement
 from accuracy.services import disputed_entry_ids
+from consent.policy import Action, NotFound, open_record
+from consent.services import InvalidChange, declare_break_glass
+from consent.web import request_actor
 from phr.columns import DATE_PATHS
 from phr.models import Category, EntryVersion, Organisation, Patient
-
-from .forms import ActingForForm, BreakGlassForm, FindPatientForm
-from .policy import Action, NotFound, open_record
-from .services import InvalidChange, declare_break_glass
-from .web import request_actor
+from web.clinician.forms import ActingForForm, BreakGlassForm, FindPatientForm
 
 PAGE_SIZE = 50
 # The kinds offered in the filter are a fixed list, not read from the record, so the

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from django import forms
 
-from . import elements
-from .models import ContactPreference
+from accuracy import elements
+from accuracy.models import ContactPreference
 
 # The whole item is the empty FHIR path, which a required choice would read as no answer.
 WHOLE_ITEM = "whole-item"

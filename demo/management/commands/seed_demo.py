@@ -15,9 +15,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts.demo import DEMO_TOTP_SECRET
 from accounts.models import Membership, PatientLink, Role, User
-from phr import demo
+from demo import network as demo
+from demo.totp import DEMO_TOTP_SECRET
 from phr.ingest import IngestResult, ingest_documents
 from phr.models import Organisation, Patient, RecordEntry
 
