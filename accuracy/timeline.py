@@ -46,3 +46,17 @@ def timeline_rows(request: CorrectionRequest, events: list[TimelineEvent]) -> li
             words = TIMELINE_WORDS.get(event.kind, event.kind.replace("_", " ").capitalize())
         rows.append(TimelineRow(event.at, words, note, by))
     return rows
+
+
+def staff_timeline_rows(request: CorrectionRequest) -> list[TimelineRow]:
+    """Every step as the owning organisation's staff read it: the patient named by role
+    (their account, an email address, is not what the clinician needs), staff by name."""
+    return [
+        TimelineRow(
+            event.at,
+            services.STEP_WORDS.get(event.kind, event.kind),
+            event.note,
+            "the patient" if event.actor_id == request.requested_by_id else event.actor_label,
+        )
+        for event in request.timeline.all()
+    ]

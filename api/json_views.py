@@ -28,16 +28,15 @@ from accounts.models import Notification
 from accuracy import services as corrections
 from accuracy.models import CorrectionRequest
 from accuracy.selectors import Copies, release_copies, visible_requests
-from accuracy.timeline import timeline_rows
+from accuracy.timeline import staff_timeline_rows, timeline_rows
 from audit.models import AuditEvent
 from consent import access_log, ig_queries, sharing_text
 from consent.models import ConsentChoice
 from consent.policy import Action, Actor, ActorRole, NotFound, authorise, current_choices, open_record
-from consent.services import InvalidChange, change_consent, sharing_summary
-from phr.models import Category, RecordEntry
+from consent.services import InvalidChange, change_consent, who_can_see
 
 from . import serializers as s
-from .fhir_search import MAX_OFFSET
+from .fhir.search import MAX_OFFSET
 from .permissions import BearerAuthentication, PortalPermission, actor_of
 
 # --- Errors ---------------------------------------------------------------------------
@@ -229,24 +228,17 @@ class ConsentView(PortalView):
     def get(self, request):
         actor = self.actor
         patient, _ = authorise(actor, Action.READ_CONSENT, actor.patient_id)
-        holders = set(
-            RecordEntry.objects.filter(patient=patient).values_list("owner_id", flat=True).distinct()
-        )
-        organisations = []
-        for org, ruling in sharing_summary(patient):
-            shared = sharing_text.permitted(ruling)
-            organisations.append(
-                {
-                    "organisation": {"ods_code": org.ods_code, "name": org.name},
-                    "sentence": sharing_text.organisation_sentence(org, ruling, holds=org.pk in holders),
-                    "shared": [c for c in Category.values if c in shared],
-                    "not_shared": [c for c in Category.values if c not in shared],
-                    "holds_items": org.pk in holders,
-                    "because": [
-                        sharing_text.choice_sentence(c) for c in sharing_text.deciding_choices(ruling)
-                    ],
-                }
-            )
+        organisations = [
+            {
+                "organisation": {"ods_code": row.organisation.ods_code, "name": row.organisation.name},
+                "sentence": row.sentence,
+                "shared": row.shared,
+                "not_shared": row.not_shared,
+                "holds_items": row.holds_items,
+                "because": row.because,
+            }
+            for row in who_can_see(patient)
+        ]
         in_force = sorted(current_choices(patient).values(), key=lambda c: (c.recorded_at, c.pk))
         _audit_page(actor, patient, Action.READ_CONSENT.value, "consent")
         return Response(
@@ -339,15 +331,7 @@ def _summary(request: CorrectionRequest, copies: Copies, today) -> dict:
 
 def _staff_timeline(request: CorrectionRequest) -> list[dict]:
     # As the clinician's workspace shows it: every step, the patient named by role.
-    return [
-        {
-            "at": event.at,
-            "words": corrections.STEP_WORDS.get(event.kind, event.kind),
-            "note": event.note,
-            "by": "the patient" if event.actor_id == request.requested_by_id else event.actor_label,
-        }
-        for event in request.timeline.all()
-    ]
+    return [asdict(row) for row in staff_timeline_rows(request)]
 
 
 class CorrectionList(PortalView):
@@ -504,19 +488,12 @@ class AuditEvents(PortalView):
         return access_log_page(self, query.validated_data)
 
     def search(self, data) -> Response:
-        from accounts.models import User
-        from phr.models import Patient
-
-        # The IG console's messages for a search naming someone unknown.
-        patient = actor = None
-        if "patient" in data:
-            patient = Patient.objects.filter(pk=data["patient"]).first()
-            if patient is None:
-                raise field_error("patient", "The patient of this search is not known")
-        if "actor" in data:
-            actor = User.objects.filter(pk=data["actor"]).first()
-            if actor is None:
-                raise field_error("actor", "The user of this search is not known")
+        # The IG console's lookups, and its words for a search naming someone unknown.
+        try:
+            patient = ig_queries.searched_patient(data.get("patient"))
+            actor = ig_queries.searched_user(data.get("actor"))
+        except ig_queries.UnknownSubject as unknown:
+            raise field_error(unknown.field, unknown.message) from None
         filters = ig_queries.AuditFilters(
             patient=patient,
             actor=actor,
@@ -554,15 +531,11 @@ def access_log_page(view: PortalView, data) -> Response:
     events = page.paginate_queryset(
         access_log.looks(access.patient, viewer=actor.user, filters=filters), view.request, view=view
     )
-    ids = access_log.entry_ids(events)
-    visible = {
-        item.pk: item
-        for item in access.read(
-            lambda qs: qs.filter(pk__in=ids).only("id", "resource_type", "display", "owner_id"),
-            detail={"api": "json", "page": "access-log", "offset": page.offset, **filters.as_query()},
-        )
-    }
-    looks = access_log.build_looks(events, visible)
+    looks = access_log.shown_looks(
+        access,
+        list(events),
+        detail={"api": "json", "page": "access-log", "offset": page.offset, **filters.as_query()},
+    )
     return page.paginated(s.LookSerializer(looks, many=True).data, log="access-log")
 
 

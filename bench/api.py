@@ -12,7 +12,7 @@ database connections, DB_CONN_MAX_AGE=600), 2 sync workers each:
         disclosed, and the Bundle built from the stored JSON
   bare  bare_view below, a Django view behind the same middleware: the same rows in the
         same order straight from the table, joined into the same Bundle shape
-        (api.fhir_bundle), with no token, policy or audit. The issue's goal compares
+        (api.fhir.bundle), with no token, policy or audit. The issue's goal compares
         these two: what the policy and audit cost.
   raw   bare_app below: the bare view's work as a plain WSGI app, without Django's request
         handling and middleware. Shown for information: api / raw is what a request
@@ -71,8 +71,8 @@ BARE_PATH = re.compile(r"^/bare/Patient/([0-9a-f-]{36})/\$everything$")
 
 def bare_rows(patient_uuid, host: str, path: str) -> bytes:
     """The same stored rows as $everything, in the same order and Bundle shape."""
-    from api.fhir_bundle import bundle, bundle_entry, patient_text
-    from api.fhir_views import ordered
+    from api.fhir.bundle import bundle, bundle_entry, patient_text
+    from api.fhir.record import ordered
     from phr.models import Patient, RecordEntry
 
     patient = Patient.objects.get(pk=patient_uuid)
@@ -91,7 +91,7 @@ def bare_view(request, patient_uuid):
     """The bare side: a Django view (bench/bench_urls.py) with no token, policy or audit."""
     from django.http import HttpResponse
 
-    from api.fhir_bundle import CONTENT_TYPE
+    from api.fhir.bundle import CONTENT_TYPE
 
     return HttpResponse(bare_rows(patient_uuid, request.get_host(), request.path), content_type=CONTENT_TYPE)
 
@@ -112,7 +112,7 @@ def _make_raw_handler():
     import django
 
     django.setup()
-    from api.fhir_bundle import CONTENT_TYPE
+    from api.fhir.bundle import CONTENT_TYPE
 
     def handler(environ, start_response):
         path = environ.get("PATH_INFO", "")

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
-from api.fhir_bundle import outcome
+from api.fhir.bundle import outcome
 
 NUL = "\x00"
 FORM = "application/x-www-form-urlencoded"

@@ -13,7 +13,7 @@ urlpatterns = [
     path("clinician/", include("web.clinician.urls")),
     path("record/", include("web.patient.urls")),
     path("sharing/", include("web.patient.sharing_urls")),
-    path("fhir/", include("api.fhir_urls")),
+    path("fhir/", include("api.fhir.urls")),
     path("api/v1/", include("api.json_urls")),
     path("api/", include("api.schema_urls")),
     path("share/", include("web.share.urls")),

@@ -20,7 +20,7 @@ from phr.models import Organisation, Patient, RecordEntry
 
 from . import sharing_text
 from .models import BreakGlass
-from .policy import READ_ACTIONS
+from .policy import READ_ACTIONS, RecordAccess
 
 RECORD_ACCESS = tuple(action.value for action in READ_ACTIONS)
 # Information governance looks at consent and audit metadata, never clinical content.
@@ -164,6 +164,20 @@ def person(event: AuditEvent) -> str:
     if event.actor_label.startswith("system:"):
         return "A computer system"
     return event.actor_label or "Unknown"
+
+
+def shown_looks(access: RecordAccess, events: list[AuditEvent], *, detail: dict) -> list[Look]:
+    """One page of the access log as the patient reads it, on the page and in the API: the
+    items each look touched, read through the patient's own record (so an item withheld
+    from them stays unnamed) in the one audited read of that page."""
+    ids = entry_ids(events)
+    visible = {
+        item.pk: item
+        for item in access.read(
+            lambda qs: qs.filter(pk__in=ids).only("id", "resource_type", "display", "owner_id"), detail=detail
+        )
+    }
+    return build_looks(events, visible)
 
 
 def build_looks(events: list[AuditEvent], visible: dict[uuid.UUID, RecordEntry]) -> list[Look]:

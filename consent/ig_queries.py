@@ -85,6 +85,38 @@ EXPORT_LIMIT = 10_000
 # --- Searching the trail ------------------------------------------------------------
 
 
+class UnknownSubject(Exception):
+    """A search naming a patient or a user the portal does not know: ``field`` is the
+    search's parameter, the message the words every channel answers with."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def searched_patient(patient_id) -> Patient | None:
+    """The patient an audit search names by id (None: not named), or UnknownSubject."""
+    if patient_id is None:
+        return None
+    patient = Patient.objects.filter(pk=patient_id).first()
+    if patient is None:
+        raise UnknownSubject("patient", "The patient of this search is not known")
+    return patient
+
+
+def searched_user(user_id):
+    """The user an audit search names by id (None: not named), or UnknownSubject."""
+    from accounts.models import User
+
+    if user_id is None:
+        return None
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise UnknownSubject("actor", "The user of this search is not known")
+    return user
+
+
 @dataclass(frozen=True)
 class AuditFilters:
     """One search of the trail. Patients and users are held as objects and travel in

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -40,11 +41,20 @@ from django.utils import timezone
 import audit
 from accounts.access import has_mfa
 from accounts.models import Role as UserRole
-from phr.models import Category, EntryVersion, Organisation, Patient, RecordEntry, Refiling
+from phr.models import (
+    Category,
+    EntryVersion,
+    Organisation,
+    Patient,
+    RecordEntry,
+    RecordEntryQuerySet,
+    Refiling,
+)
 from phr.nhs_number import mask_nhs_numbers
 
 from .models import BreakGlass, ConsentChoice, Decision, Scope, Withholding
 
+T = TypeVar("T")
 _INSIDE_POLICY = contextvars.ContextVar("inside_policy", default=False)
 
 
@@ -330,10 +340,45 @@ def decide(
     return AccessDecision(False, f"the patient's sharing choices do not permit {org.name}", "consent")
 
 
+class Unaudited(Exception):
+    """Permitted entries were about to be read outside the policy, with no audit event."""
+
+
+class SealedEntries(RecordEntryQuerySet):
+    """A record's permitted entries that evaluate only inside the policy: RecordAccess
+    reads, counts and locates them and audits each; anywhere else, fetching a row, a count
+    or an aggregate from them raises Unaudited. Filtering and shaping stay free."""
+
+    def _guard(self) -> None:
+        if not inside_policy():
+            raise Unaudited("read the permitted entries through RecordAccess.read, counts or locate")
+
+    def _fetch_all(self):
+        if self._result_cache is None:
+            self._guard()
+        super()._fetch_all()
+
+    def count(self):
+        self._guard()
+        return super().count()
+
+    def exists(self):
+        self._guard()
+        return super().exists()
+
+    def aggregate(self, *args, **kwargs):
+        self._guard()
+        return super().aggregate(*args, **kwargs)
+
+    def iterator(self, *args, **kwargs):
+        self._guard()
+        return super().iterator(*args, **kwargs)
+
+
 def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) -> QuerySet[RecordEntry]:
     """The entries of the patient's record the decision lets this actor see, of the
-    resource types the actor's credentials release."""
-    entries = RecordEntry.objects.filter(patient=patient)
+    resource types the actor's credentials release (sealed: see SealedEntries)."""
+    entries = SealedEntries(model=RecordEntry).filter(patient=patient)
     if not decision:
         return entries.none()
     if actor.readable_types is not None:
@@ -368,8 +413,27 @@ class RecordAccess:
 
     @property
     def entries(self) -> QuerySet[RecordEntry]:
-        """The permitted entries, unevaluated: filter, order and slice, then pass to read()."""
+        """The permitted entries, sealed (SealedEntries): filter and shape them, then pass
+        the shape to read(), count(), counts() or locate(), which evaluate and audit."""
         return self._base
+
+    def counts(self, shape: Callable[[QuerySet], T], *, detail: dict | None = None) -> T:
+        """Numbers about the permitted entries (items per kind, per holder...), audited as
+        a search that disclosed none. ``shape`` turns the entries into numbers only: counts,
+        aggregates, or rows of grouping columns with their counts, never an entry."""
+        with _policy_scope():
+            result = shape(self._base)
+            if isinstance(result, QuerySet):
+                result = list(result)
+        self._audit([], {**(detail or {}), "summary": "count"})
+        return result
+
+    def locate(self, shape: Callable[[QuerySet], QuerySet]) -> list:
+        """Ids of permitted entries (``shape`` ends in values_list of id columns), to route
+        a request to the right record before its read: no content, and the read that then
+        releases anything is audited. A caller that stops here has released nothing."""
+        with _policy_scope():
+            return list(shape(self._base))
 
     def read(
         self, shape: Callable[[QuerySet], Iterable[RecordEntry]] | None = None, *, detail: dict | None = None

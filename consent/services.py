@@ -3,6 +3,7 @@ and writes its audit event in the same transaction as the change."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -113,6 +114,46 @@ def sharing_summary(patient: Patient, *, now: datetime | None = None) -> list[tu
     """For every member organisation, which categories it may see under current choices."""
     choices = current_choices(patient, now=now)
     return [(org, sharing_for(org, choices)) for org in Organisation.objects.order_by("name")]
+
+
+def holders(patient: Patient) -> set[int]:
+    """Which organisations hold items of this record: owners only, no clinical content."""
+    return set(RecordEntry.objects.filter(patient=patient).values_list("owner_id", flat=True).distinct())
+
+
+@dataclass(frozen=True)
+class WhoCanSee:
+    """One member organisation and what it can see of the record under current choices,
+    in the words the sharing page and the JSON API both give."""
+
+    organisation: Organisation
+    sentence: str
+    because: list[str]
+    shared: list[str]  # categories, in the order Category lists them
+    not_shared: list[str]
+    holds_items: bool
+
+
+def who_can_see(patient: Patient) -> list[WhoCanSee]:
+    """Every member organisation, by name, and what it can see now, with the choices that
+    decided it. Metadata only: the caller audits its READ_CONSENT."""
+    from . import sharing_text
+
+    held = holders(patient)
+    rows = []
+    for org, ruling in sharing_summary(patient):
+        shared = sharing_text.permitted(ruling)
+        rows.append(
+            WhoCanSee(
+                organisation=org,
+                sentence=sharing_text.organisation_sentence(org, ruling, holds=org.pk in held),
+                because=[sharing_text.choice_sentence(c) for c in sharing_text.deciding_choices(ruling)],
+                shared=[c for c in Category.values if c in shared],
+                not_shared=[c for c in Category.values if c not in shared],
+                holds_items=org.pk in held,
+            )
+        )
+    return rows
 
 
 def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_text: str) -> BreakGlass:

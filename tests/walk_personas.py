@@ -22,7 +22,7 @@ from django.test import Client
 
 from accounts.models import Membership, Notification, PatientLink, Role, User
 from accuracy import services as corrections
-from api.fhir_reference import STAFF_PREFIX
+from api.fhir.reference import STAFF_PREFIX
 from api.oauth_server import cli_application, issue_access_token, system_application
 from audit.models import AuditEvent
 from consent.ig_queries import fhir_id as audit_fhir_id

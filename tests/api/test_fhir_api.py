@@ -204,7 +204,7 @@ def test_metadata_is_a_valid_capability_statement_with_the_smart_endpoints(clien
     types = {r["type"] for r in rest["resource"]}
     assert {"Patient", "Condition", "Observation", "Consent", "AuditEvent", "Task"} <= types
     for resource in rest["resource"]:
-        # Writes are advertised only where api.fhir_write does them (tests/api/test_fhir_write.py).
+        # Writes are advertised only where api.fhir does them (tests/api/test_fhir_write.py).
         writes = {"Task": {"update"}, "Communication": {"create"}}.get(resource["type"], set())
         assert {i["code"] for i in resource["interaction"]} <= {"read", "vread", "search-type", *writes}
 

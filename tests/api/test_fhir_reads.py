@@ -102,7 +102,7 @@ def test_an_audit_event_is_read_by_the_id_its_search_gives(client, net):
 def test_an_audit_event_is_found_by_id_through_the_hash_index(net):
     from django.db import connection
 
-    from api.fhir_views import with_fhir_id
+    from api.fhir.portal import with_fhir_id
     from consent.ig_queries import AuditFilters, fhir_id, search_events
 
     event = AuditEvent.objects.order_by("-seq").first()

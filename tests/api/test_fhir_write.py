@@ -14,7 +14,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from oauth2_provider.models import Application
 
 from accuracy.models import CorrectionRequest, DownstreamNotice
-from api.fhir_write import ELEMENT_EXTENSION
+from api.fhir.corrections import ELEMENT_EXTENSION
 from api.models import SystemClient
 from api.oauth_server import issue_access_token
 from phr.models import EntryVersion, RecordEntry

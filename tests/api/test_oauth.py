@@ -424,7 +424,7 @@ def test_the_smart_configuration_says_where_and_what(client):
 
 def test_the_fhir_base_has_the_smart_configuration_too():
     # /fhir/ is mounted before the OAuth URLs, so a catch-all there would shadow this one.
-    # Until api.fhir_urls leaves it alone, check the route and the view apart.
+    # Until api.fhir.urls leaves it alone, check the route and the view apart.
     assert reverse("oauth:fhir_smart_configuration") == "/fhir/.well-known/smart-configuration"
     request = RequestFactory().get(reverse("oauth:fhir_smart_configuration"))
     config = json.loads(oauth_views.smart_configuration(request).content)

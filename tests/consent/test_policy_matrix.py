@@ -375,3 +375,22 @@ def test_history_gives_every_version_only_to_those_who_may_see_the_entry(world):
         open_record(actor(world, "clin_owner"), world["pa"].pk).history(
             world["pa"].entries.get(fhir_id="x-gen").pk
         )
+
+
+def test_permitted_entries_cannot_be_read_outside_the_policy(db, gp):
+    """RecordAccess.entries is sealed: shaping is free, but fetching rows, a count or an
+    existence check from it outside read/count/counts/locate raises, so no page can
+    disclose or count a record without an audit event."""
+    from audit.models import AuditEvent
+    from consent.policy import Actor, ActorRole, Unaudited, open_record
+    from phr.models import Patient
+
+    patient = Patient.objects.create(nhs_number="9434765919")
+    access = open_record(Actor(ActorRole.CLINICIAN, organisation=gp), patient.pk)
+    shaped = access.entries.filter(resource_type="Condition")
+    for evaluate in (list, lambda qs: qs.count(), lambda qs: qs.exists(), lambda qs: qs.first()):
+        with pytest.raises(Unaudited):
+            evaluate(shaped)
+    before = AuditEvent.objects.count()
+    assert access.counts(lambda entries: entries.count(), detail={"page": "test"}) == 0
+    assert AuditEvent.objects.count() == before + 1

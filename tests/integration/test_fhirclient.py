@@ -99,7 +99,11 @@ def smart_client(base: str, token: str | None, patient_id: str | None = None):
 def permitted(user: User, resource_type: str) -> set[str]:
     """The ids the policy lets this patient see of one type (read outside any request)."""
     access = open_record(actor_for(user), user.patient_link.patient_id, action=Action.SEARCH_RECORD)
-    return set(access.entries.filter(resource_type=resource_type).values_list("fhir_id", flat=True))
+    return set(
+        access.locate(
+            lambda entries: entries.filter(resource_type=resource_type).values_list("fhir_id", flat=True)
+        )
+    )
 
 
 def search_all(model, struct: dict, server) -> tuple[list, int]:

@@ -150,7 +150,8 @@ def record(request, patient_id):
             qs = qs.filter(owner_id=chosen["owner"])
         return qs
 
-    page = Paginator(filtered(access.entries).order_by("pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    total = access.counts(lambda qs: filtered(qs).count(), detail={k: v for k, v in chosen.items() if v})
+    page = Paginator(range(total), PAGE_SIZE).get_page(request.GET.get("page"))
     start = (page.number - 1) * PAGE_SIZE
     entries = access.read(
         lambda qs: (

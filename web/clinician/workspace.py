@@ -23,6 +23,7 @@ from accuracy.deadlines import profile
 from accuracy.figures import figures_for
 from accuracy.models import CorrectionRequest
 from accuracy.record_display import type_name, version_history
+from accuracy.timeline import staff_timeline_rows
 from consent.policy import NotFound, open_record
 from consent.web import request_actor
 from web.clinician.record import pretty_json
@@ -123,11 +124,7 @@ def _render(request, actor, correction, *, failed=None, conflict: str = "", prev
         else:
             forms.pop(failed.step, None)
     today = timezone.localdate()
-    timeline = list(correction.timeline.all())
-    for event in timeline:
-        event.words = services.STEP_WORDS.get(event.kind, event.kind)
-        # The patient's account (an email address) is not what the clinician needs to read.
-        event.by = "the patient" if event.actor_id == correction.requested_by_id else event.actor_label
+    timeline = staff_timeline_rows(correction)
     return render(
         request,
         "workspace/request.html",

@@ -109,22 +109,16 @@ class AuditSearchForm(forms.Form):
         return user
 
     def clean_patient(self):
-        patient_id = self.cleaned_data.get("patient")
-        if patient_id is None:
-            return None
-        patient = Patient.objects.filter(pk=patient_id).first()
-        if patient is None:
-            raise forms.ValidationError("The patient of this search is not known")
-        return patient
+        try:
+            return q.searched_patient(self.cleaned_data.get("patient"))
+        except q.UnknownSubject as unknown:
+            raise forms.ValidationError(unknown.message) from None
 
     def clean_actor(self):
-        actor_id = self.cleaned_data.get("actor")
-        if actor_id is None:
-            return None
-        user = User.objects.filter(pk=actor_id).first()
-        if user is None:
-            raise forms.ValidationError("The user of this search is not known")
-        return user
+        try:
+            return q.searched_user(self.cleaned_data.get("actor"))
+        except q.UnknownSubject as unknown:
+            raise forms.ValidationError(unknown.message) from None
 
     def clean(self):
         data = super().clean()

@@ -133,7 +133,15 @@ def summary(request):
     access = patient_record(request, Action.READ_RECORD)
     if access is None:
         return no_record_page(request)
-    items = display.record_items(access.entries)
+    counted = access.counts(
+        lambda entries: {
+            "kinds": display.kind_counts(entries),
+            "owners": display.owner_counts(entries),
+            "disputed_count": display.count_disputed(display.record_items(entries)),
+            "in_error_count": display.record_items(entries).filter(entered_in_error=True).count(),
+        },
+        detail={"page": "summary"},
+    )
     recent = access.read(
         lambda qs: _newest_first(display.record_items(qs).filter(entered_in_error=False)).select_related(
             "owner"
@@ -144,12 +152,9 @@ def summary(request):
         request,
         "record/summary.html",
         {
-            "kinds": display.kind_counts(access.entries),
-            "owners": display.owner_counts(access.entries),
+            **counted,
             "recent": display.item_rows(recent),
-            "disputed_count": display.count_disputed(items),
             "corrections": display.correction_counts(access.patient.pk),
-            "in_error_count": items.filter(entered_in_error=True).count(),
             "moved_away": access.moved_away(),
         },
     )
@@ -166,9 +171,10 @@ def kind(request, kind: str):
     access = patient_record(request, Action.SEARCH_RECORD if searching else Action.READ_RECORD)
     if access is None:
         return no_record_page(request)
-    form = RecordFilterForm(
-        request.GET or None, owners=display.owner_counts(chosen_kind.select(access.entries))
+    owners = access.counts(
+        lambda entries: display.owner_counts(chosen_kind.select(entries)), detail={"page": kind}
     )
+    form = RecordFilterForm(request.GET or None, owners=owners)
     chosen = form.chosen()
     pager = _AuditedPage(request.GET.get("page"))
     entries = access.read(

@@ -41,7 +41,8 @@ from consent.policy import (
     permitted_entries,
     sharing_for,
 )
-from consent.services import InvalidChange, change_consent, sharing_summary
+from consent.services import InvalidChange, change_consent, holders
+from consent.services import who_can_see as who_can_see_rows
 from consent.web import request_actor
 from phr.models import Category, Organisation, RecordEntry
 
@@ -94,11 +95,6 @@ def _audit_page(actor: Actor, patient, action: str, page: str, **detail) -> None
     )
 
 
-def _holders(patient) -> set[int]:
-    # Which organisations hold items of this record: owners only, no clinical content.
-    return set(RecordEntry.objects.filter(patient=patient).values_list("owner_id", flat=True).distinct())
-
-
 # --- Who can see my record ----------------------------------------------------------------
 
 
@@ -107,15 +103,7 @@ def _holders(patient) -> set[int]:
 def who_can_see(request, actor: Actor):
     """Every member organisation and what it can see under the patient's current choices."""
     patient, _ = authorise(actor, Action.READ_CONSENT, actor.patient_id)
-    holders = _holders(patient)
-    rows = [
-        {
-            "organisation": org,
-            "sentence": sharing_text.organisation_sentence(org, ruling, holds=org.pk in holders),
-            "because": [sharing_text.choice_sentence(c) for c in sharing_text.deciding_choices(ruling)],
-        }
-        for org, ruling in sharing_summary(patient)
-    ]
+    rows = who_can_see_rows(patient)
     _audit_page(actor, patient, Action.READ_CONSENT.value, "who-can-see")
     return render(
         request,
@@ -158,7 +146,7 @@ def preview(request, actor: Actor, organisation_id: int):
         {
             "organisation": organisation,
             "sentence": sharing_text.organisation_sentence(
-                organisation, ruling, holds=organisation.pk in _holders(patient)
+                organisation, ruling, holds=organisation.pk in holders(patient)
             ),
             "groups": sorted(groups.items()),
             "count": len(items),
@@ -414,7 +402,7 @@ def confirm(request, actor: Actor):
     )
     before, after = choices_in_force(earlier, now), choices_in_force([*earlier, proposed], now)
     organisations = list(Organisation.objects.order_by("name"))
-    holders = _holders(patient)
+    held = holders(patient)
     ruling_before = {org.pk: sharing_for(org, before) for org in organisations}
     ruling_after = {org.pk: sharing_for(org, after) for org in organisations}
     _audit_page(actor, patient, Action.READ_CONSENT.value, "confirm-choice")
@@ -424,10 +412,10 @@ def confirm(request, actor: Actor):
         {
             "choice_sentence": sharing_text.choice_sentence(proposed),
             "changes": sharing_text.change_sentences(
-                organisations, ruling_before, ruling_after, holders=holders, until=data["until"]
+                organisations, ruling_before, ruling_after, holders=held, until=data["until"]
             ),
             "after": [
-                sharing_text.organisation_sentence(org, ruling_after[org.pk], holds=org.pk in holders)
+                sharing_text.organisation_sentence(org, ruling_after[org.pk], holds=org.pk in held)
                 for org in organisations
             ],
             "reason": data["reason"],
@@ -521,21 +509,17 @@ def access_log_page(request, actor: Actor):
     page = Paginator(access_log.looks(patient, viewer=request.user, filters=filters), LOG_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    events = list(page.object_list)
-    ids = access_log.entry_ids(events)
-    visible = {
-        item.pk: item
-        for item in access.read(
-            lambda qs: qs.filter(pk__in=ids).only("id", "resource_type", "display", "owner_id"),
-            detail={"page": "access-log", "page_number": page.number, **filters.as_query()},
-        )
-    }
+    looks = access_log.shown_looks(
+        access,
+        list(page.object_list),
+        detail={"page": "access-log", "page_number": page.number, **filters.as_query()},
+    )
     return render(
         request,
         "sharing/access_log.html",
         {
             "form": form,
-            "looks": access_log.build_looks(events, visible),
+            "looks": looks,
             "page": page,
             "query": urlencode(filters.as_query()),
             "filtered": bool(filters.as_query()),

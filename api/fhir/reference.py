@@ -23,10 +23,10 @@ from consent.policy import Actor, ActorRole, NotFound
 from phr.ingest import canonical_json
 from phr.models import Organisation
 
-from .auth import has_scope
-from .fhir_bundle import bundle_entry, response, subsetted
-from .fhir_search import SHAPE_PARAMS, check_known, parse_page, parse_shape
-from .fhir_views import MissingScope, base_url, fhir_view, searchset, signed_in
+from ..auth import has_scope
+from .bundle import bundle_entry, response, subsetted
+from .common import MissingScope, base_url, fhir_view, searchset, signed_in
+from .search import SHAPE_PARAMS, check_known, parse_page, parse_shape
 
 STAFF_SYSTEM = "https://portal.example/fhir/sid/staff"
 STAFF_PREFIX = "staff-"

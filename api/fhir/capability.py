@@ -6,6 +6,9 @@ from django.utils import timezone
 
 from accuracy.fhir import ASSIGNEE_EXTENSION, DISAGREEMENT
 
+from .bundle import response
+from .common import base_url, fhir_view
+
 CORRECTION_REQUEST = "https://patient-record-portal.example/OperationDefinition/correction-request"
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 RECORD_TYPES = (
@@ -223,3 +226,9 @@ def capability_statement(request, base: str) -> dict:
             }
         ],
     }
+
+
+@fhir_view
+def metadata(request):
+    """The CapabilityStatement: what this server really does. No sign-in needed."""
+    return response(capability_statement(request, base_url(request)))

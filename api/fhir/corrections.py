@@ -1,397 +1,185 @@
-"""FHIR R4 writes at /fhir/: an organisation system's Bundles, correction steps and
-messages, and a patient's correction requests, replies and withdrawals. Thin views over
-phr.ingest and accuracy.services; every error is an OperationOutcome and nothing answers
-an HTML page or a bare 500.
-
-Who may write (a session must also pass Django's CSRF check; a bearer token need not):
-- ``POST /fhir/`` and ``PUT /fhir/Task/<id>``: an organisation's system (client
-  credentials) with ``system/Bundle.write`` / ``system/Task.write``; it writes only its own
-  organisation's data (consent.policy.may_write) and only its organisation's tasks.
-- ``POST /fhir/Communication/$correction-request``: a patient (their app with
-  ``patient/Communication.write``, or the portal session), about their own record only.
-- ``PUT /fhir/Task/<id>`` to withdraw: the patient (``patient/Task.write``), their own only.
-- ``POST /fhir/Communication`` (a message on a request): the owner's system
-  (``system/Communication.write``) or the patient (``patient/Communication.write``).
-Anyone else is refused with 403 (401 without credentials or with an invalid token). A
-request of another organisation or patient is 404, exactly as one that does not exist.
-Every step is taken by accuracy.services, which holds the rules; these views only say
-which element of the body a refusal is about.
-
-The contracts, exactly:
-
-1. ``POST /fhir/`` (application/fhir+json) with a Bundle of type ``transaction`` or
-   ``batch`` (any other type: 400 naming ``Bundle.type``; a body larger than
-   settings.INGEST_MAX_FILE_BYTES: 413). The resources are ingested as phr.ingest does for
-   files: the owner is the client's organisation whatever the data says, ids come from
-   the resource, else its fullUrl or request.url, else its content. The answer is a
-   ``transaction-response`` / ``batch-response`` Bundle with one entry per received entry,
-   in order: ``201 Created`` (a new item), ``200 OK`` (a new version, or unchanged), each
-   with ``location`` ``<Type>/<id>/_history/<n>`` and ``etag`` ``W/"<n>"``; or, in a batch,
-   ``400 Bad Request`` with an ``outcome`` OperationOutcome naming the element
-   (``Bundle.entry[i].resource.<path>``). A transaction with any rejected entry stores
-   nothing and answers 400 with an OperationOutcome of every issue. A DELETE entry, or an
-   entry without a resource (a GET in a batch), is rejected: the record keeps everything.
-
-2. ``POST /fhir/Communication/$correction-request`` with a Communication, as in the HL7
-   Patient Request for Corrections guide:
-   - ``about[0].reference``: the item, ``<Type>/<id>`` as the read API serves it for this
-     patient (``/_history/<n>`` allowed), ``<Type>/<entry uuid>``, or the bare entry UUID;
-     not the patient's (or no such item): 404; two of their items share the id: 409
-     ``multiple-matches`` (use the entry UUID);
-   - ``payload[0].contentString``: what is wrong (required);
-   - ``payload[1].contentString``: what it should say (optional; else payload[0]);
-   - ``reasonCode[0].text``, else ``note[0].text``: why (optional; else payload[0]);
-   - the extension ``ELEMENT_EXTENSION`` (valueString): which part of the item, one of
-     accuracy.elements.choices_for(<type>) paths (e.g. ``dosage[0].text``); absent or
-     "" means the whole item;
-   - the patient is contacted through the portal (contact preference "portal").
-   Answers 201 with the Task (accuracy.fhir.task_resource; a patient's copy never carries
-   the assignee extension, the owner's routing), ``Location: <base>Task/<id>`` and
-   ``ETag: W/"<revision>"``. An open request on the same item: 409 ``duplicate``
-   naming ``Task/<id>``. Unusable input: 400 naming the element (e.g.
-   ``Communication.payload[1].contentString``).
-
-3. ``PUT /fhir/Task/<id>`` by the owner's system, with the Task as read, changed, and
-   ``If-Match: W/"<n>"`` (the ETag of ``GET /fhir/Task/<id>``, also its ``meta.versionId``;
-   missing: 428, stale: 412). The server reads only what asks for a step, and takes the
-   steps in this order, all or none (a refusal of one keeps none); an element that is
-   absent, or as it is now, asks for nothing, and everything else in the body is the
-   server's own and is ignored (the same Task again answers 200 and changes nothing):
-   - the extension ``accuracy.fhir.ASSIGNEE_EXTENSION`` with ``valueReference``
-     ``Practitioner/staff-<user id>``: hand the request to that colleague
-     (services.assign); not a clinician of the organisation (or no such user): 422 naming
-     ``Task.extension('<url>').valueReference``;
-   - ``restriction.period.end``, a later day (a dateTime counts as its day): extend the
-     deadline (services.extend_deadline: once, before it passes, within the profile's
-     limit, the patient told) with the reason in ``statusReason.text``; refused: 422
-     naming ``Task.restriction.period.end`` (or ``Task.statusReason.text``), not a full
-     date: 400;
-   - ``businessStatus.coding[].code``, the step to take:
-     - ``in-review``: start (or resume) the review (accuracy.services.start_review);
-     - ``waiting-for-information``: ask the patient the question in ``Task.note[0].text``
-       (or ``statusReason.text``) (services.ask_information);
-     - ``denied``: refuse, with ``statusReason.coding[0].code`` one of
-       accuracy.models.DenialReason (e.g. ``accurate``, ``clinical_opinion``) and
-       ``statusReason.text`` the explanation for the patient (services.deny);
-     - ``amendment-completed``: amend the item as asked (services.accept) with the amended
-       item as a contained resource referenced by ``output[].valueReference``
-       ``#<local id>``; it is stored as the next version of the item (its type must be the
-       item's, its id is set to the item's), based on the version named by ``focus``
-       (``<Type>/<id>/_history/<n>``; the Task as read names the version the patient
-       flagged: if the item changed since, name the current version or get 409);
-     - ``partial-amendment-completed``: the same, in part, with ``statusReason.text``
-       saying what was not changed (services.accept in_part=True);
-     - any other code: 422 naming ``Task.businessStatus``; unusable input for a step: 400
-       naming the element.
-   ``status`` ``cancelled``: 422 naming ``Task.status`` (only the patient withdraws).
-   Answers 200 with the updated Task and its new ETag. A step the request's state does
-   not allow (e.g. denying a queued request, extending a decided one): 409 naming the
-   element that asked for it. Another organisation's task, or none: 404.
-
-4. ``PUT /fhir/Task/<id>`` by the patient's app, with If-Match as above: ``status``
-   ``cancelled`` withdraws the request (services.withdraw), ``statusReason.text`` the
-   optional note; ``businessStatus`` may be absent, as read, or ``requester-cancelled``.
-   Nothing else: another status is 422 naming ``Task.status``, another businessStatus 422
-   naming ``Task.businessStatus``. A decided request: 409; withdrawn already: 200.
-
-5. ``POST /fhir/Communication`` with ``partOf[0].reference`` ``Task/<id>`` (or
-   ``Task/<id>/_history/<n>``) and the words in ``payload[0].contentString``; the rest of
-   the body is the server's own (sender, recipient, subject, sent). From the owner's
-   system: a message to the patient (services.post_message). From the patient's app: an
-   answer when the request waits for information (the review resumes), else a message
-   on the open request (services.patient_reply); a closed one: 409. Answers 201 with the
-   Communication as accuracy.fhir.communication_resource renders it and ``Location:
-   <base>Communication/<id>``. With the guide's disagreement category
-   (``category[].coding`` ``medRecCxDenialDisagree``), the patient's app logs a statement
-   of disagreement with a refusal (services.log_disagreement; answered as
-   accuracy.fhir.statement_resource renders it), and the owner's system responds to it
-   (services.add_rebuttal). The Location, message or statement, reads it back with
-   ``GET /fhir/Communication/<id>``. Nothing to disagree with or respond to, or done already: 409
-   naming ``Communication.category[0]``. No usable partOf: 400 naming
-   ``Communication.partOf[0]``; no words: 400 naming
-   ``Communication.payload[0].contentString``.
-
-6. ``GET /fhir/Communication?recipient=<ODS code>`` (also ``Organization/<ODS>`` or
-   ``<system>|<ODS>``; or with no parameter, for a system): the downstream correction
-   notices sent to the caller's organisation (a system's, or a clinician's), as the stored
-   Communication texts in a searchset Bundle, oldest first, paged by _count/_offset.
-   Another organisation's code finds nothing. ``?part-of=Task/<id>`` is the correction
-   conversation (api.fhir_views.communication_search): the messages and the statements of
-   disagreement (and the owner's response) in the order they were written.
-"""
+"""Correction requests at /fhir/, as the HL7 Patient Request for Corrections guide has
+them: Task (read, search, and PUT a step or a withdrawal), Communication (a request's
+conversation, messages and statements of disagreement, and correction notices to an
+organisation) and $correction-request. Thin views over accuracy.services, which holds the
+rules: these only say which element of the body a refusal is about. The contracts are
+docs/fhir.md, writes 2 to 6."""
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import wraps
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
-from django.views.decorators.csrf import csrf_exempt
 
 import audit
 from accounts.models import User
 from accuracy import fhir as correction_fhir
 from accuracy import services as corrections
 from accuracy.models import BusinessStatus, DownstreamNotice, Message, Statement, Status
-from consent.policy import Actor, ActorRole, NotFound, may_write
-from phr import fhir as fhir_models
-from phr.ingest import UnusableInput, canonical_json, ingest_documents, parse_json
-from phr.models import EntryVersion, RecordEntry
+from accuracy.selectors import release_copies, visible_requests
+from consent.policy import Actor, ActorRole, NotFound
+from phr.ingest import canonical_json
+from phr.models import RecordEntry
 
-from . import fhir_views as views
-from .auth import InvalidToken, api_actor, bearer_token, has_scope
-from .fhir_bundle import bundle, bundle_entry, instant, not_found, outcome, response
-from .fhir_search import SearchError, parse_answer, sort_rows
-
-logger = logging.getLogger(__name__)
+from .bundle import bundle_entry, response
+from .common import (
+    Problem,
+    base_url,
+    caller,
+    check_resource,
+    dated_by,
+    fhir_view,
+    no_matches,
+    portal_searchset,
+    read_json,
+    searchset,
+    shaped,
+    total_only,
+    writer,
+)
+from .record import resolve
+from .search import SearchError, parse_answer, patient_id, sort_rows
 
 ELEMENT_EXTENSION = "https://patient-record-portal.example/StructureDefinition/correction-element"
-JSON_TYPES = ("application/fhir+json", "application/json")
-ENTRY_WHERE = re.compile(r"^Bundle\.entry\[(\d+)\]")
 ETAG = re.compile(r'^(?:W/)?"(\d{1,9})"$')
 RESOURCE_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
 
 
-class Problem(Exception):
-    """A request this server will not carry out: answered as an OperationOutcome."""
-
-    def __init__(self, status: int, message: str, *, code: str = "invalid", expression: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.expression = status, message, code, expression
+# --- Reading Task and Communication ----------------------------------------------------
 
 
-class Issues(Exception):
-    """Several issues at once (a resource that is not valid FHIR R4)."""
-
-    def __init__(self, status: int, issues: list[dict]):
-        super().__init__(f"{len(issues)} issue(s)")
-        self.status, self.issues = status, issues
-
-
-def operation_outcome(status: int, issues: list[dict]) -> HttpResponse:
-    return response({"resourceType": "OperationOutcome", "issue": issues}, status)
+# A conversation's Communication ids: <first 24 hex digits of the request>-m<message pk>
+# or -s<statement pk> (accuracy.fhir).
+CONVERSATION_ID = re.compile(r"([0-9a-f]{24})-([ms])([0-9]{1,18})")
+CONVERSATION_KINDS = {
+    "m": (Message, correction_fhir.communication_resource),
+    "s": (Statement, correction_fhir.statement_resource),
+}
 
 
-def write_view(methods: tuple[str, ...]):
-    """The methods named, errors as OperationOutcomes, never an HTML page or a bare 500."""
-
-    def decorate(view):
-        @csrf_exempt  # checked in writer() for a session; a bearer token needs no CSRF check
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method not in methods:
-                reply = outcome(405, f"{request.method} is not supported here", code="not-supported")
-                reply["Allow"] = ", ".join(methods)
-                return reply
-            try:
-                return view(request, *args, **kwargs)
-            except views.Unauthenticated as refused:
-                reply = outcome(401, "Sign in or send a valid bearer token", code="login")
-                reply["WWW-Authenticate"] = refused.challenge
-                return reply
-            except views.MissingScope as missing:
-                return outcome(
-                    403, f"The access token does not carry the scope {missing.scope}", code="forbidden"
-                )
-            except Problem as problem:
-                return outcome(
-                    problem.status, problem.message, code=problem.code, expression=problem.expression
-                )
-            except Issues as invalid:
-                return operation_outcome(invalid.status, invalid.issues)
-            except SearchError as error:
-                return outcome(400, error.message, expression=error.parameter)
-            except NotFound:
-                return not_found()
-            except views.Ambiguous:
-                return outcome(
-                    409,
-                    "More than one of your items of this type has this id: name it by its entry id",
-                    code="multiple-matches",
-                )
-            except Exception:
-                logger.exception("FHIR write failed: %s", request.path)
-                return outcome(500, "The server could not carry out this request", code="exception")
-
-        return wrapper
-
-    return decorate
+def released_tasks(actor: Actor, found: list) -> list[dict]:
+    """Requests as Tasks, their texts as the policy releases them to the actor (audited)."""
+    copies = release_copies(actor, found, detail={"api": "fhir"})
+    for_patient = actor.role == ActorRole.PATIENT
+    return [correction_fhir.task_resource(r, copies[r.pk], for_patient=for_patient) for r in found]
 
 
-WHO = {ActorRole.PATIENT: "a patient", ActorRole.SYSTEM: "an organisation system"}
+@fhir_view
+def task_read(request, task_id: str):
+    actor = caller(request, "Task")
+    found = corrections.request_for(actor, task_id)
+    reply = response(released_tasks(actor, [found])[0])
+    reply["ETag"] = f'W/"{found.revision}"'  # If-Match for PUT /fhir/Task/<id> (task_instance)
+    return reply
 
 
-def writer(request, scopes: dict[ActorRole, str]) -> Actor:
-    """The caller, if it is of one of the roles named and holds that role's scope; a
-    session must pass CSRF."""
+# A Task's date is when it was authored; it was last updated when it was last modified
+# (decided), as its lastModified says: the request keeps no other time of change.
+TASK_SORT = {"date": "created_at", "_lastUpdated": Coalesce("decided_at", "created_at")}
+
+
+@fhir_view
+def task_search(request):
+    """Correction requests as Tasks: ?patient=<uuid>, ?owner=<ODS code> (an organisation's
+    queue), in the order of the actor's list (accuracy.selectors: the queue's, for an
+    organisation) unless _sort says otherwise."""
+    actor = caller(request, "Task")
+    answer = parse_answer(request.GET, frozenset({"patient", "owner"}), TASK_SORT)
+    requests = visible_requests(actor)
+    if request.GET.get("patient"):
+        requests = requests.filter(patient_id=patient_id(request.GET["patient"]))
+    if request.GET.get("owner"):
+        ods = request.GET["owner"].rpartition("|")[2].removeprefix("Organization/")
+        requests = requests.filter(owner__ods_code=ods)
+    return portal_searchset(
+        request, answer, requests, to_resources=lambda found: released_tasks(actor, found)
+    )
+
+
+COMMUNICATION_SORT = {"date": dated_by("sent")}
+
+
+def released_conversation(actor: Actor, found):
+    """A request's thread, its words as the policy releases them to the actor (audited)."""
+    return release_copies(actor, [found], thread=True, detail={"api": "fhir"})[found.pk]
+
+
+@fhir_view
+def communication_search(request):
+    """A correction request's conversation: ?part-of=Task/<uuid>, its messages and
+    statements of disagreement in the order they were written (or _sort's, by sent)."""
+    actor = caller(request, "Communication")
+    answer = parse_answer(request.GET, frozenset({"part-of"}), COMMUNICATION_SORT)
+    part_of = request.GET.get("part-of")
+    if not part_of:
+        raise SearchError("part-of", "This search needs part-of=Task/<id>")
     try:
-        actor = api_actor(request)
-    except InvalidToken as invalid:
-        raise views.Unauthenticated(invalid.challenge) from None
-    if actor.role == ActorRole.ANONYMOUS:
-        raise views.Unauthenticated
-    if actor.role not in scopes:
-        raise Problem(403, f"Only {' or '.join(WHO[role] for role in scopes)} may do this", code="forbidden")
-    if bearer_token(request) is None:
-        check = CsrfViewMiddleware(lambda _: None)
-        check.process_request(request)
-        if check.process_view(request, None, (), {}) is not None:
-            raise Problem(403, "The CSRF check failed: send the portal's CSRF token", code="forbidden")
-    if not has_scope(request, scopes[actor.role]):
-        raise views.MissingScope(scopes[actor.role])
-    return actor
+        found = corrections.request_for(actor, part_of.removeprefix("Task/"))
+    except NotFound:
+        return no_matches(request, answer.page, answer.shape)
+    conversation = correction_fhir.conversation(released_conversation(actor, found))
+    return portal_searchset(request, answer, conversation)
 
 
-def read_json(request, label: str):
-    """The request body as JSON (decimals kept exactly), within the ingest size limit."""
-    content_type = request.META.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-    if content_type not in JSON_TYPES:
-        raise Problem(415, "Send the body as application/fhir+json", code="not-supported")
-    limit = settings.INGEST_MAX_FILE_BYTES
+@fhir_view
+def communication_read(request, resource_id: str):
+    """Communication/<id>: a message (``<request>-m<n>``) or a statement of disagreement or
+    the owner's response (``<request>-s<n>``) of a correction request the caller may see,
+    or a correction notice to their organisation (``notice-...``); else 404 alike."""
+    actor = caller(request, "Communication")
+    if resource_id.startswith("notice-"):
+        return response(notice_text(actor, resource_id))
+    match = CONVERSATION_ID.fullmatch(resource_id)
+    if match is None:
+        raise NotFound
+    prefix, kind, number = match.groups()
+    model, render = CONVERSATION_KINDS[kind]
+    # Only which request it belongs to here: its words are released below.
+    request_id = model.objects.filter(pk=int(number)).values_list("request_id", flat=True).first()
+    if request_id is None or request_id.hex[:24] != prefix:
+        raise NotFound
+    found = corrections.request_for(actor, request_id)  # NotFound alike when not theirs
+    copies = released_conversation(actor, found)
+    said = copies.messages if model is Message else copies.statements
+    item, text = next(pair for pair in said if pair[0].pk == int(number))
+    return response(render(item, text))
+
+
+def notice_text(actor: Actor, resource_id: str) -> str:
+    """The stored correction notice ``notice-<request prefix>-<organisation>`` if it was
+    sent to the actor's organisation, audited as the notices search is."""
+    prefix, _, organisation_id = resource_id.removeprefix("notice-").rpartition("-")
+    organisation = actor.organisation if actor.role in (ActorRole.SYSTEM, ActorRole.CLINICIAN) else None
+    if organisation is None or organisation_id != str(organisation.pk) or len(prefix) != 24:
+        raise NotFound
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        # The id holds the first 24 hex digits of the request's UUID: every UUID between.
+        low, high = uuid.UUID(prefix + "0" * 8), uuid.UUID(prefix + "f" * 8)
     except ValueError:
-        length = 0
-    too_large = Problem(413, f"The body is larger than the {limit:,} bytes allowed", code="too-costly")
-    if length > limit:
-        raise too_large
-    try:
-        data = request.read(limit + 1)
-    except RequestDataTooBig:
-        raise too_large from None
-    if len(data) > limit:
-        raise too_large
-    try:
-        return parse_json(data, label)
-    except UnusableInput as unusable:
-        raise Problem(400, str(unusable), code="structure") from None
-
-
-def check_resource(resource, resource_type: str) -> dict:
-    """A body that is one valid FHIR R4 resource of the type, or 400 naming what is wrong."""
-    if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
-        raise Problem(400, f"The body must be a {resource_type} resource", expression="resourceType")
-    problems = fhir_models.validate(resource)
-    if problems:
-        raise Issues(
-            400,
-            [
-                fhir_models.issue(
-                    f"{resource_type}.{path}" if path else resource_type,
-                    f"{resource_type}.{path} {message}" if path else f"{resource_type} {message}",
-                )
-                for path, message in problems
-            ],
-        )
-    return resource
-
-
-# --- 1. POST /fhir/: transaction and batch Bundles -------------------------------------
-
-
-@write_view(("POST",))
-def transaction_or_batch(request):
-    """An organisation system sends its records in (see the module's contract 1)."""
-    actor = writer(request, {ActorRole.SYSTEM: "system/Bundle.write"})
-    if actor.organisation is None or not may_write(actor, actor.organisation):
-        raise Problem(403, "This client may not write records", code="forbidden")
-    document = read_json(request, "Bundle")
-    if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
-        raise Problem(400, "POST a Bundle of type transaction or batch", expression="resourceType")
-    kind = document.get("type")
-    if kind not in ("transaction", "batch"):
-        raise Problem(400, "The Bundle's type must be transaction or batch", expression="Bundle.type")
-    entries = document.get("entry") or []
-    if not isinstance(entries, list):
-        raise Problem(400, "Bundle.entry must be a list", expression="Bundle.entry")
-    try:
-        result = ingest_documents(
-            [("Bundle", document)],
-            organisation=actor.organisation,
-            atomic=kind == "transaction",
-            source="api",
-        )
-    except UnusableInput as unusable:
-        raise Problem(
-            400, str(unusable), code="too-costly" if "larger" in str(unusable) else "structure"
-        ) from None
-    by_entry: dict[int, list[dict]] = {}
-    for issue in result.issues:
-        found = ENTRY_WHERE.match((issue.get("expression") or [""])[0])
-        if found:
-            by_entry.setdefault(int(found.group(1)), []).append(issue)
-    if kind == "transaction" and result.rejected:
-        return operation_outcome(400, result.issues)
-    parts = [
-        json.dumps({"response": item}, ensure_ascii=False)
-        for item in entry_responses(actor, entries, by_entry, result.batch_id)
-    ]
-    return response(bundle(f"{kind}-response", parts))
-
-
-def entry_responses(
-    actor: Actor, entries: list, by_entry: dict[int, list[dict]], batch_id: str
-) -> list[dict]:
-    """Bundle.entry.response for each received entry, in order."""
-    stored: dict[tuple[str, str], list[int]] = {}
-    for resource_type, fhir_id, number in (
-        EntryVersion.objects.filter(batch_id=batch_id)
-        .order_by("number")
-        .values_list("entry__resource_type", "entry__fhir_id", "number")
-    ):
-        stored.setdefault((resource_type, fhir_id), []).append(number)
-    keys = [
-        (entry["resource"].get("resourceType"), entry["resource"].get("id"))
-        for index, entry in enumerate(entries)
-        if index not in by_entry and isinstance(entry, dict) and isinstance(entry.get("resource"), dict)
-    ]
-    current = {
-        (t, i): v
-        for t, i, v in RecordEntry.objects.filter(
-            owner=actor.organisation,
-            resource_type__in={t for t, _ in keys},
-            fhir_id__in={i for _, i in keys},
-        ).values_list("resource_type", "fhir_id", "version")
-    }
-    replies = []
-    for index, entry in enumerate(entries):
-        if index in by_entry or not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-            issues = by_entry.get(index) or [
-                fhir_models.issue(f"Bundle.entry[{index}]", "this entry carries no resource to store")
-            ]
-            replies.append(
-                {
-                    "status": "400 Bad Request",
-                    "outcome": {"resourceType": "OperationOutcome", "issue": issues},
-                }
-            )
-            continue
-        key = (entry["resource"].get("resourceType"), entry["resource"].get("id"))
-        numbers = stored.get(key)
-        if numbers:
-            number = numbers.pop(0)
-            status = "201 Created" if number == 1 else "200 OK"
-        else:
-            number, status = current.get(key, 1), "200 OK"  # the same as the current version
-        replies.append(
-            {
-                "status": status,
-                "location": f"{key[0]}/{key[1]}/_history/{number}",
-                "etag": f'W/"{number}"',
-                "lastModified": instant(),
-            }
-        )
-    return replies
+        raise NotFound from None
+    text = (
+        DownstreamNotice.objects.filter(organisation=organisation, request_id__gte=low, request_id__lte=high)
+        .order_by("sent_at", "id")
+        .values_list("communication", flat=True)
+        .first()
+    )
+    if text is None:
+        raise NotFound
+    audit.record(
+        "correction.notice.read",
+        outcome="permit",
+        purpose="correction",
+        detail={"api": "fhir", "notices": 1},
+        **actor.audit_fields(),
+    )
+    return text
 
 
 # --- 2. POST /fhir/Communication/$correction-request -----------------------------------
@@ -437,11 +225,11 @@ def about_entry(actor: Actor, communication: dict) -> uuid.UUID:
             "about[0].reference must be <Type>/<id> of an item of your record",
             expression="Communication.about[0].reference",
         )
-    _, pk = views.resolve(actor, parts[0], parts[1])
+    _, pk = resolve(actor, parts[0], parts[1])
     return pk
 
 
-@write_view(("POST",))
+@fhir_view(methods=("POST",))
 def correction_request(request):
     """A patient asks for an item of their record to be corrected (contract 2)."""
     actor = writer(request, {ActorRole.PATIENT: "patient/Communication.write"})
@@ -493,12 +281,12 @@ def correction_request(request):
         raise Problem(400, str(invalid), expression=where) from None
     found = corrections.request_for(actor, created.pk)
     reply = task_response(actor, found, 201)
-    reply["Location"] = f"{views.base_url(request)}Task/{found.pk}"
+    reply["Location"] = f"{base_url(request)}Task/{found.pk}"
     return reply
 
 
 def task_response(actor: Actor, found, status: int = 200) -> HttpResponse:
-    task = views.released_tasks(actor, [found])[0]
+    task = released_tasks(actor, [found])[0]
     reply = response(task, status)
     reply["ETag"] = f'W/"{task["meta"]["versionId"]}"'  # meta.versionId is the request's revision
     return reply
@@ -513,11 +301,11 @@ STAFF = re.compile(r"^Practitioner/staff-(\d{1,18})$")
 DAY = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:T.*)?$")
 
 
-@write_view(("GET", "HEAD", "PUT"))
+@fhir_view(methods=("GET", "HEAD", "PUT"))
 def task_instance(request, task_id: str):
-    """GET reads the Task (api.fhir_views.task_read); PUT takes steps (contracts 3 and 4)."""
+    """GET reads the Task (task_read); PUT takes steps (contracts 3 and 4)."""
     if request.method != "PUT":
-        return views.task_read(request, task_id=task_id)
+        return task_read(request, task_id=task_id)
     actor = writer(request, TASK_WRITERS)
     found = corrections.request_for(actor, task_id)
     check_if_match(request, found)
@@ -776,7 +564,7 @@ COMMUNICATION_WRITERS = {
 MESSAGE = "Communication.payload[0].contentString"
 
 
-@write_view(("GET", "HEAD", "POST"))
+@fhir_view(methods=("GET", "HEAD", "POST"))
 def communications(request):
     """GET: notices or a conversation (contract 6); POST: a message on a request (contract 5)."""
     if request.method == "POST":
@@ -815,7 +603,7 @@ def post_message(request) -> HttpResponse:
             message = Message.objects.select_related("request__owner").filter(request=found).latest("id")
             resource = correction_fhir.communication_resource(message, message.body)
     reply = response(resource, 201)
-    reply["Location"] = f"{views.base_url(request)}Communication/{resource['id']}"
+    reply["Location"] = f"{base_url(request)}Communication/{resource['id']}"
     return reply
 
 
@@ -853,32 +641,32 @@ def part_of_task(communication: dict) -> str:
     return parts[-1]
 
 
-@views.fhir_view
+@fhir_view
 def notices(request):
     """Notices for the caller's organisation (contract 6), else the conversation search."""
-    actor = views.caller(request, "Communication")
+    actor = caller(request, "Communication")
     wants_notices = "recipient" in request.GET or "recipient:identifier" in request.GET
     if not wants_notices and not (actor.role == ActorRole.SYSTEM and "part-of" not in request.GET):
-        return views.communication_search(request)
+        return communication_search(request)
     answer = parse_answer(request.GET, NOTICE_FILTERS, NOTICE_SORT)
     organisation = actor.organisation if actor.role in (ActorRole.SYSTEM, ActorRole.CLINICIAN) else None
     if organisation is None:
-        return views.no_matches(request, answer.page, answer.shape)
+        return no_matches(request, answer.page, answer.shape)
     for name in NOTICE_FILTERS:
         for value in request.GET.getlist(name):
             code = value.rpartition("|")[2].removeprefix("Organization/").strip().upper()
             if code != organisation.ods_code.upper():
-                return views.no_matches(request, answer.page, answer.shape)
+                return no_matches(request, answer.page, answer.shape)
     notices = DownstreamNotice.objects.filter(organisation=organisation).order_by("sent_at", "id")
     total = notices.count()
     texts = []
     if not answer.shape.count_only:
         chosen = answer.page.of(sort_rows(notices, answer.sort))
         texts = list(chosen.values_list("communication", flat=True))
-    base = views.base_url(request)
+    base = base_url(request)
     # Served as stored (or subsetted by _elements); decoded only to name each one in its fullUrl.
     parts = [
-        bundle_entry(f"{base}Communication/{json.loads(text)['id']}", views.shaped(text, answer.shape))
+        bundle_entry(f"{base}Communication/{json.loads(text)['id']}", shaped(text, answer.shape))
         for text in texts
     ]
     detail = {"api": "fhir", "notices": len(texts)}
@@ -892,5 +680,5 @@ def notices(request):
         **actor.audit_fields(),
     )
     if answer.shape.count_only:
-        return views.total_only(request, total)
-    return views.searchset(request, parts, answer.page, total)
+        return total_only(request, total)
+    return searchset(request, parts, answer.page, total)

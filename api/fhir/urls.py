@@ -1,0 +1,42 @@
+"""FHIR R4 at /fhir/ (docs/fhir.md). The names (``fhir:<name>``) are part of the contract."""
+
+from django.urls import path, re_path
+
+from . import capability, common, corrections, portal, record, reference, write
+
+app_name = "fhir"
+TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
+ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
+
+urlpatterns = [
+    path("", write.transaction_or_batch, name="transaction"),
+    path("metadata", capability.metadata, name="metadata"),
+    # The same search as GET <Type>, its parameters in a form body (common.post_search).
+    re_path(rf"^{TYPE}/_search$", common.post_search, name="post-search"),
+    path("Patient/<uuid:patient_uuid>/$everything", record.everything, name="everything"),
+    path("Patient/<uuid:patient_uuid>/$summary", record.summary, name="summary"),
+    path("Consent", portal.consent_search, name="consent-search"),
+    re_path(rf"^Consent/{ID}$", portal.consent_read, name="consent-read"),
+    path("AuditEvent", portal.audit_search, name="audit-search"),
+    re_path(rf"^AuditEvent/{ID}$", portal.audit_read, name="audit-read"),
+    path("Provenance", portal.provenance_search, name="provenance-search"),
+    re_path(rf"^Provenance/{ID}$", portal.provenance_read, name="provenance-read"),
+    path("Organization", reference.organization_search, name="organization-search"),
+    re_path(rf"^Organization/{ID}$", reference.organization_read, name="organization-read"),
+    path("Practitioner", reference.practitioner_search, name="practitioner-search"),
+    re_path(rf"^Practitioner/{ID}$", reference.practitioner_read, name="practitioner-read"),
+    path("Task", corrections.task_search, name="task-search"),
+    # GET reads (corrections.task_read), PUT takes a correction step.
+    path("Task/<str:task_id>", corrections.task_instance, name="task-read"),
+    # part-of: the conversation (corrections.communication_search); recipient: notices.
+    path("Communication", corrections.communications, name="communication-search"),
+    path("Communication/$correction-request", corrections.correction_request, name="correction-request"),
+    re_path(rf"^Communication/{ID}$", corrections.communication_read, name="communication-read"),
+    re_path(rf"^{TYPE}$", record.search, name="search"),
+    re_path(rf"^{TYPE}/{ID}$", record.read, name="read"),
+    re_path(rf"^{TYPE}/{ID}/_history/(?P<version>[0-9]{{1,9}})$", record.vread, name="vread"),
+    # Anything else is an OperationOutcome, but the SMART configuration beside the FHIR
+    # base is served by api.oauth_urls further down config.urls.
+    # ([\s\S], not ".", so that a path with an encoded newline is answered here too.)
+    re_path(r"^(?!\.well-known/)(?P<rest>[\s\S]*)$", common.unknown),
+]
