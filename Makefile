@@ -11,13 +11,14 @@ NODE_STAMP := node_modules/.installed
 DEMO_PASSWORD ?= demo-portal-2026
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps run test lint bench chromium
+.PHONY: help venv deps run test lint bench chromium fuzz
 
 help:
 	@echo "make run    - install what is missing, load the demo data, serve http://127.0.0.1:8000"
 	@echo "make test   - install what is missing (Chromium too), run the tests (PYTEST_ARGS=... to narrow)"
 	@echo "make lint   - ruff check and ruff format --check"
 	@echo "make bench  - run the benchmarks (ingest, access decision + audit, FHIR API)"
+	@echo "make fuzz   - compare every channel with the access model on random sequences for FUZZ_SECONDS (600)"
 
 $(VENV_PIP):
 	@echo "==> Creating virtualenv in $(VENV)"
@@ -94,3 +95,12 @@ bench: deps
 	$(PY) bench/access.py
 	@echo "==> Running the FHIR API benchmark under gunicorn (bench/api.py)"
 	$(PY) bench/api.py
+
+# The model-based access test (tests/test_model_based.py) under its "fuzz" profile: random
+# sequences, every channel compared with the model after every step, until the time is up
+# (it stops between sequences; a failure found is shrunk and reported, however long that takes).
+FUZZ_SECONDS ?= 600
+fuzz: $(PIP_STAMP)
+	@echo "==> Fuzzing the access rules for $(FUZZ_SECONDS) s: random sequences of ingests, re-filings, sharing choices,"
+	@echo "    break-glass, withholding, tokens, share links and time, every channel compared with the model after each step"
+	HYPOTHESIS_PROFILE=fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest tests/test_model_based.py -q -p no:cacheprovider --show-capture=no $(PYTEST_ARGS)

@@ -14,7 +14,6 @@ from django.utils import timezone
 from accounts.access import ACTING_FOR_SESSION_KEY
 from accounts.models import Notification, User
 from audit.models import AuditEvent
-from web.clinician.record import PAGE_SIZE, pretty_json
 from consent.models import BreakGlass, BreakGlassReason, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent
@@ -27,6 +26,7 @@ from tests.clinician.network import (
     clinician,
     patient_user,
 )
+from web.clinician.record import PAGE_SIZE, pretty_json
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,10 @@ import pytest
 from allauth.account.models import EmailAddress
 from playwright.sync_api import expect
 
-from demo.totp import current_code
 from consent.models import BreakGlass, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent
+from demo.totp import current_code
 from tests.clinician.network import NHS_NUMBER, PASSWORD, TOTP_SECRET, build_record, clinician, patient_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -10,11 +10,11 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP
 from playwright.sync_api import expect
 
-from demo.totp import current_code
 from accounts.models import Membership, PatientLink, User
 from consent.models import BreakGlassReview
 from consent.policy import actor_for, open_record
 from consent.services import change_consent, declare_break_glass
+from demo.totp import current_code
 from phr.ingest import ingest_documents
 from phr.models import Patient
 

@@ -11,11 +11,11 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP
 from playwright.sync_api import expect
 
-from demo.totp import current_code
 from accounts.models import User
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest
 from consent.policy import actor_for
+from demo.totp import current_code
 from phr.models import EntryVersion, RecordEntry
 from tests.clinician.network import PASSWORD, TOTP_SECRET, build_record, clinician, patient_user
 
