@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - install what is missing, load the demo data, serve http://127.0.0.1:8000"
 	@echo "make test   - install what is missing (Chromium too), run the tests (PYTEST_ARGS=... to narrow)"
-	@echo "make lint   - ruff check and ruff format --check"
+	@echo "make lint   - ruff check, ruff format --check and the layer contracts (import-linter)"
 	@echo "make bench  - run the benchmarks (ingest, access decision + audit, FHIR API)"
 	@echo "make fuzz   - compare every channel with the access model on random sequences for FUZZ_SECONDS (600)"
 
@@ -87,6 +87,8 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	@echo "==> ruff format --check"
 	$(VENV)/bin/ruff format --check .
+	@echo "==> import-linter: the layer contracts in pyproject.toml"
+	$(VENV)/bin/lint-imports
 
 bench: deps
 	@echo "==> Running the ingest benchmark (bench/ingest.py)"
