@@ -13,6 +13,7 @@ from accuracy.models import BusinessStatus, ContactPreference, CorrectionRequest
 from audit.models import Outcome
 from consent import ig_queries
 from consent.models import ConsentChoice, Decision, Scope
+from phr.dates import range_error
 from phr.models import Category, Organisation
 
 # --- Errors ---------------------------------------------------------------------------
@@ -245,11 +246,9 @@ class AccessLogQuerySerializer(serializers.Serializer):
     )
 
     def validate(self, data):
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            raise serializers.ValidationError(
-                {"date_to": "The end date must be the same as or after the start date"}
-            )
+        error = range_error(data.get("date_from"), data.get("date_to"))
+        if error:
+            raise serializers.ValidationError({"date_to": error})
         return data
 
 

@@ -7,9 +7,6 @@ URLs only by their random UUID, never by NHS number or name.
 
 import hashlib
 import hmac
-import json
-import re
-import secrets
 import uuid
 from urllib.parse import urlencode
 
@@ -27,6 +24,7 @@ from consent.web import request_actor
 from phr.columns import DATE_PATHS
 from phr.models import Category, EntryVersion, Organisation, Patient
 from web.clinician.forms import ActingForForm, BreakGlassForm, FindPatientForm
+from web.common import pretty_json
 
 PAGE_SIZE = 50
 # The kinds offered in the filter are a fixed list, not read from the record, so the
@@ -54,28 +52,6 @@ def _no_match_id(nhs_number: str) -> uuid.UUID:
 def spaced_nhs_number(number: str | None) -> str:
     """An NHS number as people read it: 3-3-4 digits."""
     return f"{number[:3]} {number[3:6]} {number[6:]}" if number else ""
-
-
-class _Number:
-    """A JSON number kept as the text it was written with."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str):
-        self.text = text
-
-
-def pretty_json(text: str) -> str:
-    """The stored JSON indented for reading, every number exactly as stored (1.10 stays
-    1.10: a float would drop the precision the sender recorded)."""
-    token = secrets.token_hex(8)
-    indented = json.dumps(
-        json.loads(text, parse_float=_Number),
-        indent=2,
-        ensure_ascii=False,
-        default=lambda number: f"{token}{number.text}",
-    )
-    return re.sub(rf'"{token}([-+0-9.eE]+)"', r"\1", indented)
 
 
 @staff_required("clinician")

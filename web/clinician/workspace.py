@@ -26,7 +26,6 @@ from accuracy.record_display import type_name, version_history
 from accuracy.timeline import staff_timeline_rows
 from consent.policy import NotFound, open_record
 from consent.web import request_actor
-from web.clinician.record import pretty_json
 from web.clinician.workspace_forms import (
     FORMS,
     SHOW_CHOICES,
@@ -36,6 +35,7 @@ from web.clinician.workspace_forms import (
     QueueFilterForm,
     actions_for,
 )
+from web.common import pretty_json
 
 PAGE_SIZE = 50
 clinician = staff_required("clinician")

@@ -33,6 +33,7 @@ from consent.models import BreakGlassReview
 from consent.policy import Action, NotFound, authorise
 from consent.services import InvalidChange, review_break_glass
 from consent.web import request_actor
+from phr.dates import range_error
 from phr.models import Organisation, Patient
 from phr.nhs_number import is_valid_nhs_number, normalise
 
@@ -122,9 +123,9 @@ class AuditSearchForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The end date must be the same as or after the start date")
+        error = range_error(data.get("date_from"), data.get("date_to"))
+        if error:
+            self.add_error("date_to", error)
         return data
 
     def filters(self) -> q.AuditFilters:

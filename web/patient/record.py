@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -23,6 +23,8 @@ from django.views.decorators.http import require_GET
 from accuracy import record_display as display
 from consent.policy import Action, ActorRole, NotFound, RecordAccess, open_record
 from consent.web import request_actor
+from phr.dates import range_error
+from web.common import newest_first
 
 PAGE_SIZE = 25
 RECENT_ITEMS = 5
@@ -46,11 +48,6 @@ def no_record_page(request) -> HttpResponse:
 def not_found_page(request) -> HttpResponse:
     # One answer for an item that does not exist and one the patient may not see.
     return render(request, "record/not_found.html", status=404)
-
-
-def _newest_first(entries: QuerySet) -> QuerySet:
-    """Current items first, newest first; items entered in error after all of them."""
-    return entries.order_by("entered_in_error", F("clinical_date").desc(nulls_last=True), "pk")
 
 
 class _AuditedPage:
@@ -98,9 +95,9 @@ class RecordFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and start > end:
-            self.add_error("date_to", "The end date must be the same as or after the start date")
+        error = range_error(cleaned.get("date_from"), cleaned.get("date_to"))
+        if error:
+            self.add_error("date_to", error)
         return cleaned
 
     def chosen(self) -> dict:
@@ -143,7 +140,7 @@ def summary(request):
         detail={"page": "summary"},
     )
     recent = access.read(
-        lambda qs: _newest_first(display.record_items(qs).filter(entered_in_error=False)).select_related(
+        lambda qs: newest_first(display.record_items(qs).filter(entered_in_error=False)).select_related(
             "owner"
         )[:RECENT_ITEMS],
         detail={"page": "summary"},
@@ -178,7 +175,7 @@ def kind(request, kind: str):
     chosen = form.chosen()
     pager = _AuditedPage(request.GET.get("page"))
     entries = access.read(
-        lambda base: pager.of(_newest_first(form.apply(chosen_kind.select(base))).select_related("owner")),
+        lambda base: pager.of(newest_first(form.apply(chosen_kind.select(base))).select_related("owner")),
         detail={
             "kind": chosen_kind.slug,
             "page": (request.GET.get("page") or "1")[:6],
@@ -259,7 +256,7 @@ def print_record(request):
         return no_record_page(request)
     entries = access.read(
         lambda qs: display.with_dispute_flags(
-            _newest_first(display.record_items(qs)), access.patient.pk
+            newest_first(display.record_items(qs)), access.patient.pk
         ).select_related("owner"),
         detail={"format": "print"},
     )

@@ -44,6 +44,7 @@ from consent.policy import (
 from consent.services import InvalidChange, change_consent, holders
 from consent.services import who_can_see as who_can_see_rows
 from consent.web import request_actor
+from phr.dates import range_error
 from phr.models import Category, Organisation, RecordEntry
 
 LOG_PAGE_SIZE = 20
@@ -479,9 +480,9 @@ class LogFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and end < start:
-            self.add_error("date_to", "The 'to' date must be the same as or after the 'from' date")
+        error = range_error(data.get("date_from"), data.get("date_to"))
+        if error:
+            self.add_error("date_to", error)
         return data
 
     def filters(self) -> access_log.LogFilters:

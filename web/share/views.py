@@ -29,7 +29,7 @@ from consent import share_links
 from consent.policy import Actor, NotFound
 from consent.share_models import MAX_DAYS, ShareLink
 from consent.web import client_address
-from web.patient.record import _newest_first
+from web.common import newest_first
 from web.patient.sharing import patient_page
 
 SESSION_KEY = "share_links_open"
@@ -210,12 +210,12 @@ def _summary(base):
     chosen = [display.KINDS_BY_SLUG[slug] for slug in SUMMARY_KINDS if slug != "test-results"]
     types = [t for kind in chosen for t in kind.resource_types]
     results = display.KINDS_BY_SLUG["test-results"].select(items)
-    recent = _newest_first(results).values("pk")[:RECENT_RESULTS]
-    return _newest_first(items.filter(Q(resource_type__in=types) | Q(pk__in=recent))).select_related("owner")
+    recent = newest_first(results).values("pk")[:RECENT_RESULTS]
+    return newest_first(items.filter(Q(resource_type__in=types) | Q(pk__in=recent))).select_related("owner")
 
 
 def _full(base):
-    return _newest_first(display.record_items(base)).select_related("owner")
+    return newest_first(display.record_items(base)).select_related("owner")
 
 
 def _groups(link: ShareLink, entries) -> list:
