@@ -1,4 +1,5 @@
-"""Shared fixtures: the shared FHIR samples and the organisations that send data."""
+"""Shared fixtures: the shared FHIR samples, the organisations that send data, and the
+personas several test modules act as (made by the factories in tests/personas.py)."""
 
 import os
 from pathlib import Path
@@ -42,6 +43,22 @@ def mental_health_trust(db):
     return Organisation.objects.create(
         ods_code="RX200", name="City Mind Partnership", kind=OrganisationKind.MENTAL_HEALTH_TRUST
     )
+
+
+@pytest.fixture
+def dr_gp(gp):
+    """A clinician at the GP practice, with a second factor (tests/personas.py)."""
+    from tests.personas import ClinicianFactory
+
+    return ClinicianFactory(email="dr.gp@example.com", organisation=gp)
+
+
+@pytest.fixture
+def ig_officer(db):
+    """The network's information governance officer, with a second factor."""
+    from tests.personas import IGOfficerFactory
+
+    return IGOfficerFactory(email="ig@example.com")
 
 
 @pytest.fixture(autouse=True)

@@ -8,68 +8,28 @@ import uuid
 from contextlib import contextmanager
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from django.db import connection
 
-from accounts.models import Membership, PatientLink, Role, User
-from phr.ingest import ingest_documents
-from phr.models import Organisation, OrganisationKind, Patient
 from tests.api.test_fhir_write import patient_token, system_token
+from tests.feeds import one_problem
+from tests.personas import PatientUserFactory
 
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
-SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
 HUGE_OFFSET = "999999999999999999999"
 # More digits than Python converts to an int (sys.get_int_max_str_digits() is 4,300).
 LONG_NUMBER = "1" + "0" * 5000
 
 
 @pytest.fixture
-def net(db):
-    gp = Organisation.objects.create(
-        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
-    )
-    record = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {
-                "resource": {
-                    "resourceType": "Patient",
-                    "id": "p1",
-                    "identifier": [{"system": NHS, "value": "9434765919"}],
-                }
-            },
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "id": "c1",
-                    "subject": {"reference": "Patient/p1"},
-                    "code": {"text": "Asthma"},
-                }
-            },
-        ],
-    }
-    assert ingest_documents([("ada", record)], organisation=gp).rejected == 0
-    ada = Patient.objects.get(nhs_number="9434765919")
-
-    def user(email, role, org=None, patient=None):
-        made = User.objects.create_user(email, "pw-for-tests-only", role=role)
-        if org:
-            Membership.objects.create(user=made, organisation=org)
-        if patient:
-            PatientLink.objects.create(user=made, patient=patient, method="demo")
-        if role != Role.PATIENT:
-            TOTP.activate(made, SECRET)
-        return made
-
+def net(gp, dr_gp, ig_officer):
+    ada = one_problem(gp)
     return {
         "gp": gp,
         "ada": ada,
         "item": ada.entries.get(resource_type="Condition"),
         "people": {
-            "ada": user("ada@example.com", Role.PATIENT, patient=ada),
-            "doctor": user("dr.gp@example.com", Role.CLINICIAN, org=gp),
-            "ig": user("ig@example.com", Role.IG_OFFICER),
+            "ada": PatientUserFactory(email="ada@example.com", patient=ada),
+            "doctor": dr_gp,
+            "ig": ig_officer,
         },
     }
 

@@ -15,12 +15,11 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from allauth.mfa.totp.internal.auth import TOTP
 from django.conf import settings
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 
-from accounts.models import Membership, Notification, PatientLink, Role, User
+from accounts.models import Notification, User
 from accuracy import services as corrections
 from api.fhir.reference import STAFF_PREFIX
 from api.oauth_server import cli_application, issue_access_token, system_application
@@ -29,11 +28,10 @@ from consent.ig_queries import fhir_id as audit_fhir_id
 from consent.models import BreakGlass, ConsentChoice, Decision, Scope
 from consent.policy import actor_for
 from consent.share_links import create_share_link
-from phr.ingest import ingest_documents
 from phr.models import Organisation, OrganisationKind, Patient, RecordEntry
+from tests.feeds import patient_resource, send
+from tests.personas import ClinicianFactory, IGOfficerFactory, PatientUserFactory
 
-TOTP_SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
 SNOMED = "http://snomed.info/sct"
 
 # Patient A's problem held by Riverside Surgery, and Patient B's held by the Third Trust.
@@ -75,10 +73,6 @@ def _problem(fhir_id: str, patient: str, text: str, code: str) -> dict:
     }
 
 
-def _bundle(*resources: dict) -> dict:
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-
-
 @dataclass
 class Subject:
     """The ids that name one patient's record in URLs: the patient, an item (by entry id
@@ -106,17 +100,6 @@ class World:
     values: dict[str, str] = field(default_factory=dict)
 
 
-def _user(email: str, role: str, *, org=None, patient=None, second_factor: bool = False) -> User:
-    user = User.objects.create_user(email, None, role=role)  # signed in with force_login
-    if org is not None:
-        Membership.objects.create(user=user, organisation=org)
-    if patient is not None:
-        PatientLink.objects.create(user=user, patient=patient, method="demo")
-    if second_factor:
-        TOTP.activate(user, TOTP_SECRET)
-    return user
-
-
 def build_world() -> World:
     gp = Organisation.objects.create(
         ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
@@ -125,39 +108,23 @@ def build_world() -> World:
         ods_code="RD300", name="Denied Trust", kind=OrganisationKind.ACUTE_TRUST
     )
     third = Organisation.objects.create(ods_code="RT400", name="Third Trust", kind=OrganisationKind.OTHER)
-    pa_resource = {
-        "resourceType": "Patient",
-        "id": "pa",
-        "identifier": [{"system": NHS, "value": "9434765919"}],
-    }
     asthma = _problem("c2", "pa", "Asthma", "195967001")
-    accepted = ingest_documents(
-        [("a", _bundle(pa_resource, _problem("c1", "pa", A_TEXT, "38341003"), asthma))], organisation=gp
-    )
-    assert accepted.rejected == 0
-    pb_resource = {
-        "resourceType": "Patient",
-        "id": "pb",
-        "identifier": [{"system": NHS, "value": "9990000018"}],
-    }
-    accepted = ingest_documents(
-        [("b", _bundle(pb_resource, _problem("cb", "pb", B_TEXT, "44054006")))], organisation=third
-    )
-    assert accepted.rejected == 0
+    send(gp, patient_resource("pa", "9434765919"), _problem("c1", "pa", A_TEXT, "38341003"), asthma)
+    send(third, patient_resource("pb", "9990000018"), _problem("cb", "pb", B_TEXT, "44054006"))
     pa = Patient.objects.get(nhs_number="9434765919")
     pb = Patient.objects.get(nhs_number="9990000018")
     for patient in (pa, pb):
         ConsentChoice.objects.create(patient=patient, scope=Scope.NETWORK, decision=Decision.DENY)
 
     users = {
-        "patient_a": _user("a@example.com", Role.PATIENT, patient=pa),
-        "patient_b": _user("b@example.com", Role.PATIENT, patient=pb),
-        "patient_unlinked": _user("new@example.com", Role.PATIENT),
-        "clin_owner": _user("o@example.com", Role.CLINICIAN, org=gp, second_factor=True),
-        "clin_owner_no_2fa": _user("o2@example.com", Role.CLINICIAN, org=gp),
-        "clin_denied": _user("d@example.com", Role.CLINICIAN, org=denied, second_factor=True),
-        "ig": _user("ig@example.com", Role.IG_OFFICER, second_factor=True),
-        "ig_no_2fa": _user("ig2@example.com", Role.IG_OFFICER),
+        "patient_a": PatientUserFactory(email="a@example.com", patient=pa),
+        "patient_b": PatientUserFactory(email="b@example.com", patient=pb),
+        "patient_unlinked": PatientUserFactory(email="new@example.com", patient=None),
+        "clin_owner": ClinicianFactory(email="o@example.com", organisation=gp),
+        "clin_owner_no_2fa": ClinicianFactory(email="o2@example.com", organisation=gp, second_factor=False),
+        "clin_denied": ClinicianFactory(email="d@example.com", organisation=denied),
+        "ig": IGOfficerFactory(email="ig@example.com"),
+        "ig_no_2fa": IGOfficerFactory(email="ig2@example.com", second_factor=False),
     }
     glass = BreakGlass.objects.create(
         clinician=users["clin_owner"],

@@ -3,18 +3,13 @@ Dr Bell, a clinician there; Dr Chen, a clinician at the hospital, which holds no
 about Ada; and Ben, a new patient account not yet linked to anything."""
 
 import pytest
-from account_people import ADA_BORN, ADA_NHS_NUMBER, PASSWORD, TOTP_SECRET
-from allauth.account.models import EmailAddress
+from account_people import ADA_BORN, ADA_NHS_NUMBER
 from allauth.mfa.totp.internal.auth import TOTP
 
-from accounts.models import Membership, User
+from accounts.models import User
 from phr.ingest import ingest_documents
 from phr.models import Patient
-
-
-def verified(user: User) -> User:
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-    return user
+from tests.personas import TOTP_SECRET, ClinicianFactory, PatientUserFactory
 
 
 @pytest.fixture
@@ -48,21 +43,21 @@ def ada(gp) -> Patient:
 
 @pytest.fixture
 def dr_bell(gp) -> User:
-    user = verified(User.objects.create_user("dr.bell@riverside.example", PASSWORD, role="clinician"))
-    Membership.objects.create(user=user, organisation=gp)
-    return user
+    return ClinicianFactory(
+        email="dr.bell@riverside.example", organisation=gp, second_factor=False, verified_email=True
+    )
 
 
 @pytest.fixture
 def dr_chen(hospital) -> User:
-    user = verified(User.objects.create_user("dr.chen@hospital.example", PASSWORD, role="clinician"))
-    Membership.objects.create(user=user, organisation=hospital)
-    return user
+    return ClinicianFactory(
+        email="dr.chen@hospital.example", organisation=hospital, second_factor=False, verified_email=True
+    )
 
 
 @pytest.fixture
 def ben(db) -> User:
-    return verified(User.objects.create_user("ben@example.com", PASSWORD, role="patient"))
+    return PatientUserFactory(email="ben@example.com", patient=None, verified_email=True)
 
 
 @pytest.fixture

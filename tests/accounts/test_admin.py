@@ -5,11 +5,10 @@ unless ADMIN_ENABLED says otherwise."""
 import importlib
 
 import pytest
-from account_people import PASSWORD
 from django.urls import clear_url_caches
 
 from accounts.models import PatientLink, User
-from tests.accounts.conftest import verified
+from tests.personas import PASSWORD, UserFactory
 from tests.test_settings import PRODUCTION, run_with
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +39,7 @@ def admin_off(settings):
 
 @pytest.fixture
 def superuser() -> User:
-    return verified(User.objects.create_superuser("root@example.com", PASSWORD))
+    return UserFactory(email="root@example.com", is_staff=True, is_superuser=True, verified_email=True)
 
 
 def test_with_the_admin_on_a_superuser_without_a_second_factor_gets_no_admin_page(

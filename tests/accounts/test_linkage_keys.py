@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
-from account_people import ADA_BORN, PASSWORD
+from account_people import ADA_BORN
 from django.utils import timezone
 
 from accounts.linking import (
@@ -23,6 +23,7 @@ from accounts.linking import (
 from accounts.models import LinkageKey, PatientLink, User
 from audit.models import AuditEvent
 from consent.policy import NotFound, actor_for, open_record
+from tests.personas import PatientUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -87,10 +88,7 @@ def test_an_organisation_that_holds_no_record_of_the_patient_cannot_issue(dr_che
 
 @pytest.mark.parametrize("role", ["patient", "ig_officer"])
 def test_only_clinicians_issue_even_with_a_membership(role, gp, ada):
-    from accounts.models import Membership
-
-    user = User.objects.create_user(f"{role}@example.com", PASSWORD, role=role)
-    Membership.objects.create(user=user, organisation=gp)
+    user = UserFactory(email=f"{role}@example.com", role=role, organisation=gp)
     with pytest.raises(LinkingError):
         issue_linkage_key(issued_by=user, organisation=gp, patient=ada)
 
@@ -167,7 +165,7 @@ def test_an_expired_key_gives_the_same_error(issued, ben):
 def test_a_key_is_used_once(issued, ben, db):
     key, passphrase = issued
     redeem(ben, key, passphrase)
-    carol = User.objects.create_user("carol@example.com", PASSWORD, role="patient")
+    carol = PatientUserFactory(email="carol@example.com", patient=None)
     with pytest.raises(LinkingError) as refusal:
         redeem(carol, key, passphrase)
     assert refusal.value.message == NO_MATCH
@@ -179,7 +177,7 @@ def test_five_wrong_tries_lock_the_key_even_against_the_right_details(issued, be
     key, passphrase = issued
     # Spread over several accounts, so that only the key's own count can stop them.
     for n in range(5):
-        guesser = User.objects.create_user(f"guesser{n}@example.com", PASSWORD, role="patient")
+        guesser = PatientUserFactory(email=f"guesser{n}@example.com", patient=None)
         with pytest.raises(LinkingError):
             redeem(guesser, key, "WRNG-WRNG-WRNG", source_address=f"192.0.2.{n}")
     key.refresh_from_db()
@@ -209,7 +207,7 @@ def test_a_user_who_keeps_getting_it_wrong_is_made_to_wait(issued, ben, dr_bell,
 def test_an_address_that_keeps_getting_it_wrong_is_made_to_wait(issued, ben, db):
     key, passphrase = issued
     for n in range(20):
-        user = User.objects.create_user(f"p{n}@example.com", PASSWORD, role="patient")
+        user = PatientUserFactory(email=f"p{n}@example.com", patient=None)
         with pytest.raises(LinkingError):
             redeem(user, key, passphrase, account_id="ZZZZZZZZ")
     with pytest.raises(LinkingError) as refusal:

@@ -3,20 +3,15 @@ wrong passwords and wrong codes are rate limited, and the pages a patient meets 
 setting it up render in the portal's layout."""
 
 import pytest
-from account_people import PASSWORD, TOTP_SECRET
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.core.exceptions import ImproperlyConfigured
 
 from accounts.adapters import MFAAdapter
+from tests.personas import PASSWORD, TOTP_SECRET, totp_code
 
 pytestmark = pytest.mark.django_db
-
-
-def current_code(secret: str = TOTP_SECRET) -> str:
-    counters = list(yield_hotp_counters_from_time())
-    return format_hotp_value(hotp_value(secret, counters[len(counters) // 2]))
 
 
 def test_the_totp_secret_is_not_stored_in_the_clear(ben, with_totp):
@@ -69,7 +64,7 @@ def test_signing_in_with_an_authenticator_code_still_works(client, ben, with_tot
     with_totp(ben)
     response = client.post("/accounts/login/", {"login": ben.email, "password": PASSWORD})
     assert response["Location"] == "/accounts/2fa/authenticate/"
-    response = client.post("/accounts/2fa/authenticate/", {"code": current_code()})
+    response = client.post("/accounts/2fa/authenticate/", {"code": totp_code()})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(ben.pk)
 
@@ -94,7 +89,7 @@ def test_a_code_from_the_next_or_last_30_seconds_works_but_no_older_or_newer(
 
 def test_a_code_works_once_only(client, ben, with_totp):
     with_totp(ben)
-    code = current_code()
+    code = totp_code()
     client.post("/accounts/login/", {"login": ben.email, "password": PASSWORD})
     client.post("/accounts/2fa/authenticate/", {"code": code})
     assert client.session["_auth_user_id"] == str(ben.pk)
@@ -135,7 +130,7 @@ def test_wrong_authenticator_codes_are_rate_limited(client, ben, with_totp):
     page = client.post("/accounts/2fa/authenticate/", {"code": "000000"})
     assert page.status_code == 200
     assert "Too many failed login attempts" in page.content.decode()
-    page = client.post("/accounts/2fa/authenticate/", {"code": current_code()})
+    page = client.post("/accounts/2fa/authenticate/", {"code": totp_code()})
     assert "_auth_user_id" not in client.session
 
 

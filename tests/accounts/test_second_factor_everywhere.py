@@ -10,14 +10,13 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from django.urls import reverse
 
-from accounts.models import Role, User
+from accounts.models import User
 from audit.models import AuditEvent
 from consent.policy import SECOND_FACTOR_NEEDED, Action, NotFound, actor_for, authorise, open_record
 from tests.api.test_fhir_api import net as net  # the shared network, found by name
+from tests.personas import TOTP_SECRET, ClinicianFactory, CorrectionRequestFactory
 
 pytestmark = pytest.mark.django_db
-
-SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ def test_a_password_only_ig_officer_reads_no_audit_trail_through_fhir(client, pa
 
 def test_with_a_second_factor_the_same_clinician_reads_them(client, password_only):
     net = password_only
-    TOTP.activate(net["people"]["gp"], SECRET)
+    TOTP.activate(net["people"]["gp"], TOTP_SECRET)
     as_staff(client, net, "gp")
     response = client.get(f"/fhir/Condition?patient={net['ada'].pk}")
     assert response.status_code == 200
@@ -98,7 +97,7 @@ def test_the_policy_refuses_staff_without_a_second_factor_and_audits_it(password
 
 def test_with_a_second_factor_the_policy_opens_the_record(password_only):
     net = password_only
-    TOTP.activate(net["people"]["gp"], SECRET)
+    TOTP.activate(net["people"]["gp"], TOTP_SECRET)
     clinician = actor_for(User.objects.get(pk=net["people"]["gp"].pk))
     assert not clinician.second_factor_missing
     assert open_record(clinician, net["ada"].pk).read()
@@ -112,7 +111,7 @@ def test_the_pages_still_send_them_to_set_it_up(client, password_only):
 
 
 def test_a_new_staff_role_user_without_memberships_is_refused_too(client, password_only):
-    newcomer = User.objects.create_user("new@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
+    newcomer = ClinicianFactory(email="new@example.com", organisation=None, second_factor=False)
     client.force_login(newcomer)
     refused_with_two_factor_outcome(client.get(f"/fhir/Condition?patient={password_only['ada'].pk}"))
 
@@ -120,28 +119,15 @@ def test_a_new_staff_role_user_without_memberships_is_refused_too(client, passwo
 def test_the_correction_queue_selector_gives_password_only_staff_no_requests(password_only):
     """The one selector every channel lists requests through (accuracy.selectors) lists
     none for staff without a second factor, whatever the channel checks before it."""
-    from accuracy.models import CorrectionRequest
     from accuracy.selectors import visible_requests
     from phr.models import RecordEntry
 
     net = password_only
     entry = RecordEntry.objects.filter(owner__ods_code="A10001", resource_type="Condition").first()
-    CorrectionRequest.objects.create(
-        patient=entry.patient,
-        entry=entry,
-        owner=entry.owner,
-        entry_version=entry.version,
-        element_label="The whole item",
-        proposed="Not this",
-        reason="Wrong",
-        contact_preference="email",
-        jurisdiction="uk",
-        received_on="2026-12-01",
-        first_due_on="2027-01-01",
-        due_on="2027-01-01",
-        requested_by=net["people"]["ada"],
+    CorrectionRequestFactory(
+        entry=entry, proposed="Not this", reason="Wrong", requested_by=net["people"]["ada"]
     )
     gp = net["people"]["gp"]
     assert not visible_requests(actor_for(gp)).exists()
-    TOTP.activate(gp, SECRET)
+    TOTP.activate(gp, TOTP_SECRET)
     assert visible_requests(actor_for(gp)).exists()

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from account_people import PASSWORD
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from tests.personas import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

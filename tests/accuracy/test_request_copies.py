@@ -19,7 +19,7 @@ from consent.services import withhold_from_patient
 from phr.ingest import ingest_documents
 from phr.models import Patient, RecordEntry
 from tests.api.test_fhir_write import patient_token, system_token
-from tests.clinician.network import clinician, patient_user
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 ITEM = "Amlodipine 5mg tablets"  # the item's name, as the patient saw it
@@ -41,7 +41,7 @@ def _condition(cid: str, text: str) -> dict:
 
 
 @pytest.fixture
-def world(gp, hospital):
+def world(gp, hospital, dr_gp):
     medicine = {
         "resourceType": "MedicationStatement",
         "id": "m1",
@@ -57,10 +57,10 @@ def world(gp, hospital):
     return {
         "gp": gp,
         "hospital": hospital,
-        "ada": patient_user(ada),
-        "ben": patient_user(ben, "ben@example.com"),
-        "dr_gp": clinician("dr.gp@example.com", gp),
-        "dr_hosp": clinician("dr.hosp@example.com", hospital),
+        "ada": PatientUserFactory(email="ada@example.com", patient=ada),
+        "ben": PatientUserFactory(email="ben@example.com", patient=ben),
+        "dr_gp": dr_gp,
+        "dr_hosp": ClinicianFactory(email="dr.hosp@example.com", organisation=hospital),
         "medicine": RecordEntry.objects.get(fhir_id="m1"),
         "gout": RecordEntry.objects.get(fhir_id="c1"),
         "eczema": RecordEntry.objects.get(fhir_id="c2"),

@@ -7,11 +7,10 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
-from allauth.mfa.totp.internal.auth import TOTP
 from django.core import mail
 from django.db import connection, connections
 
-from accounts.models import Membership, Notification, PatientLink, Role, User
+from accounts.models import Notification, User
 from accuracy import services
 from accuracy.figures import figures_for, network_figures
 from accuracy.models import (
@@ -27,8 +26,8 @@ from audit.models import AuditEvent
 from consent.policy import NotFound, actor_for, open_record
 from phr.ingest import ingest_documents
 from phr.models import EntryVersion, Organisation, OrganisationKind, Patient, RecordEntry
-
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
+from tests.feeds import NHS, patient_resource, send
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 
 def medication(dose="50mg once daily"):
@@ -43,42 +42,22 @@ def medication(dose="50mg once daily"):
 
 
 @pytest.fixture
-def net(db):
-    gp = Organisation.objects.create(
-        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
-    )
+def net(gp, dr_gp, ig_officer):
     trust = Organisation.objects.create(
         ods_code="RX100", name="City Hospital", kind=OrganisationKind.ACUTE_TRUST
     )
     other = Organisation.objects.create(
         ods_code="RX900", name="Far Away Trust", kind=OrganisationKind.ACUTE_TRUST
     )
-    patient = {"resourceType": "Patient", "id": "p1", "identifier": [{"system": NHS, "value": "9434765919"}]}
-    doc = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": patient}, {"resource": medication()}],
-    }
-    assert ingest_documents([("gp", doc)], organisation=gp).rejected == 0
+    send(gp, patient_resource("p1", "9434765919"), medication())
     person = Patient.objects.get()
-
-    def user(email, role, org=None):
-        u = User.objects.create_user(email, "pw-for-tests-only", role=role)
-        if org:
-            Membership.objects.create(user=u, organisation=org)
-        if role != Role.PATIENT:
-            TOTP.activate(u, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")  # staff need a second factor
-        return u
-
-    ada = user("ada@example.com", Role.PATIENT)
-    PatientLink.objects.create(user=ada, patient=person, method="demo")
     people = {
-        "patient": ada,
-        "gp": user("dr.gp@example.com", Role.CLINICIAN, gp),
-        "gp2": user("dr.two@example.com", Role.CLINICIAN, gp),
-        "trust": user("dr.trust@example.com", Role.CLINICIAN, trust),
-        "far": user("dr.far@example.com", Role.CLINICIAN, other),
-        "ig": user("ig@example.com", Role.IG_OFFICER),
+        "patient": PatientUserFactory(email="ada@example.com", patient=person),
+        "gp": dr_gp,
+        "gp2": ClinicianFactory(email="dr.two@example.com", organisation=gp),
+        "trust": ClinicianFactory(email="dr.trust@example.com", organisation=trust),
+        "far": ClinicianFactory(email="dr.far@example.com", organisation=other),
+        "ig": ig_officer,
     }
     entry = RecordEntry.objects.get(resource_type="MedicationStatement")
     return {"gp": gp, "trust": trust, "patient": person, "entry": entry, "people": people}

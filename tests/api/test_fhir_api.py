@@ -6,34 +6,22 @@ import json
 import uuid
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from fhir.resources.R4B import get_fhir_model_class
 
-from accounts.models import Membership, PatientLink, Role, User
 from accuracy import services
 from audit.models import AuditEvent
 from consent.models import ConsentChoice, Decision, Scope
 from consent.policy import actor_for
 from phr.ingest import ingest_documents
 from phr.models import Organisation, OrganisationKind, Patient, RecordEntry
+from tests.feeds import collection, person
+from tests.personas import ClinicianFactory, PatientUserFactory
 
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 ADA_NHS = "9434765919"
 BEN_NHS = "9990000018"
 FHIR_JSON = "application/fhir+json; charset=utf-8"
-TOTP_SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
-
-
-def _patient(pid, nhs, family):
-    return {
-        "resourceType": "Patient",
-        "id": pid,
-        "identifier": [{"system": NHS, "value": nhs}],
-        "name": [{"family": family, "given": ["Test"]}],
-        "birthDate": "1970-01-01",
-    }
 
 
 def _condition(cid, code, display, recorded, subject="Patient/p1", category="problem-list-item"):
@@ -56,12 +44,8 @@ def _condition(cid, code, display, recorded, subject="Patient/p1", category="pro
     }
 
 
-def _collection(*resources):
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-
-
-ADA_GP = _collection(
-    _patient("p1", ADA_NHS, "Lovelace"),
+ADA_GP = collection(
+    person("p1", ADA_NHS, "Lovelace"),
     _condition("c1", "38341003", "Hypertensive disorder", "2020-05-01"),
     _condition("c2", "195967001", "Asthma", "2023-02-10", category="encounter-diagnosis"),
     _condition("c3", "44054006", "Diabetes mellitus type 2", "2024-07-15"),
@@ -109,25 +93,20 @@ ADA_GP = _collection(
         "occurrenceDateTime": "2023-10-01",
     },
 )
-ADA_MENTAL = _collection(
-    _patient("mh1", ADA_NHS, "Lovelace"),
+ADA_MENTAL = collection(
+    person("mh1", ADA_NHS, "Lovelace"),
     _condition("d1", "35489007", "Depressive disorder", "2022-01-01", subject="Patient/mh1"),
 )
-BEN_GP = _collection(
-    _patient("p2", BEN_NHS, "Marsh"),
+BEN_GP = collection(
+    person("p2", BEN_NHS, "Marsh"),
     _condition("b1", "38341003", "Hypertensive disorder", "2021-01-01", subject="Patient/p2"),
     _condition("c1", "195967001", "Asthma", "2021-01-01", subject="Patient/p2"),
 )
 
 
 @pytest.fixture
-def net(db):
-    gp = Organisation.objects.create(
-        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
-    )
-    mind = Organisation.objects.create(
-        ods_code="RX200", name="City Mind Partnership", kind=OrganisationKind.MENTAL_HEALTH_TRUST
-    )
+def net(gp, mental_health_trust, dr_gp, ig_officer):
+    mind = mental_health_trust
     other_gp = Organisation.objects.create(
         ods_code="B20002", name="Hillside Surgery", kind=OrganisationKind.GP_PRACTICE
     )
@@ -139,23 +118,12 @@ def net(db):
     assert ingest_documents([("ben", BEN_GP)], organisation=other_gp).rejected == 0
     ada = Patient.objects.get(nhs_number=ADA_NHS)
     ben = Patient.objects.get(nhs_number=BEN_NHS)
-
-    def user(email, role, org=None, patient=None):
-        u = User.objects.create_user(email, "pw-for-tests-only", role=role)
-        if org:
-            Membership.objects.create(user=u, organisation=org)
-        if patient:
-            PatientLink.objects.create(user=u, patient=patient, method="demo")
-        if role != Role.PATIENT:
-            TOTP.activate(u, TOTP_SECRET)  # staff see nothing without a second factor
-        return u
-
     people = {
-        "ada": user("ada@example.com", Role.PATIENT, patient=ada),
-        "ben": user("ben@example.com", Role.PATIENT, patient=ben),
-        "gp": user("dr.gp@example.com", Role.CLINICIAN, org=gp),
-        "trust": user("dr.trust@example.com", Role.CLINICIAN, org=trust),
-        "ig": user("ig@example.com", Role.IG_OFFICER),
+        "ada": PatientUserFactory(email="ada@example.com", patient=ada),
+        "ben": PatientUserFactory(email="ben@example.com", patient=ben),
+        "gp": dr_gp,
+        "trust": ClinicianFactory(email="dr.trust@example.com", organisation=trust),
+        "ig": ig_officer,
     }
     return {"gp": gp, "mind": mind, "trust": trust, "ada": ada, "ben": ben, "people": people}
 
@@ -486,7 +454,7 @@ def _accepted_correction(net):
     )
 
 
-def test_provenance_of_an_amendment_is_found_by_its_target_or_patient(client, net):
+def test_provenance_of_an_amendment_is_found_by_its_target_orperson(client, net):
     request = _accepted_correction(net)
     as_user(client, net, "ada")
     by_target = fhir(client, "/fhir/Provenance?target=MedicationStatement/m1")

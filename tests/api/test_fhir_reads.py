@@ -5,7 +5,6 @@ of URLs, and how a search answers (_sort, _summary=count, _elements)."""
 import json
 import uuid
 
-from accounts.models import Role, User
 from accuracy import services
 from audit.models import AuditEvent
 from consent.models import ConsentChoice, Decision, Scope
@@ -15,7 +14,6 @@ from tests.api.test_fhir_api import (
     ADA_NHS,
     BEN_NHS,
     FHIR_JSON,
-    NHS,
     SNOMED,
     _accepted_correction,
     _token,
@@ -26,6 +24,8 @@ from tests.api.test_fhir_api import (
     validate,
 )
 from tests.api.test_fhir_api import net as net  # the shared network, found by name
+from tests.feeds import NHS
+from tests.personas import ClinicianFactory, CorrectionRequestFactory
 
 FORM = "application/x-www-form-urlencoded"
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
@@ -154,25 +154,10 @@ def test_a_provenance_is_read_by_the_id_its_search_gives(client, net):
 def test_staff_read_by_id_a_provenance_the_portal_recorded_for_their_organisation(client, net):
     # An organisation's system may not send a Provenance (the portal's own type, see
     # tests/phr/test_portal_types_refused.py): this one is recorded as the portal does.
-    from accuracy.models import CorrectionRequest
     from phr.ingest import ingest_documents
 
     allergy = RecordEntry.objects.get(resource_type="AllergyIntolerance", fhir_id="a1")
-    request = CorrectionRequest.objects.create(
-        patient=net["ada"],
-        entry=allergy,
-        owner=allergy.owner,
-        entry_version=1,
-        element_label="The whole item",
-        proposed="Checked",
-        reason="Please check",
-        contact_preference="email",
-        jurisdiction="uk",
-        received_on="2026-11-01",
-        first_due_on="2026-12-01",
-        due_on="2026-12-01",
-        requested_by=net["people"]["ada"],
-    )
+    request = CorrectionRequestFactory(entry=allergy, requested_by=net["people"]["ada"])
     provenance_id = f"correction-{request.pk.hex}"
     sent = {
         "resourceType": "Provenance",
@@ -289,7 +274,7 @@ def test_practitioners_are_staff_by_name_only(client, net):
     assert practitioner["identifier"][0]["system"] == "https://portal.example/fhir/sid/staff"
     assert ids(fhir(client, "/fhir/Practitioner?name=hop")) == [f"Practitioner/staff-{clinician.pk}"]
     # Patients and IG officers are not practitioners; nor is anyone without a membership.
-    loner = User.objects.create_user("loner@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
+    loner = ClinicianFactory(email="loner@example.com", organisation=None, second_factor=False)
     for who in (net["people"]["ben"], net["people"]["ig"], loner):
         same_404(client, f"/fhir/Practitioner/staff-{who.pk}", "/fhir/Practitioner/staff-0")
     assert fhir(client, "/fhir/Practitioner")["total"] == 2

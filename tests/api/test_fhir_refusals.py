@@ -14,8 +14,9 @@ from consent import access_log, ig_queries
 from consent.models import ConsentChoice, Decision, Scope
 from phr.models import RecordEntry
 from phr.nhs_number import check_digit
-from tests.api.test_fhir_api import ADA_NHS, BEN_NHS, NHS, _token
+from tests.api.test_fhir_api import ADA_NHS, BEN_NHS, _token
 from tests.api.test_fhir_api import net as net  # the shared network, found by name
+from tests.feeds import NHS
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -20,6 +20,7 @@ from api.oauth_server import issue_access_token
 from phr.models import EntryVersion, RecordEntry
 from tests.api.test_fhir_api import FHIR_JSON
 from tests.api.test_fhir_api import net as net  # the shared network, found by name
+from tests.personas import ClinicianFactory
 
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 BUSINESS = "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionBusinessStatus"
@@ -550,11 +551,7 @@ def read_task(client, task_id: str, headers) -> tuple[dict, str]:
 
 
 def colleague(world, org_key: str = "gp", email: str = "dr.colleague@example.com"):
-    from accounts.models import Membership, Role, User
-
-    user = User.objects.create_user(email, "pw-for-tests-only", role=Role.CLINICIAN)
-    Membership.objects.create(user=user, organisation=world[org_key])
-    return user
+    return ClinicianFactory(email=email, organisation=world[org_key], second_factor=False)
 
 
 def test_the_task_names_its_revision_in_meta_version_id_as_the_etag_does(client, world, app):

@@ -8,22 +8,18 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
-from accounts.models import PatientLink, Role, User
 from api.auth import InvalidToken, api_actor, has_scope
 from api.models import SystemClient
 from audit.models import AuditEvent
 from consent.policy import ActorRole
-from phr.models import Patient
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def sam(db):
-    record = Patient.objects.create(nhs_number="9434765919")
-    user = User.objects.create_user("sam@example.com", "pw-for-tests-only", role=Role.PATIENT)
-    PatientLink.objects.create(user=user, patient=record, method="demo")
-    return user
+    return PatientUserFactory(email="sam@example.com")
 
 
 def issue(*args) -> str:
@@ -97,8 +93,8 @@ def test_it_refuses(sam, gp, args, message):
 
 
 def test_it_refuses_staff_and_unlinked_patients(gp):
-    User.objects.create_user("doc@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
-    User.objects.create_user("new@example.com", "pw-for-tests-only", role=Role.PATIENT)
+    ClinicianFactory(email="doc@example.com", organisation=None, second_factor=False)
+    PatientUserFactory(email="new@example.com", patient=None)
     with pytest.raises(CommandError, match="not a patient"):
         issue("doc@example.com", "--scope", "patient/*.read")
     with pytest.raises(CommandError, match="not linked"):

@@ -6,78 +6,33 @@ import re
 import uuid
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 
-from accounts.models import Membership, Notification, PatientLink, Role, User
+from accounts.models import Notification
 from accuracy import services
 from accuracy.models import CorrectionRequest
 from audit.models import AuditEvent
 from consent.models import ConsentChoice
 from consent.policy import actor_for
-from phr.ingest import ingest_documents
-from phr.models import Organisation, OrganisationKind, Patient
-
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
-SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
-
-
-def _record(pid, nhs, condition_id, text):
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {
-                "resource": {
-                    "resourceType": "Patient",
-                    "id": pid,
-                    "identifier": [{"system": NHS, "value": nhs}],
-                }
-            },
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "id": condition_id,
-                    "subject": {"reference": f"Patient/{pid}"},
-                    "code": {"text": text},
-                }
-            },
-        ],
-    }
+from phr.models import Organisation, OrganisationKind
+from tests.feeds import one_problem
+from tests.personas import ClinicianFactory, IGOfficerFactory, PatientUserFactory
 
 
 @pytest.fixture
-def net(db):
-    gp = Organisation.objects.create(
-        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
-    )
+def net(gp, dr_gp, ig_officer):
     hospital = Organisation.objects.create(
         ods_code="RX100", name="City Hospital", kind=OrganisationKind.ACUTE_TRUST
     )
-    assert (
-        ingest_documents([("a", _record("p1", "9434765919", "c1", "Asthma"))], organisation=gp).rejected == 0
-    )
-    assert ingest_documents([("b", _record("p2", "9990000018", "c2", "Gout"))], organisation=gp).rejected == 0
-    ada = Patient.objects.get(nhs_number="9434765919")
-    ben = Patient.objects.get(nhs_number="9990000018")
-
-    def user(email, role, org=None, patient=None, mfa=True):
-        u = User.objects.create_user(email, "pw-for-tests-only", role=role)
-        if org:
-            Membership.objects.create(user=u, organisation=org)
-        if patient:
-            PatientLink.objects.create(user=u, patient=patient, method="demo")
-        if role != Role.PATIENT and mfa:
-            TOTP.activate(u, SECRET)
-        return u
-
+    ada = one_problem(gp)
+    ben = one_problem(gp, pid="p2", nhs="9990000018", cid="c2", text="Gout")
     people = {
-        "ada": user("ada@example.com", Role.PATIENT, patient=ada),
-        "ben": user("ben@example.com", Role.PATIENT, patient=ben),
-        "unlinked": user("new@example.com", Role.PATIENT),
-        "gp": user("dr.gp@example.com", Role.CLINICIAN, org=gp),
-        "doctor": user("dr.trust@example.com", Role.CLINICIAN, org=hospital),
-        "ig": user("ig@example.com", Role.IG_OFFICER),
-        "ig_no_mfa": user("ig2@example.com", Role.IG_OFFICER, mfa=False),
+        "ada": PatientUserFactory(email="ada@example.com", patient=ada),
+        "ben": PatientUserFactory(email="ben@example.com", patient=ben),
+        "unlinked": PatientUserFactory(email="new@example.com", patient=None),
+        "gp": dr_gp,
+        "doctor": ClinicianFactory(email="dr.trust@example.com", organisation=hospital),
+        "ig": ig_officer,
+        "ig_no_mfa": IGOfficerFactory(email="ig2@example.com", second_factor=False),
     }
     return {
         "gp": gp,

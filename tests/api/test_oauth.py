@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
-from accounts.models import Membership, PatientLink, Role, User
+from accounts.models import Role
 from api import oauth_views
 from api import scopes as smart
 from api.auth import InvalidToken, api_actor, granted_scopes, has_scope
@@ -24,6 +24,7 @@ from api.oauth_server import issue_access_token
 from audit.models import AuditEvent
 from consent.policy import ActorRole
 from phr.models import Patient
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +38,7 @@ def record(db):
 
 @pytest.fixture
 def sam(record):
-    user = User.objects.create_user("sam@example.com", "pw-for-tests-only", role=Role.PATIENT)
-    PatientLink.objects.create(user=user, patient=record, method="demo")
-    return user
+    return PatientUserFactory(email="sam@example.com", patient=record)
 
 
 @pytest.fixture
@@ -198,9 +197,8 @@ def test_signing_in_comes_first(client, health_app):
 
 def test_staff_and_unlinked_patients_cannot_allow_an_app(client, health_app, gp):
     _, challenge = pkce()
-    unlinked = User.objects.create_user("new@example.com", "pw-for-tests-only", role=Role.PATIENT)
-    clinician = User.objects.create_user("doc@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
-    Membership.objects.create(user=clinician, organisation=gp)
+    unlinked = PatientUserFactory(email="new@example.com", patient=None)
+    clinician = ClinicianFactory(email="doc@example.com", organisation=gp, second_factor=False)
     for user in (unlinked, clinician):
         client.force_login(user)
         params = authorize_params(health_app, challenge)
@@ -347,8 +345,7 @@ def test_without_a_token_the_session_carries_the_scopes_of_the_users_role(sam, g
     assert has_scope(request, "patient/Communication.write")
     assert not has_scope(request, "system/Bundle.write")
 
-    clinician = User.objects.create_user("doc@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
-    Membership.objects.create(user=clinician, organisation=gp)
+    clinician = ClinicianFactory(email="doc@example.com", organisation=gp, second_factor=False)
     request = RequestFactory().get("/fhir/Patient")
     request.user, request.session = clinician, {}
     assert api_actor(request).organisation == gp
@@ -466,7 +463,7 @@ def test_the_patient_sees_their_apps_and_stops_one(client, sam, record, health_a
 
 def test_stopping_another_patients_app_changes_nothing(client, sam, health_app, record):
     body = patient_token(client, sam, health_app)
-    other = User.objects.create_user("other@example.com", "pw-for-tests-only", role=Role.PATIENT)
+    other = PatientUserFactory(email="other@example.com", patient=None)
     client.force_login(other)
     assert "My Health App" not in client.get("/apps/").content.decode()
     client.post("/apps/", {"application": health_app.pk})
@@ -477,6 +474,6 @@ def test_stopping_another_patients_app_changes_nothing(client, sam, health_app, 
 
 def test_the_apps_page_is_for_patients_only(client, gp):
     assert client.get("/apps/").status_code == 302
-    clinician = User.objects.create_user("doc@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
+    clinician = ClinicianFactory(email="doc@example.com", organisation=None, second_factor=False)
     client.force_login(clinician)
     assert client.get("/apps/").status_code == 404

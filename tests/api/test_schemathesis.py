@@ -11,58 +11,31 @@ from collections import Counter
 import pytest
 import requests
 import schemathesis
-from allauth.mfa.totp.internal.auth import TOTP
 from django.test import Client
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from accounts.models import Notification, PatientLink, Role, User
+from accounts.models import Notification
 from accuracy import services
 from consent.models import ConsentChoice, Decision, Scope
 from consent.policy import actor_for, open_record
-from phr.ingest import ingest_documents
-from phr.models import Organisation, OrganisationKind, Patient
+from phr.models import Organisation, OrganisationKind
+from tests.feeds import one_problem
+from tests.personas import ClinicianFactory, PatientUserFactory
 
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
 EXAMPLES = 25
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def signed_in(live_server):
+def signed_in(live_server, gp, ig_officer):
     """A patient with a record, a notification, a choice, a correction and a look by
     staff, and an IG officer: a requests session for each, signed in to the portal."""
-    gp = Organisation.objects.create(
-        ods_code="A10001", name="Riverside Surgery", kind=OrganisationKind.GP_PRACTICE
-    )
     Organisation.objects.create(ods_code="RX100", name="City Hospital", kind=OrganisationKind.ACUTE_TRUST)
-    record = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [
-            {
-                "resource": {
-                    "resourceType": "Patient",
-                    "id": "p1",
-                    "identifier": [{"system": NHS, "value": "9434765919"}],
-                }
-            },
-            {
-                "resource": {
-                    "resourceType": "Condition",
-                    "id": "c1",
-                    "subject": {"reference": "Patient/p1"},
-                    "code": {"text": "Asthma"},
-                }
-            },
-        ],
-    }
-    assert ingest_documents([("gp", record)], organisation=gp).rejected == 0
-    patient = Patient.objects.get(nhs_number="9434765919")
-    user = User.objects.create_user("ada@example.com", "pw-for-tests-only", role=Role.PATIENT)
-    PatientLink.objects.create(user=user, patient=patient, method="demo")
+    patient = one_problem(gp)
+    user = PatientUserFactory(email="ada@example.com", patient=patient)
     Notification.objects.create(user=user, title="Welcome", body="Your record is linked")
     ConsentChoice.objects.create(patient=patient, scope=Scope.NETWORK, decision=Decision.PERMIT)
     services.submit_correction(
@@ -73,14 +46,10 @@ def signed_in(live_server):
         reason="I have never had asthma",
         contact_preference="portal",
     )
-    doctor = User.objects.create_user("dr@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
-    doctor.memberships.create(organisation=gp)
-    TOTP.activate(doctor, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")  # staff need a second factor
+    doctor = ClinicianFactory(email="dr@example.com", organisation=gp)
     open_record(actor_for(doctor), patient.pk).read()
 
-    ig = User.objects.create_user("ig@example.com", "pw-for-tests-only", role=Role.IG_OFFICER)
-    TOTP.activate(ig, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")
-    sessions = {"patient": _session(user), "ig": _session(ig)}
+    sessions = {"patient": _session(user), "ig": _session(ig_officer)}
     yield sessions["patient"], sessions["ig"]
     for session in sessions.values():
         session.close()  # before the live server stops: no connection left open to it

@@ -7,7 +7,7 @@ from dataclasses import replace
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from oauth2_provider.models import Application, RefreshToken
+from oauth2_provider.models import RefreshToken
 
 from accounts.models import User
 from api import scopes as smart
@@ -17,7 +17,8 @@ from consent.policy import NotFound, actor_for, open_record
 from phr.models import RecordEntry
 from tests.api.test_fhir_api import _token, ids, validate
 from tests.api.test_fhir_api import net as net  # the shared network, found by name
-from tests.api.test_oauth import REDIRECT, authorize_params, bearer, exchange, pkce
+from tests.api.test_oauth import authorize_params, bearer, exchange, pkce
+from tests.api.test_oauth import health_app as health_app  # the shared app, found by name
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +38,7 @@ def types_in(bundle) -> set[str]:
 
 def test_a_patient_only_token_gets_only_the_patient_from_everything(client, net):
     headers = _token(net, "patient/Patient.read")
-    response = client.get(f"/fhir/Patient/{net['ada'].pk}/$everything", **headers)
-    assert response.status_code == 200, response.content[:500]
-    bundle = json.loads(response.content)
-    validate(bundle)
+    bundle = fhir_with(client, f"/fhir/Patient/{net['ada'].pk}/$everything", headers)
     assert ids(bundle) == [f"Patient/{net['ada'].pk}"]
     assert bundle["total"] == 1
     # The disclosure audited is exactly the one Patient entry.
@@ -158,16 +156,9 @@ def test_the_policy_releases_only_the_actors_types_on_every_read(net):
     assert everything.read_one(observation.pk) == observation
 
 
-def test_a_tokens_actor_carries_the_types_its_scopes_release(net):
+def test_a_tokens_actor_carries_the_types_its_scopes_release(net, health_app):
     from api.oauth_server import issue_access_token
 
-    app = Application.objects.create(
-        name="Narrow app",
-        client_type=Application.CLIENT_PUBLIC,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris=REDIRECT,
-        client_secret="",
-    )
     ada = User.objects.get(email="ada@example.com")
     cases = {
         "patient/Patient.read openid": frozenset({"Patient"}),
@@ -176,7 +167,9 @@ def test_a_tokens_actor_carries_the_types_its_scopes_release(net):
         "patient/Communication.write": frozenset(),
     }
     for scope, expected in cases.items():
-        raw, _ = issue_access_token(application=app, user=ada, scope=scope, minutes=5, issued_by="test")
+        raw, _ = issue_access_token(
+            application=health_app, user=ada, scope=scope, minutes=5, issued_by="test"
+        )
         assert api_actor(bearer(raw)).readable_types == expected, scope
 
 
@@ -191,17 +184,6 @@ def test_the_words_for_patient_read_say_what_it_releases():
 
 
 # --- The consent screen and offline_access -------------------------------------------------
-
-
-@pytest.fixture
-def health_app(db):
-    return Application.objects.create(
-        name="My Health App",
-        client_type=Application.CLIENT_PUBLIC,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris=REDIRECT,
-        client_secret="",
-    )
 
 
 def consent_page(client, user, app, scope) -> tuple[str, dict, str]:

@@ -1,20 +1,16 @@
 """Sign-in, sign-out and two-factor events are in the audit trail."""
 
 import pytest
-from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP
 
 from audit.chain import verify
 from audit.models import AuditEvent
-
-PASSWORD = "a-long-and-unguessable-phrase"
+from tests.personas import PASSWORD, TOTP_SECRET, UserFactory
 
 
 @pytest.fixture
-def person(django_user_model):
-    user = django_user_model.objects.create_user("kim@example.com", PASSWORD)
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-    return user
+def person(db):
+    return UserFactory(email="kim@example.com", verified_email=True)
 
 
 @pytest.mark.django_db
@@ -42,7 +38,7 @@ def test_a_failed_sign_in_is_audited_without_the_password(client, person):
 
 @pytest.mark.django_db
 def test_a_wrong_two_factor_code_is_audited(client, person):
-    TOTP.activate(person, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")
+    TOTP.activate(person, TOTP_SECRET)
     client.post("/accounts/login/", {"login": person.email, "password": PASSWORD})
     client.post("/accounts/2fa/authenticate/", {"code": "000000"})
 

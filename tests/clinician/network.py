@@ -1,17 +1,12 @@
 """A small network for the clinician pages: one patient whose record two organisations
-hold, clinicians with two-factor authentication, and the patient's own account."""
+hold. Its people are the shared personas (tests/personas.py)."""
 
-from allauth.mfa.totp.internal.auth import TOTP
-
-from accounts.models import Membership, PatientLink, User
 from phr.ingest import ingest_documents
 from phr.models import Patient
 
 NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 NHS_NUMBER = "9434765919"
 UNKNOWN_NHS_NUMBER = "9990000018"  # valid check digit, nobody has it
-TOTP_SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
-PASSWORD = "a-long-and-unguessable-phrase"
 SNOMED = "http://snomed.info/sct"
 
 
@@ -95,18 +90,3 @@ def build_record(gp, hospital) -> Patient:
         organisation=hospital,
     )
     return Patient.objects.get(nhs_number=NHS_NUMBER)
-
-
-def clinician(email: str, *organisations, mfa: bool = True) -> User:
-    user = User.objects.create_user(email, PASSWORD, role="clinician")
-    for organisation in organisations:
-        Membership.objects.create(user=user, organisation=organisation, job_title="Doctor")
-    if mfa:
-        TOTP.activate(user, TOTP_SECRET)
-    return user
-
-
-def patient_user(patient: Patient, email: str = "ada@example.com") -> User:
-    user = User.objects.create_user(email, PASSWORD, role="patient")
-    PatientLink.objects.create(user=user, patient=patient, method=PatientLink.Method.DEMO)
-    return user

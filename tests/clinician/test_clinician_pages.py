@@ -12,21 +12,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import ACTING_FOR_SESSION_KEY
-from accounts.models import Notification, User
+from accounts.models import Notification
 from audit.models import AuditEvent
 from consent.models import BreakGlass, BreakGlassReason, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent
 from phr.models import Category, RecordEntry
-from tests.clinician.network import (
-    NHS_NUMBER,
-    PASSWORD,
-    UNKNOWN_NHS_NUMBER,
-    build_record,
-    clinician,
-    patient_user,
-)
-from web.clinician.record import PAGE_SIZE, pretty_json
+from tests.clinician.network import NHS_NUMBER, UNKNOWN_NHS_NUMBER, build_record
+from tests.personas import ClinicianFactory, PatientUserFactory, UserFactory
+from web.clinician.record import PAGE_SIZE
+from web.common import pretty_json
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +60,7 @@ def ada(gp, hospital):
 
 @pytest.fixture
 def ada_user(ada):
-    return patient_user(ada)
+    return PatientUserFactory(email="ada@example.com", patient=ada)
 
 
 @pytest.fixture
@@ -75,17 +70,12 @@ def ada_actor(ada_user):
 
 @pytest.fixture
 def dr_hospital(hospital):
-    return clinician("dr.bell@hospital.example", hospital)
-
-
-@pytest.fixture
-def dr_gp(gp):
-    return clinician("dr.green@gp.example", gp)
+    return ClinicianFactory(email="dr.bell@hospital.example", organisation=hospital)
 
 
 @pytest.fixture
 def dr_mind(mental_health_trust):
-    return clinician("dr.moss@mind.example", mental_health_trust)
+    return ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
 
 
 def deny(actor, patient, *, organisation=None, category=""):
@@ -131,7 +121,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
 
 @pytest.mark.parametrize("role", ["patient", "ig_officer"])
 def test_patients_and_ig_officers_find_no_clinician_pages(client, ada, role):
-    user = User.objects.create_user(f"{role}@example.com", PASSWORD, role=role)
+    user = UserFactory(email=f"{role}@example.com", role=role)
     client.force_login(user)
     for url in every_page(ada.pk):
         assert client.get(url).status_code == 404
@@ -139,7 +129,9 @@ def test_patients_and_ig_officers_find_no_clinician_pages(client, ada, role):
 
 
 def test_a_clinician_without_two_factor_authentication_is_sent_to_set_it_up(client, hospital):
-    client.force_login(clinician("new@hospital.example", hospital, mfa=False))
+    client.force_login(
+        ClinicianFactory(email="new@hospital.example", organisation=hospital, second_factor=False)
+    )
     response = client.get(FIND)
     assert response.status_code == 302
     assert response["Location"] == reverse("mfa_activate_totp")
@@ -204,7 +196,7 @@ def test_the_search_page_is_never_a_get_with_the_number(client, dr_hospital):
 def test_a_clinician_of_several_organisations_chooses_only_among_their_own(client, gp, hospital, dr_gp):
     from phr.models import Organisation
 
-    both = clinician("locum@example.com", gp, hospital)
+    both = ClinicianFactory(email="locum@example.com", organisation=[gp, hospital])
     stranger = Organisation.objects.create(ods_code="Z999", name="Elsewhere Clinic")
     client.force_login(both)
     page = client.get(FIND).content.decode()

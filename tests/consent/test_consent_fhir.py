@@ -6,11 +6,12 @@ import pytest
 import time_machine
 from fhir.resources.R4B.consent import Consent
 
-from accounts.models import PatientLink, User
+from accounts.models import User
 from consent.fhir import consent_resource
 from consent.policy import actor_for
 from consent.services import change_consent
 from phr.models import Patient
+from tests.personas import PatientUserFactory
 
 START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -23,8 +24,7 @@ def patient(db):
 @pytest.fixture
 def choose(patient):
     """Record one choice as the patient themself, the only person who may."""
-    user = User.objects.create_user("ada@example.com", role="patient")
-    PatientLink.objects.create(user=user, patient=patient, method="demo")
+    user = PatientUserFactory(email="ada@example.com", patient=patient)
     user = User.objects.get(pk=user.pk)
 
     def choose(scope, decision, *, organisation=None, category="", until=None):

@@ -15,17 +15,16 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from django.utils import timezone
 
-from accounts.models import Membership, PatientLink, Role, User
+from accounts.models import User
 from audit.models import AuditEvent
 from consent.models import BreakGlass, ConsentChoice, Decision, Scope
 from consent.policy import Action, NotFound, actor_for, decide, open_record, system_actor
-from phr.ingest import ingest_documents
 from phr.models import Organisation, OrganisationKind, Patient
+from tests.feeds import patient_resource, send
+from tests.personas import ClinicianFactory, PatientUserFactory
 
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
 SNOMED = "http://snomed.info/sct"
 ALL = {"o-gen", "o-mh", "x-gen", "x-sex"}
 NOT_FOUND = "not found"
@@ -45,18 +44,8 @@ def condition(cid, code, display, security=None):
     return resource
 
 
-def patient_resource(pid, nhs):
-    return {"resourceType": "Patient", "id": pid, "identifier": [{"system": NHS, "value": nhs}]}
-
-
-def send(org, *resources):
-    doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    result = ingest_documents([("t", doc)], organisation=org)
-    assert result.rejected == 0, result.issues
-
-
 @pytest.fixture
-def world(db):
+def world(ig_officer):
     orgs = {
         key: Organisation.objects.create(ods_code=code, name=name, kind=kind)
         for key, code, name, kind in [
@@ -81,24 +70,13 @@ def world(db):
     send(orgs["X"], patient_resource("pb", "9990000026"))
     pa = Patient.objects.get(nhs_number="9990000018")
     pb = Patient.objects.get(nhs_number="9990000026")
-
-    def user(email, role, org=None, patient=None):
-        u = User.objects.create_user(email, "pw-for-tests-only", role=role)
-        if org:
-            Membership.objects.create(user=u, organisation=orgs[org])
-        if patient:
-            PatientLink.objects.create(user=u, patient=patient, method="demo")
-        if role != Role.PATIENT:
-            TOTP.activate(u, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")  # staff need a second factor
-        return u
-
     users = {
-        "patient_a": user("a@example.com", Role.PATIENT, patient=pa),
-        "patient_b": user("b@example.com", Role.PATIENT, patient=pb),
-        "clin_owner": user("o@example.com", Role.CLINICIAN, org="O"),
-        "clin_perm": user("p@example.com", Role.CLINICIAN, org="P"),
-        "clin_denied": user("d@example.com", Role.CLINICIAN, org="D"),
-        "ig": user("ig@example.com", Role.IG_OFFICER),
+        "patient_a": PatientUserFactory(email="a@example.com", patient=pa),
+        "patient_b": PatientUserFactory(email="b@example.com", patient=pb),
+        "clin_owner": ClinicianFactory(email="o@example.com", organisation=orgs["O"]),
+        "clin_perm": ClinicianFactory(email="p@example.com", organisation=orgs["P"]),
+        "clin_denied": ClinicianFactory(email="d@example.com", organisation=orgs["D"]),
+        "ig": ig_officer,
     }
     ConsentChoice.objects.create(
         patient=pa, scope=Scope.ORGANISATION, organisation=orgs["P"], decision=Decision.PERMIT

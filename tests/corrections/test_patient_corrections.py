@@ -10,31 +10,21 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from allauth.mfa.totp.internal.auth import TOTP
 from django.urls import reverse
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.communication import Communication
 from fhir.resources.R4B.flag import Flag
 
-from accounts.models import Membership, PatientLink, Role, User
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest, Message, Statement
 from audit.models import AuditEvent
 from consent.policy import actor_for, open_record
-from phr.ingest import ingest_documents
 from phr.models import Patient, RecordEntry
+from tests.feeds import patient_resource, send
+from tests.personas import ClinicianFactory, PatientUserFactory
 
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
 ADA_NHS, BEN_NHS = "9434765919", "9990000018"
 DISPUTED = "https://patient-record-portal.example/CodeSystem/record-flags"
-
-
-def _bundle(*resources):
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-
-
-def _patient(pid, nhs):
-    return {"resourceType": "Patient", "id": pid, "identifier": [{"system": NHS, "value": nhs}]}
 
 
 MEDICINE = {
@@ -55,44 +45,29 @@ RESULT = {
 }
 
 
-def _ingest(organisation, *resources):
-    result = ingest_documents([("test.json", _bundle(*resources))], organisation=organisation)
-    assert result.rejected == 0, result.issues
-
-
 @pytest.fixture
-def net(gp, hospital):
+def net(gp, hospital, dr_gp):
     """Ada's record: the GP holds a medicine, the hospital a potassium result written with
     a trailing zero; Ben's record holds one hospital item. A GP clinician decides."""
-    _ingest(gp, _patient("p1", ADA_NHS), MEDICINE)
+    send(gp, patient_resource("p1", ADA_NHS), MEDICINE)
     # 4.10 keeps its precision through storage: the download must too.
-    _ingest(
+    send(
         hospital,
-        _patient("p1", ADA_NHS),
+        patient_resource("p1", ADA_NHS),
         {**RESULT, "valueQuantity": {"value": Decimal("4.10"), "unit": "mmol/L"}},
     )
-    _ingest(
+    send(
         hospital,
-        _patient("pb", BEN_NHS),
+        patient_resource("pb", BEN_NHS),
         {**MEDICINE, "id": "b1", "subject": {"reference": "Patient/pb"}, "dosage": [{"text": "Ben's dose"}]},
     )
-    ada = User.objects.create_user("ada@example.com", "pw-for-tests-only", role=Role.PATIENT)
-    PatientLink.objects.create(user=ada, patient=Patient.objects.get(nhs_number=ADA_NHS), method="demo")
-    ben = User.objects.create_user("ben@example.com", "pw-for-tests-only", role=Role.PATIENT)
-    PatientLink.objects.create(user=ben, patient=Patient.objects.get(nhs_number=BEN_NHS), method="demo")
-    doctor = User.objects.create_user("dr.gp@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
-    Membership.objects.create(user=doctor, organisation=gp)
-    trust_doctor = User.objects.create_user("dr.trust@example.com", "pw-for-tests-only", role=Role.CLINICIAN)
-    Membership.objects.create(user=trust_doctor, organisation=hospital)
-    for staff in (doctor, trust_doctor):
-        TOTP.activate(staff, "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM")  # staff need a second factor
     return {
         "gp": gp,
         "hospital": hospital,
-        "ada": ada,
-        "ben": ben,
-        "doctor": doctor,
-        "trust_doctor": trust_doctor,
+        "ada": PatientUserFactory(email="ada@example.com", patient=Patient.objects.get(nhs_number=ADA_NHS)),
+        "ben": PatientUserFactory(email="ben@example.com", patient=Patient.objects.get(nhs_number=BEN_NHS)),
+        "doctor": dr_gp,
+        "trust_doctor": ClinicianFactory(email="dr.trust@example.com", organisation=hospital),
         "medicine": RecordEntry.objects.get(fhir_id="m1"),
         "result": RecordEntry.objects.get(fhir_id="o1"),
         "bens": RecordEntry.objects.get(fhir_id="b1"),

@@ -12,7 +12,8 @@ from consent.models import BreakGlass, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent
 from demo.totp import current_code
-from tests.clinician.network import NHS_NUMBER, PASSWORD, TOTP_SECRET, build_record, clinician, patient_user
+from tests.clinician.network import NHS_NUMBER, build_record
+from tests.personas import PASSWORD, TOTP_SECRET, ClinicianFactory, PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def refusing_patient(gp, hospital, mental_health_trust):
     ada = build_record(gp, hospital)
     change_consent(
-        actor=actor_for(patient_user(ada)),
+        actor=actor_for(PatientUserFactory(email="ada@example.com", patient=ada)),
         patient_id=ada.pk,
         scope=Scope.ORGANISATION,
         decision=Decision.DENY,
@@ -32,7 +33,7 @@ def refusing_patient(gp, hospital, mental_health_trust):
 
 @pytest.fixture
 def dr_moss(mental_health_trust):
-    user = clinician("dr.moss@mind.example", mental_health_trust)
+    user = ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
 

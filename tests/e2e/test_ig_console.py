@@ -56,6 +56,7 @@ def history(gp, hospital):
     PatientLink.objects.create(user=account, patient=ada, method=PatientLink.Method.DEMO)
     doctor = User.objects.create_user("dr.bell@hospital.example", PASSWORD, role="clinician")
     Membership.objects.create(user=doctor, organisation=hospital)
+    TOTP.activate(doctor, SECRET)  # staff read records only with a second factor
     open_record(actor_for(doctor), ada.pk).read()
     change_consent(actor=actor_for(account), patient_id=ada.pk, scope="network", decision="deny")
     declare_break_glass(

@@ -12,10 +12,10 @@ from accounts.linking import NO_MATCH, issue_linkage_key
 from accounts.models import Membership, PatientLink, User
 from phr.ingest import ingest_documents
 from phr.models import Patient
+from tests.personas import PASSWORD, TOTP_SECRET, totp_code
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "a-long-and-unguessable-phrase"
 NHS_NUMBER = "9434765919"
 BORN = date(1984, 3, 15)
 EMAIL = "ada.okafor@example.com"
@@ -155,17 +155,11 @@ def test_a_clinician_issues_a_key_and_sees_a_printable_letter(
     live_server, browser_page, gp, letter, axe_violations, screenshot
 ):
     from allauth.account.models import EmailAddress
-    from allauth.mfa.totp.internal.auth import (
-        TOTP,
-        format_hotp_value,
-        hotp_value,
-        yield_hotp_counters_from_time,
-    )
+    from allauth.mfa.totp.internal.auth import TOTP
 
-    secret = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
     doctor = User.objects.get(email="dr.bell@riverside.example")
     EmailAddress.objects.create(user=doctor, email=doctor.email, verified=True, primary=True)
-    TOTP.activate(doctor, secret)
+    TOTP.activate(doctor, TOTP_SECRET)
     page = browser_page
     page.goto(live_server.url + "/accounts/login/")
     page.get_by_label("Email").fill(doctor.email)
@@ -174,9 +168,7 @@ def test_a_clinician_issues_a_key_and_sees_a_printable_letter(
     page.wait_for_url("**/2fa/authenticate/")
     assert axe_violations() == []
     screenshot("linking-mfa-authenticate")
-    counters = list(yield_hotp_counters_from_time())
-    code = format_hotp_value(hotp_value(secret, counters[len(counters) // 2]))
-    page.locator('input[name="code"]').fill(code)
+    page.locator('input[name="code"]').fill(totp_code())
     page.locator('form button[type="submit"]').first.click()
     page.wait_for_url(live_server.url + "/")
 

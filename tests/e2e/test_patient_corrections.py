@@ -12,7 +12,8 @@ from playwright.sync_api import expect
 from accuracy import services
 from accuracy.models import CorrectionRequest
 from consent.policy import actor_for
-from tests.clinician.network import PASSWORD, build_record, clinician, patient_user
+from tests.clinician.network import build_record
+from tests.personas import PASSWORD, ClinicianFactory, PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -20,9 +21,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def people(gp, hospital):
     patient = build_record(gp, hospital)
-    ada = patient_user(patient)
+    ada = PatientUserFactory(email="ada@example.com", patient=patient)
     EmailAddress.objects.create(user=ada, email=ada.email, verified=True, primary=True)
-    return {"ada": ada, "doctor": clinician("dr.gp@example.com", gp)}
+    return {"ada": ada, "doctor": ClinicianFactory(email="dr.gp@example.com", organisation=gp)}
 
 
 def test_a_patient_reports_a_mistake_and_records_their_disagreement(

@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from accuracy.record_display import KINDS
 from phr.ingest import ingest_documents
-from tests.clinician.network import PASSWORD, build_record, patient_user
+from tests.clinician.network import build_record
+from tests.personas import PASSWORD, PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +44,7 @@ def ada(gp, hospital):
             ],
             organisation=gp,
         )
-    user = patient_user(patient)
+    user = PatientUserFactory(email="ada@example.com", patient=patient)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     return user
 

@@ -13,7 +13,8 @@ from consent.models import Decision, Scope
 from consent.policy import actor_for, open_record
 from consent.services import change_consent, declare_break_glass
 from phr.models import Organisation, OrganisationKind
-from tests.clinician.network import PASSWORD, build_record, clinician, patient_user
+from tests.clinician.network import build_record
+from tests.personas import PASSWORD, ClinicianFactory, PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -24,10 +25,10 @@ def ada_user(gp, hospital, mental_health_trust):
         ods_code="RYA", name="Northbridge Ambulance Service", kind=OrganisationKind.AMBULANCE
     )
     ada = build_record(gp, hospital)
-    user = patient_user(ada)
+    user = PatientUserFactory(email="ada@example.com", patient=ada)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     # A hospital doctor reads the record for direct care.
-    doctor = clinician("dr.hale@hospital.example", hospital)
+    doctor = ClinicianFactory(email="dr.hale@hospital.example", organisation=hospital)
     doctor.first_name, doctor.last_name = "Priya", "Hale"
     doctor.save()
     open_record(actor_for(doctor), ada.pk).read()
@@ -39,7 +40,7 @@ def ada_user(gp, hospital, mental_health_trust):
         decision=Decision.DENY,
         organisation=mental_health_trust,
     )
-    moss = clinician("dr.moss@mind.example", mental_health_trust)
+    moss = ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
     declare_break_glass(
         actor=actor_for(moss),
         patient_id=ada.pk,

@@ -17,7 +17,8 @@ from accuracy.models import BusinessStatus, CorrectionRequest
 from consent.policy import actor_for
 from demo.totp import current_code
 from phr.models import EntryVersion, RecordEntry
-from tests.clinician.network import PASSWORD, TOTP_SECRET, build_record, clinician, patient_user
+from tests.clinician.network import build_record
+from tests.personas import PASSWORD, TOTP_SECRET, ClinicianFactory, PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +46,7 @@ def flagged(gp, hospital):
     ada = build_record(gp, hospital)
     entry = RecordEntry.objects.get(owner=gp, fhir_id="c1")
     request = services.submit_correction(
-        actor=actor_for(patient_user(ada)),
+        actor=actor_for(PatientUserFactory(email="ada@example.com", patient=ada)),
         entry_id=entry.pk,
         element="code",
         proposed="Hypertension, resolved in 2025",
@@ -63,7 +64,7 @@ def verified(user):
 def test_a_clinician_decides_a_correction_and_the_item_is_amended(
     live_server, browser_page, flagged, gp, axe_violations, screenshot
 ):
-    dr_gp = verified(clinician("dr.gp@riverside.example", gp))
+    dr_gp = verified(ClinicianFactory(email="dr.gp@riverside.example", organisation=gp))
     page = browser_page
     queue_url = live_server.url + "/clinician/corrections/"
     sign_in(page, queue_url, dr_gp)
@@ -150,7 +151,7 @@ def sign_in_from_the_start(page, base: str, user) -> None:
 def test_staff_land_on_what_waits_for_them_and_find_their_way_by_the_header(
     live_server, browser_page, flagged, gp, axe_violations, screenshot
 ):
-    dr_gp = verified(clinician("dr.gp@riverside.example", gp))
+    dr_gp = verified(ClinicianFactory(email="dr.gp@riverside.example", organisation=gp))
     page = browser_page
     sign_in_from_the_start(page, live_server.url, dr_gp)
     expect(page.get_by_role("heading", level=1)).to_have_text("Your work")

@@ -8,11 +8,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership, PatientLink, User
 from audit.models import AuditEvent
 from consent import ig_queries
 from consent.models import BreakGlass, BreakGlassReview
@@ -21,11 +19,11 @@ from consent.services import change_consent, declare_break_glass
 from phr.ingest import ingest_documents
 from phr.models import Patient
 from phr.nhs_number import check_digit
+from tests.personas import ClinicianFactory, IGOfficerFactory, PatientUserFactory, link_record
 
 pytestmark = pytest.mark.django_db
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
-SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
 CONDITION_DISPLAY = "Hypertensive disorder"
 
 
@@ -85,15 +83,6 @@ def make_patients(organisation, count, start=100001):
     return [Patient.objects.get(nhs_number=nhs) for nhs in numbers]
 
 
-def staff(email, role, organisation=None, *, totp=True):
-    user = User.objects.create_user(email, "a-long-password-for-tests", role=role)
-    if organisation is not None:
-        Membership.objects.create(user=user, organisation=organisation)
-    if totp:
-        TOTP.activate(user, SECRET)
-    return user
-
-
 @pytest.fixture
 def ada(gp):
     """A patient whose record the GP holds: one Condition."""
@@ -102,19 +91,17 @@ def ada(gp):
 
 @pytest.fixture
 def ada_account(ada):
-    user = User.objects.create_user("ada@example.com", "a-long-password-for-tests", role="patient")
-    PatientLink.objects.create(user=user, patient=ada, method=PatientLink.Method.DEMO)
-    return user
+    return PatientUserFactory(email="ada@example.com", patient=ada)
 
 
 @pytest.fixture
 def clinician(hospital):
-    return staff("dr.bell@hospital.example", "clinician", hospital)
+    return ClinicianFactory(email="dr.bell@hospital.example", organisation=hospital)
 
 
 @pytest.fixture
 def ig_user():
-    return staff("ig@network.example", "ig_officer")
+    return IGOfficerFactory(email="ig@network.example")
 
 
 @pytest.fixture
@@ -131,8 +118,7 @@ def refuse_sharing(patient):
     """The patient refuses sharing across the network, through their own account."""
     link = patient.accounts.select_related("user").first()
     if link is None:
-        user = User.objects.create_user(f"{patient.pk.hex}@example.com", "a-long-password", role="patient")
-        link = PatientLink.objects.create(user=user, patient=patient, method=PatientLink.Method.DEMO)
+        link = PatientUserFactory(email=f"{patient.pk.hex}@example.com", patient=patient).patient_link
     return change_consent(actor=actor_for(link.user), patient_id=patient.pk, scope="network", decision="deny")
 
 
@@ -178,7 +164,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, ada):
 
 
 def test_an_ig_officer_without_two_factor_is_sent_to_set_it_up(client, ada):
-    user = staff("new.ig@network.example", "ig_officer", totp=False)
+    user = IGOfficerFactory(email="new.ig@network.example", second_factor=False)
     client.force_login(user)
     for url in all_ig_urls(ada):
         response = client.get(url)
@@ -223,7 +209,7 @@ def seqs(response) -> set[int]:
 
 def test_each_filter_narrows_the_results(ig, gp, hospital, clinician):
     ada, bob = make_patients(gp, 2)
-    gp_clinician = staff("dr.gray@surgery.example", "clinician", gp)
+    gp_clinician = ClinicianFactory(email="dr.gray@surgery.example", organisation=gp)
     read(clinician, ada)
     read(gp_clinician, bob)
     hospital_read_ada = AuditEvent.objects.get(action="record.read", patient_id=ada.pk)
@@ -361,7 +347,7 @@ def test_no_page_puts_an_nhs_number_in_a_url_or_shows_clinical_content(ig, gp, a
     refuse_sharing(ada)
     break_glass(clinician, ada, "Collapsed at home")
     staff_patient = make_patients(gp, 1, start=200001)[0]
-    PatientLink.objects.create(user=clinician, patient=staff_patient, method=PatientLink.Method.DEMO)
+    link_record(clinician, staff_patient)
     read(clinician, staff_patient)
     numbers = [p.nhs_number for p in Patient.objects.all()]
     pages = [ig.get(url) for url in all_ig_urls(ada) if "export" not in url]
@@ -528,7 +514,7 @@ def test_a_clinician_reading_eleven_unrelated_patients_is_a_signal(ig, gp, hospi
     patients = make_patients(gp, 11)
     for patient in patients:
         read(clinician, patient)
-    modest = staff("dr.moss@hospital.example", "clinician", hospital)
+    modest = ClinicianFactory(email="dr.moss@hospital.example", organisation=hospital)
     for patient in patients[:10]:
         read(modest, patient)
 
@@ -551,10 +537,10 @@ def test_patients_the_readers_organisation_holds_are_not_unrelated(gp, hospital,
 
 
 def test_reads_of_a_staff_members_own_record_are_a_signal(ig, gp, hospital, clinician):
-    colleague = staff("nurse.hill@hospital.example", "clinician", hospital)
+    colleague = ClinicianFactory(email="nurse.hill@hospital.example", organisation=hospital)
     own, theirs = make_patients(gp, 2, start=300001)
-    PatientLink.objects.create(user=clinician, patient=own, method=PatientLink.Method.DEMO)
-    PatientLink.objects.create(user=colleague, patient=theirs, method=PatientLink.Method.DEMO)
+    link_record(clinician, own)
+    link_record(colleague, theirs)
     read(clinician, own)
     read(clinician, theirs)
 
@@ -595,7 +581,7 @@ def test_every_ig_page_links_to_the_four_areas(ig, ada):
 def test_withheld_items_are_listed_with_their_reasons_but_not_their_content(ig, ada, gp):
     from consent.services import release_withholding, withhold_from_patient
 
-    owner = staff("dr.gp@gp.example", "clinician", gp)
+    owner = ClinicianFactory(email="dr.gp@gp.example", organisation=gp)
     entries = list(ada.entries.filter(resource_type="Condition"))
     held = withhold_from_patient(
         actor=actor_for(owner), entry=entries[0], reason="Result to be discussed face to face first"

@@ -14,7 +14,7 @@ from phr.models import IngestBatch, Patient, RecordEntry
 from phr.tasks import ingest_batch
 from tests.api.test_fhir_api import net as net  # the shared network, found by name
 from tests.api.test_fhir_write import answer, post, system_token
-from tests.clinician.network import patient_user
+from tests.personas import PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +100,7 @@ def test_a_patients_everything_and_download_hold_none_of_them(client, gp):
         [("feed.json", collection(person(), condition(), *PORTAL_OWNED.values()))], organisation=gp
     )
     ada = Patient.objects.get(nhs_number=ADA_NHS)
-    client.force_login(patient_user(ada))
+    client.force_login(PatientUserFactory(email="ada@example.com", patient=ada))
     everything = json.loads(client.get(f"/fhir/Patient/{ada.pk}/$everything").content)
     assert {e["resource"]["resourceType"] for e in everything["entry"]} == {"Patient", "Condition"}
     download = json.loads(client.get("/record/download.json").content)

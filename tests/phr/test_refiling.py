@@ -11,27 +11,16 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from consent.policy import actor_for, open_record
-from phr.ingest import ingest_documents
 from phr.models import EntryVersion, Patient, RecordEntry, Refiling
-from tests.clinician.network import clinician, patient_user
+from tests.feeds import person, send
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
-NHS = "https://fhir.nhs.uk/Id/nhs-number"
 ADA_NHS = "9434765919"
 BEN_NHS = "9990000018"
 ADAS_WORDS = "Seen with Ada's sister about the lump"
 BENS_WORDS = "Reviewed in clinic"
-
-
-def person(pid, nhs, family):
-    return {
-        "resourceType": "Patient",
-        "id": pid,
-        "identifier": [{"system": NHS, "value": nhs}],
-        "name": [{"family": family, "given": ["Test"]}],
-        "birthDate": "1970-01-01",
-    }
 
 
 def item(subject, note, cid="x1"):
@@ -43,13 +32,6 @@ def item(subject, note, cid="x1"):
         "note": [{"text": note}],
         "recordedDate": "2024-05-01",
     }
-
-
-def send(organisation, *resources):
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
-    result = ingest_documents([("feed", bundle)], organisation=organisation)
-    assert result.rejected == 0, result.issues
-    return result
 
 
 @pytest.fixture
@@ -72,7 +54,7 @@ def test_each_version_keeps_the_patient_it_was_filed_under(refiled):
 
 
 def test_the_new_patient_reads_only_the_version_filed_under_them_over_fhir(client, refiled):
-    client.force_login(patient_user(refiled["ben"], "ben@example.com"))
+    client.force_login(PatientUserFactory(email="ben@example.com", patient=refiled["ben"]))
     current = client.get("/fhir/Condition/x1/_history/2")
     assert current.status_code == 200
     assert json.loads(current.content)["note"][0]["text"] == BENS_WORDS
@@ -83,17 +65,16 @@ def test_the_new_patient_reads_only_the_version_filed_under_them_over_fhir(clien
     assert ADAS_WORDS.encode() not in earlier.content
 
 
-def test_the_policy_releases_only_the_versions_filed_under_the_record_opened(refiled):
-    ben = patient_user(refiled["ben"], "ben@example.com")
+def test_the_policy_releases_only_the_versions_filed_under_the_record_opened(refiled, dr_gp):
+    ben = PatientUserFactory(email="ben@example.com", patient=refiled["ben"])
     _, versions = open_record(actor_for(ben), refiled["ben"].pk).history(refiled["entry"].pk)
     assert [v.number for v in versions] == [2]
-    dr = clinician("dr.gp@example.com", refiled["gp"])
-    _, staff_sees = open_record(actor_for(dr), refiled["ben"].pk).history(refiled["entry"].pk)
+    _, staff_sees = open_record(actor_for(dr_gp), refiled["ben"].pk).history(refiled["entry"].pk)
     assert [v.number for v in staff_sees] == [2]
 
 
 def test_the_new_patients_item_page_shows_no_earlier_version_and_no_diff(client, refiled):
-    client.force_login(patient_user(refiled["ben"], "ben@example.com"))
+    client.force_login(PatientUserFactory(email="ben@example.com", patient=refiled["ben"]))
     response = client.get(reverse("record:item", kwargs={"entry_id": refiled["entry"].pk}))
     assert response.status_code == 200
     body = response.content.decode()
@@ -107,7 +88,7 @@ def test_the_new_patients_item_page_shows_no_earlier_version_and_no_diff(client,
 
 
 def test_the_first_patients_record_says_the_owner_moved_an_item_away_without_its_content(client, refiled):
-    client.force_login(patient_user(refiled["ada"]))
+    client.force_login(PatientUserFactory(email="ada@example.com", patient=refiled["ada"]))
     body = client.get(reverse("record:summary")).content.decode()
     assert 'id="moved-away"' in body
     assert "Riverside Surgery moved an item from your record on" in body
@@ -119,14 +100,14 @@ def test_the_first_patients_record_says_the_owner_moved_an_item_away_without_its
 
 
 def test_the_owners_staff_see_the_trace_on_the_first_patients_record_and_others_do_not(
-    client, refiled, hospital
+    client, refiled, hospital, dr_gp
 ):
-    client.force_login(clinician("dr.gp@example.com", refiled["gp"]))
+    client.force_login(dr_gp)
     page = client.get(reverse("clinician:record", kwargs={"patient_id": refiled["ada"].pk}))
     assert page.status_code == 200
     assert "Riverside Surgery moved an item from this record on" in page.content.decode()
     client.logout()
-    client.force_login(clinician("dr.bell@hospital.example", hospital))
+    client.force_login(ClinicianFactory(email="dr.bell@hospital.example", organisation=hospital))
     page = client.get(reverse("clinician:record", kwargs={"patient_id": refiled["ada"].pk}))
     assert page.status_code == 200
     assert "moved an item from this record" not in page.content.decode()
@@ -152,7 +133,7 @@ def test_the_move_is_in_both_patients_trails_as_the_owners_act(refiled):
 
 def test_moved_back_the_first_patient_sees_their_own_versions_and_never_the_other(refiled):
     send(refiled["gp"], item("Patient/pa", "Back where it belongs"))
-    ada = patient_user(refiled["ada"])
+    ada = PatientUserFactory(email="ada@example.com", patient=refiled["ada"])
     _, versions = open_record(actor_for(ada), refiled["ada"].pk).history(refiled["entry"].pk)
     assert [v.number for v in versions] == [1, 3]
     assert all(BENS_WORDS not in v.json for v in versions)
@@ -164,7 +145,7 @@ def test_re_sent_under_a_patient_not_yet_known_the_item_leaves_the_record(gp):
     ada = Patient.objects.get(nhs_number=ADA_NHS)
     entry = RecordEntry.objects.get(fhir_id="x1")
     assert entry.patient is None
-    access = open_record(actor_for(patient_user(ada)), ada.pk)
+    access = open_record(actor_for(PatientUserFactory(email="ada@example.com", patient=ada)), ada.pk)
     assert not access.locate(lambda entries: entries.filter(pk=entry.pk).values_list("pk"))
     assert Refiling.objects.get().from_patient == ada
     # When that patient arrives the item joins their record with only its own version.
@@ -172,7 +153,9 @@ def test_re_sent_under_a_patient_not_yet_known_the_item_leaves_the_record(gp):
     ben = Patient.objects.get(nhs_number=BEN_NHS)
     entry.refresh_from_db()
     assert entry.patient == ben
-    _, versions = open_record(actor_for(patient_user(ben, "ben@example.com")), ben.pk).history(entry.pk)
+    _, versions = open_record(
+        actor_for(PatientUserFactory(email="ben@example.com", patient=ben)), ben.pk
+    ).history(entry.pk)
     assert [v.number for v in versions] == [2]
 
 
@@ -183,13 +166,15 @@ def test_an_item_sent_before_its_patient_keeps_its_history_when_it_joins(gp):
     ada = Patient.objects.get(nhs_number=ADA_NHS)
     entry = RecordEntry.objects.get(fhir_id="x1")
     assert entry.patient == ada
-    _, versions = open_record(actor_for(patient_user(ada)), ada.pk).history(entry.pk)
+    _, versions = open_record(
+        actor_for(PatientUserFactory(email="ada@example.com", patient=ada)), ada.pk
+    ).history(entry.pk)
     assert [v.number for v in versions] == [1, 2]
     assert not AuditEvent.objects.filter(action="record.move").exists()  # an arrival, not a move
 
 
-def test_the_clinicians_item_page_counts_only_the_versions_filed_under_the_record(client, refiled):
-    client.force_login(clinician("dr.gp@example.com", refiled["gp"]))
+def test_the_clinicians_item_page_counts_only_the_versions_filed_under_the_record(client, refiled, dr_gp):
+    client.force_login(dr_gp)
     url = reverse(
         "clinician:entry", kwargs={"patient_id": refiled["ben"].pk, "entry_id": refiled["entry"].pk}
     )

@@ -9,14 +9,14 @@ import pytest
 from django.urls import NoReverseMatch, reverse
 from fhir.resources.R4B.bundle import Bundle
 
-from accounts.models import PatientLink, User
 from accuracy import record_display as display
 from audit.models import AuditEvent
 from consent.policy import actor_for
 from consent.services import withhold_from_patient
 from phr.ingest import ingest_documents
 from phr.models import Patient, RecordEntry
-from tests.clinician.network import IN_ERROR, clinician
+from tests.clinician.network import IN_ERROR
+from tests.personas import ClinicianFactory, PatientUserFactory, UserFactory
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 SNOMED = "http://snomed.info/sct"
@@ -131,20 +131,14 @@ def ben(hospital):
     return Patient.objects.get(nhs_number=BEN_NHS)
 
 
-def _patient_user(patient, email):
-    user = User.objects.create_user(email, "pw-for-tests-only", role="patient")
-    PatientLink.objects.create(user=user, patient=patient, method="demo")
-    return user
-
-
 @pytest.fixture
 def ada_user(ada):
-    return _patient_user(ada, "ada@example.com")
+    return PatientUserFactory(email="ada@example.com", patient=ada)
 
 
 @pytest.fixture
 def ben_user(ben):
-    return _patient_user(ben, "ben@example.com")
+    return PatientUserFactory(email="ben@example.com", patient=ben)
 
 
 @pytest.fixture
@@ -287,7 +281,7 @@ def test_patient_b_sees_nothing_of_patient_a(client, ada, ben_user):
 
 
 def test_items_withheld_from_the_patient_are_absent_everywhere(as_ada, ada, gp):
-    doctor = clinician("dr@gp.example", gp)
+    doctor = ClinicianFactory(email="dr@gp.example", organisation=gp)
     held = entry(ada, "c2")
     withhold_from_patient(
         actor=actor_for(doctor), entry=held, reason="Would cause serious harm if seen before discussion"
@@ -482,11 +476,11 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, ada):
 @pytest.mark.parametrize("role", ["patient", "clinician", "ig_officer"])
 def test_users_without_a_linked_record_see_how_to_link_one(client, ada, gp, role):
     if role == "clinician":
-        user = clinician("staff@gp.example", gp)
+        user = ClinicianFactory(email="staff@gp.example", organisation=gp)
     elif role == "ig_officer":
-        user = User.objects.create_user("ig@example.com", "pw-for-tests-only", role=role)
+        user = UserFactory(email="ig@example.com", role=role)
     else:
-        user = User.objects.create_user("new@example.com", "pw-for-tests-only", role=role)
+        user = UserFactory(email="new@example.com", role=role)
     client.force_login(user)
     try:
         link_url = reverse("portal:link_record")

@@ -18,7 +18,8 @@ from consent.services import withhold_from_patient
 from consent.share_links import create_share_link, revoke_share_link
 from consent.share_models import ShareLink
 from phr.ingest import ingest_documents
-from tests.clinician.network import NHS_NUMBER, build_record, clinician, patient_user
+from tests.clinician.network import NHS_NUMBER, build_record
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +72,7 @@ def ada(gp, hospital):
 
 @pytest.fixture
 def ada_user(ada):
-    user = patient_user(ada)
+    user = PatientUserFactory(email="ada@example.com", patient=ada)
     user.first_name, user.last_name = "Ada", "Okafor"
     user.save()
     return user
@@ -176,7 +177,7 @@ def test_revoking_stops_the_link_at_once(client, as_ada, ada_user):
 
 def test_a_patient_cannot_revoke_another_patients_link(client, ada_user, gp):
     created = make(ada_user)
-    other = patient_user(build_other(gp), email="ben@example.com")
+    other = PatientUserFactory(email="ben@example.com", patient=build_other(gp))
     client.force_login(other)
     assert client.post(reverse("share:revoke", kwargs={"link_id": created.link.pk})).status_code == 404
     assert ShareLink.objects.get().revoked_at is None
@@ -202,7 +203,7 @@ def build_other(gp):
 
 
 def test_staff_and_unlinked_accounts_get_a_friendly_page(client, gp):
-    client.force_login(clinician("dr@gp.example", gp))
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
     response = client.get(LINKS)
     assert response.status_code == 200
     assert "staff account" in response.content.decode()
@@ -312,7 +313,7 @@ def test_a_summary_shows_the_essentials_and_a_full_link_everything(client, ada_u
 
 
 def test_items_withheld_from_the_patient_stay_hidden(client, ada, ada_user, gp):
-    doctor = clinician("dr@gp.example", gp)
+    doctor = ClinicianFactory(email="dr@gp.example", organisation=gp)
     held = ada.entries.get(resource_type="Condition", display__icontains="Depressive")
     withhold_from_patient(actor=actor_for(doctor), entry=held, reason="Would cause harm if seen unexplained")
     created = make(ada_user, scope="full")

@@ -8,11 +8,12 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.context_processors import unread_notifications
-from accounts.models import Notification, User
+from accounts.models import Notification
 from accounts.tasks import notify
 from consent.policy import actor_for
 from consent.services import declare_break_glass
-from tests.clinician.network import build_record, clinician, patient_user
+from tests.clinician.network import build_record
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +22,12 @@ INBOX = reverse("portal:inbox")
 
 @pytest.fixture
 def ada(db):
-    return User.objects.create_user("ada@example.com", "pw-for-tests-only", role="patient")
+    return PatientUserFactory(email="ada@example.com", patient=None)
 
 
 @pytest.fixture
 def bob(db):
-    return User.objects.create_user("bob@example.com", "pw-for-tests-only", role="patient")
+    return PatientUserFactory(email="bob@example.com", patient=None)
 
 
 def message(user, title="A message for you", **extra) -> Notification:
@@ -107,8 +108,8 @@ def test_anonymous_visitors_have_no_count_and_no_inbox(client):
 
 def test_a_break_glass_reaches_the_patients_inbox_and_email(client, gp, hospital, mental_health_trust):
     patient = build_record(gp, hospital)
-    user = patient_user(patient)
-    moss = clinician("dr.moss@mind.example", mental_health_trust)
+    user = PatientUserFactory(email="ada@example.com", patient=patient)
+    moss = ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
     from consent.models import Decision, Scope
     from consent.services import change_consent
 

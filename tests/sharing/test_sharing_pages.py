@@ -25,7 +25,8 @@ from consent.policy import (
 )
 from consent.services import change_consent, declare_break_glass, withhold_from_patient
 from phr.models import Category, Organisation, OrganisationKind, Patient
-from tests.clinician.network import build_record, clinician, patient_user
+from tests.clinician.network import build_record
+from tests.personas import ClinicianFactory, IGOfficerFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ def ada(gp, hospital, mental_health_trust, ambulance) -> Patient:
 
 @pytest.fixture
 def ada_user(ada):
-    return patient_user(ada)
+    return PatientUserFactory(email="ada@example.com", patient=ada)
 
 
 @pytest.fixture
@@ -204,15 +205,13 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
 
 
 def test_an_account_without_a_linked_record_is_pointed_to_linking(client, ada, hospital):
-    from accounts.models import User
-
-    client.force_login(User.objects.create_user("new@example.com", "pw-for-tests-only", role="patient"))
+    client.force_login(PatientUserFactory(email="new@example.com", patient=None))
     for url in (WHO, CHOICES, HISTORY, FHIR, LOG):
         response = client.get(url)
         assert response.status_code == 200
         assert b"not linked to a record" in response.content
         assert reverse("portal:link_record").encode() in response.content
-    client.force_login(clinician("dr@example.com", hospital))
+    client.force_login(ClinicianFactory(email="dr@example.com", organisation=hospital))
     assert b"staff account" in client.get(WHO).content
     assert not AuditEvent.objects.filter(action="consent.read", outcome="permit").exists()
 
@@ -256,7 +255,7 @@ def test_the_preview_is_audited_as_the_patients_own_read(signed_in, ada, ada_use
 
 
 def test_the_preview_keeps_items_withheld_from_the_patient_hidden(signed_in, ada, gp, hospital):
-    doctor = clinician("gp@example.com", gp)
+    doctor = ClinicianFactory(email="gp@example.com", organisation=gp)
     entry = ada.entries.get(display="Hypertensive disorder")
     withhold_from_patient(actor=actor_for(doctor), entry=entry, reason="Serious harm if read without support")
     body = signed_in.get(reverse("sharing:preview", args=[hospital.pk])).content.decode()
@@ -381,7 +380,7 @@ def test_a_patient_can_only_ever_change_their_own_choices(client, ada, ambulance
         organisation=gp,
     )
     bea = Patient.objects.get(nhs_number="9990000018")
-    client.force_login(patient_user(bea, "bea@example.com"))
+    client.force_login(PatientUserFactory(email="bea@example.com", patient=bea))
     client.post(
         CONFIRM,
         {**form_data(organisation=ambulance.pk), "patient": ada.pk, "patient_id": ada.pk, "step": "save"},
@@ -434,12 +433,12 @@ def test_the_consent_download_is_a_valid_fhir_consent_without_personal_data_in_i
 @pytest.fixture
 def looked_at(ada, ada_user, gp, hospital, mental_health_trust):
     """A hospital doctor reads the record; the mind trust, refused, uses emergency access."""
-    doctor = clinician("dr.hale@hospital.example", hospital)
+    doctor = ClinicianFactory(email="dr.hale@hospital.example", organisation=hospital)
     doctor.first_name, doctor.last_name = "Priya", "Hale"
     doctor.save()
     open_record(actor_for(doctor), ada.pk).read()
     choose(ada_user, ada, Scope.ORGANISATION, Decision.DENY, organisation=mental_health_trust)
-    moss = clinician("dr.moss@mind.example", mental_health_trust)
+    moss = ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
     with pytest.raises(Exception):  # noqa: B017, PT011 - NotFound: refused before emergency access
         open_record(actor_for(moss), ada.pk)
     declare_break_glass(
@@ -482,9 +481,7 @@ def test_emergency_access_stands_out_with_its_reason(signed_in, looked_at):
 
 
 def test_refused_attempts_and_governance_reviews_have_their_own_sections(signed_in, looked_at, ada):
-    from accounts.models import Role, User
-
-    ig = User.objects.create_user("ig@example.com", "pw-for-tests-only", role=Role.IG_OFFICER)
+    ig = IGOfficerFactory(email="ig@example.com", second_factor=False)
     import audit
 
     audit.record("audit.read", actor=ig, actor_label=ig.email, patient=ada, purpose="governance")
@@ -525,7 +522,7 @@ def test_the_patients_own_reads_and_other_patients_events_never_appear(
         organisation=gp,
     )
     bea = Patient.objects.get(nhs_number="9990000018")
-    stranger = clinician("stranger@gp.example", gp)
+    stranger = ClinicianFactory(email="stranger@gp.example", organisation=gp)
     open_record(actor_for(stranger), bea.pk).read()
     people = [row.person for row in signed_in.get(LOG).context["looks"]]
     assert people == ["dr.moss@mind.example", "Priya Hale"]
@@ -534,7 +531,7 @@ def test_the_patients_own_reads_and_other_patients_events_never_appear(
 def test_items_are_resolved_only_within_the_patients_own_view(signed_in, ada, gp, looked_at):
     import audit
 
-    doctor = clinician("gp2@example.com", gp)
+    doctor = ClinicianFactory(email="gp2@example.com", organisation=gp)
     withheld = ada.entries.get(display="Hypertensive disorder")
     withhold_from_patient(
         actor=actor_for(doctor), entry=withheld, reason="Serious harm if read without support"
@@ -598,7 +595,7 @@ def test_each_view_of_the_log_is_one_audit_read_naming_what_it_showed(signed_in,
 
 
 def test_the_log_is_paginated(signed_in, ada, hospital):
-    doctor = clinician("busy@hospital.example", hospital)
+    doctor = ClinicianFactory(email="busy@hospital.example", organisation=hospital)
     for _ in range(25):
         open_record(actor_for(doctor), ada.pk, action=Action.SEARCH_RECORD).read(lambda qs: qs.none())
     first = signed_in.get(LOG)
@@ -611,13 +608,11 @@ def test_the_log_is_paginated(signed_in, ada, hospital):
 def test_the_access_log_answers_extreme_dates(client, db):
     from django.urls import reverse
 
-    from accounts.models import PatientLink, User
     from phr.models import Organisation, Patient
 
     Organisation.objects.create(ods_code="X1", name="X")
     patient = Patient.objects.create(nhs_number="9990000018")
-    user = User.objects.create_user("edge@example.com", "pw-for-tests-only", role="patient")
-    PatientLink.objects.create(user=user, patient=patient, method="demo")
+    user = PatientUserFactory(email="edge@example.com", patient=patient)
     client.force_login(user)
     for params in ({"date_to": "9999-12-31"}, {"date_from": "0001-01-01"}):
         assert client.get(reverse("sharing:access_log"), params).status_code in (200, 400)

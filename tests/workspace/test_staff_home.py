@@ -8,12 +8,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
 from accuracy import services
 from accuracy.models import CorrectionRequest
 from consent.policy import actor_for
 from consent.services import change_consent, declare_break_glass
-from tests.clinician.network import clinician
+from tests.personas import ClinicianFactory, IGOfficerFactory
 from tests.workspace.test_workspace import flag
 from tests.workspace.test_workspace import world as world  # the shared fixture, found by name
 
@@ -87,13 +86,13 @@ def test_decided_and_withdrawn_requests_wait_for_nobody(client, world):
 
 
 def test_staff_without_a_second_factor_are_asked_to_set_one_up_and_see_no_numbers(client, gp):
-    flag_free = clinician("dr.new@example.com", gp, mfa=False)
+    flag_free = ClinicianFactory(email="dr.new@example.com", organisation=gp, second_factor=False)
     client.force_login(flag_free)
     page = client.get(HOME).content.decode()
     assert "Set up two-factor authentication" in page
     assert reverse("mfa_activate_totp") in page
     assert 'id="workload"' not in page
-    ig = User.objects.create_user("ig.new@example.com", "pw-for-tests-only", role="ig_officer")
+    ig = IGOfficerFactory(email="ig.new@example.com", second_factor=False)
     client.force_login(ig)
     page = client.get(HOME).content.decode()
     assert "Set up two-factor authentication" in page
@@ -122,7 +121,7 @@ def test_an_ig_officer_sees_emergency_access_to_review_and_overdue_requests(clie
 
 
 def test_a_clinician_who_belongs_to_no_organisation_is_told_so(client, db):
-    loner = clinician("dr.loner@example.com")
+    loner = ClinicianFactory(email="dr.loner@example.com", organisation=None)
     client.force_login(loner)
     page = client.get(HOME).content.decode()
     assert "not a member of any organisation" in page

@@ -18,7 +18,8 @@ from accuracy.models import BusinessStatus, CorrectionRequest, Statement
 from consent.policy import actor_for
 from phr.ingest import ingest_documents
 from phr.models import EntryVersion, RecordEntry
-from tests.clinician.network import TOTP_SECRET, build_record, clinician, patient_user
+from tests.clinician.network import build_record
+from tests.personas import ClinicianFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,21 +28,17 @@ FIGURES = reverse("workspace:figures")
 
 
 @pytest.fixture
-def world(gp, hospital):
-    from allauth.mfa.totp.internal.auth import TOTP
-
+def world(gp, hospital, dr_gp, ig_officer):
     ada = build_record(gp, hospital)
-    ig = User.objects.create_user("ig@example.com", "pw-for-tests-only", role="ig_officer")
-    TOTP.activate(ig, TOTP_SECRET)
     return {
         "gp": gp,
         "hospital": hospital,
         "patient": ada,
-        "ada": patient_user(ada),
-        "dr_gp": clinician("dr.gp@example.com", gp),
-        "dr_two": clinician("dr.two@example.com", gp),
-        "dr_hosp": clinician("dr.hosp@example.com", hospital),
-        "ig": ig,
+        "ada": PatientUserFactory(email="ada@example.com", patient=ada),
+        "dr_gp": dr_gp,
+        "dr_two": ClinicianFactory(email="dr.two@example.com", organisation=gp),
+        "dr_hosp": ClinicianFactory(email="dr.hosp@example.com", organisation=hospital),
+        "ig": ig_officer,
         "hypertension": RecordEntry.objects.get(owner=gp, fhir_id="c1"),
         "depression": RecordEntry.objects.get(owner=gp, fhir_id="c2"),
         "wrist": RecordEntry.objects.get(owner=hospital, fhir_id="h1"),
@@ -115,7 +112,7 @@ def test_patients_and_ig_officers_find_no_workspace(world, client, who):
 
 
 def test_a_clinician_without_a_second_factor_is_sent_to_set_one_up(world, client, gp):
-    client.force_login(clinician("new@example.com", gp, mfa=False))
+    client.force_login(ClinicianFactory(email="new@example.com", organisation=gp, second_factor=False))
     response = client.get(QUEUE)
     assert response.status_code == 302
     assert "2fa" in response["Location"]
