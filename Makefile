@@ -99,10 +99,11 @@ bench: deps
 	$(PY) bench/api.py
 
 # The model-based access test (tests/test_model_based.py) under its "fuzz" profile: random
-# sequences, every channel compared with the model after every step, until the time is up
+# sequences, the channels compared with the model after every step, until the time is up
 # (it stops between sequences; a failure found is shrunk and reported, however long that takes).
 FUZZ_SECONDS ?= 600
 fuzz: $(PIP_STAMP)
 	@echo "==> Fuzzing the access rules for $(FUZZ_SECONDS) s: random sequences of ingests, re-filings, sharing choices,"
-	@echo "    break-glass, withholding, tokens, share links and time, every channel compared with the model after each step"
+	@echo "    break-glass, withholding, tokens, share links and time; after each step 25 reads across every channel"
+	@echo "    compared with the model (MODEL_CHECKS_PER_STEP=all for every read of every channel)"
 	HYPOTHESIS_PROFILE=fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest tests/test_model_based.py -q -p no:cacheprovider --show-capture=no $(PYTEST_ARGS)

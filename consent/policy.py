@@ -33,6 +33,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -41,6 +42,7 @@ from django.utils import timezone
 import audit
 from accounts.access import has_mfa
 from accounts.models import Role as UserRole
+from phr import columns
 from phr.models import (
     Category,
     EntryVersion,
@@ -495,7 +497,9 @@ class RecordAccess:
                 filed = EntryVersion.objects.filter(entry=entry).filed_under(self.patient)
                 if version is not None:
                     filed = filed.filter(number=version)
-                versions = list(filed.select_related("batch").order_by("number"))
+                versions = self._of_permitted_category(
+                    entry, list(filed.select_related("batch").order_by("number"))
+                )
             if not versions:
                 self._refuse(entry_uuid, detail)
             else:
@@ -505,6 +509,23 @@ class RecordAccess:
         if not versions:
             raise NotFound
         return entry, versions
+
+    def _of_permitted_category(self, entry: RecordEntry, versions: list[EntryVersion]) -> list[EntryVersion]:
+        """Each version is judged by the category it had, not only the item by its current
+        one: a version an owner labelled sexual health, later relabelled general, stays
+        with those the patient let see sexual health. Only a view limited by category (an
+        organisation reading what it does not own, without break-glass) drops any."""
+        decision = self.decision
+        limited = (
+            decision.basis != "own-record"
+            and decision.break_glass is None
+            and decision.categories != ALL_CATEGORIES
+            and entry.owner_id != getattr(self.actor.organisation, "pk", None)
+        )
+        if not limited:
+            return versions
+        kind = entry.owner.kind
+        return [v for v in versions if columns.category(orjson.loads(v.json), kind) in decision.categories]
 
     def moved_away(self) -> list[dict]:
         """Items the data owner re-filed from this record to another patient's (or to
