@@ -4,13 +4,14 @@ import json
 
 import pytest
 
-from accounts.models import Membership, Notification, PatientLink, User
+from accounts.models import Notification, PatientLink, User
 from accuracy import services
 from accuracy.models import SweepMark
 from accuracy.tasks import deadline_sweep
 from consent.policy import actor_for, open_record
 from phr.ingest import ingest_documents
 from phr.models import Organisation, Patient, RecordEntry
+from tests.personas import ClinicianFactory
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
@@ -35,10 +36,9 @@ def test_the_sweep_and_the_notices_run_in_the_worker_once(live_worker, wait_for)
     patient = Patient.objects.get(nhs_number="9990000034")
     owner = User.objects.create_user("sweep-patient@example.com", "pw-for-tests-only", role="patient")
     PatientLink.objects.create(user=owner, patient=patient, method="demo")
-    doctor = User.objects.create_user("sweep-gp@example.com", "pw-for-tests-only", role="clinician")
-    Membership.objects.create(user=doctor, organisation=gp)
-    reader = User.objects.create_user("sweep-trust@example.com", "pw-for-tests-only", role="clinician")
-    Membership.objects.create(user=reader, organisation=trust)
+    # Staff read records only with a second factor (the personas' clinicians have one).
+    doctor = ClinicianFactory(email="sweep-gp@example.com", organisation=gp)
+    reader = ClinicianFactory(email="sweep-trust@example.com", organisation=trust)
     open_record(actor_for(reader), patient.pk).read()  # the trust sees version 1
     entry = RecordEntry.objects.get(resource_type="Condition")
 

@@ -2,12 +2,13 @@
 
 import pytest
 
-from accounts.models import Membership, Notification, PatientLink, User
+from accounts.models import Notification, PatientLink, User
 from consent.models import ConsentChoice, Decision, Scope
 from consent.policy import actor_for
 from consent.services import declare_break_glass
 from phr.ingest import ingest_documents
 from phr.models import Organisation, Patient
+from tests.personas import ClinicianFactory
 
 
 @pytest.mark.django_db(transaction=True)
@@ -24,8 +25,7 @@ def test_a_break_glass_email_is_sent_by_the_worker_after_commit(live_worker, wai
     owner = User.objects.create_user("worker-patient@example.com", "pw-for-tests-only", role="patient")
     PatientLink.objects.create(user=owner, patient=patient, method="demo")
     ConsentChoice.objects.create(patient=patient, scope=Scope.NETWORK, decision=Decision.DENY)
-    doctor = User.objects.create_user("worker-doctor@example.com", "pw-for-tests-only", role="clinician")
-    Membership.objects.create(user=doctor, organisation=trust)
+    doctor = ClinicianFactory(email="worker-doctor@example.com", organisation=trust)  # with a second factor
 
     declare_break_glass(
         actor=actor_for(doctor),
