@@ -5,7 +5,10 @@ import json
 import re
 import secrets
 
+from django import forms
 from django.db.models import F, QuerySet
+
+from phr.dates import range_error
 
 
 def newest_first(entries: QuerySet) -> QuerySet:
@@ -33,3 +36,15 @@ def pretty_json(text: str) -> str:
         default=lambda number: f"{token}{number.text}",
     )
     return re.sub(rf'"{token}([-+0-9.eE]+)"', r"\1", indented)
+
+
+class DayRangeForm(forms.Form):
+    """A filter form with date_from and date_to: a range that ends before it starts is
+    an error on date_to, in the words of the one rule (phr.dates.range_error)."""
+
+    def clean(self):
+        data = super().clean()
+        error = range_error(data.get("date_from"), data.get("date_to"))
+        if error:
+            self.add_error("date_to", error)
+        return data

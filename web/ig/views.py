@@ -33,9 +33,9 @@ from consent.models import BreakGlassReview
 from consent.policy import Action, NotFound, authorise
 from consent.services import InvalidChange, review_break_glass
 from consent.web import request_actor
-from phr.dates import range_error
 from phr.models import Organisation, Patient
 from phr.nhs_number import is_valid_nhs_number, normalise
+from web.common import DayRangeForm
 
 PAGE_SIZE = 50
 ig_officer = staff_required("ig_officer")
@@ -66,7 +66,7 @@ class NhsNumberField(forms.CharField):
         return patient
 
 
-class AuditSearchForm(forms.Form):
+class AuditSearchForm(DayRangeForm):
     """A search of the audit trail. The NHS number and email fields are read from POST
     only; a search URL carries the patient's and the user's ids instead."""
 
@@ -120,13 +120,6 @@ class AuditSearchForm(forms.Form):
             return q.searched_user(self.cleaned_data.get("actor"))
         except q.UnknownSubject as unknown:
             raise forms.ValidationError(unknown.message) from None
-
-    def clean(self):
-        data = super().clean()
-        error = range_error(data.get("date_from"), data.get("date_to"))
-        if error:
-            self.add_error("date_to", error)
-        return data
 
     def filters(self) -> q.AuditFilters:
         data = self.cleaned_data

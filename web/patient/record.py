@@ -23,8 +23,7 @@ from django.views.decorators.http import require_GET
 from accuracy import record_display as display
 from consent.policy import Action, ActorRole, NotFound, RecordAccess, open_record
 from consent.web import request_actor
-from phr.dates import range_error
-from web.common import newest_first
+from web.common import DayRangeForm, newest_first
 
 PAGE_SIZE = 25
 RECENT_ITEMS = 5
@@ -69,7 +68,7 @@ class _AuditedPage:
         return iter(self.page.object_list)
 
 
-class RecordFilterForm(forms.Form):
+class RecordFilterForm(DayRangeForm):
     q = forms.CharField(label="Search for words in an item", required=False, max_length=100)
     owner = forms.TypedChoiceField(label="Held by", coerce=int, required=False, empty_value=None)
     date_from = forms.DateField(
@@ -92,13 +91,6 @@ class RecordFilterForm(forms.Form):
         self.fields["owner"].choices = [("", "All organisations")] + [
             (o["owner_id"], o["owner__name"]) for o in owners
         ]
-
-    def clean(self):
-        cleaned = super().clean()
-        error = range_error(cleaned.get("date_from"), cleaned.get("date_to"))
-        if error:
-            self.add_error("date_to", error)
-        return cleaned
 
     def chosen(self) -> dict:
         """The valid choices made, as query parameters; an invalid form filters nothing."""

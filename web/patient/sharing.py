@@ -44,8 +44,8 @@ from consent.policy import (
 from consent.services import InvalidChange, change_consent, holders
 from consent.services import who_can_see as who_can_see_rows
 from consent.web import request_actor
-from phr.dates import range_error
 from phr.models import Category, Organisation, RecordEntry
+from web.common import DayRangeForm
 
 LOG_PAGE_SIZE = 20
 
@@ -456,7 +456,7 @@ def consent_fhir(request, actor: Actor):
 # --- Who has looked at my record -------------------------------------------------------
 
 
-class LogFilterForm(forms.Form):
+class LogFilterForm(DayRangeForm):
     organisation = OrganisationField(
         label="Organisation",
         queryset=Organisation.objects.order_by("name"),
@@ -477,13 +477,6 @@ class LogFilterForm(forms.Form):
         error_messages={"invalid": "Enter a real date"},
     )
     emergency = forms.BooleanField(label="Only emergency access", required=False)
-
-    def clean(self):
-        data = super().clean()
-        error = range_error(data.get("date_from"), data.get("date_to"))
-        if error:
-            self.add_error("date_to", error)
-        return data
 
     def filters(self) -> access_log.LogFilters:
         if not self.is_valid():
