@@ -10,9 +10,7 @@ from django.contrib.auth import signals as auth_signals
 
 import audit
 
-
-def _address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+from .client_address import client_address
 
 
 def _record(action: str, *, user=None, request=None, outcome: str = "permit", **detail) -> None:
@@ -21,7 +19,7 @@ def _record(action: str, *, user=None, request=None, outcome: str = "permit", **
         actor=user if user is not None and user.pk else None,
         actor_label=(str(user) if user is not None and user.pk else detail.pop("login", ""))[:200],
         outcome=outcome,
-        source_address=_address(request),
+        source_address=client_address(request),
         detail=detail,
     )
 

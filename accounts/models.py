@@ -1,6 +1,8 @@
 """People who sign in, the roles they hold, and what ties them to organisations and to
 a patient's record."""
 
+import uuid
+
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -85,7 +87,16 @@ class PatientLink(models.Model):
 
 
 class Notification(models.Model):
-    """A message in a user's portal inbox; the email copy is sent by a Celery task."""
+    """A message in a user's portal inbox, and the outbox row for its email copy: the row
+    is written in the transaction of the action it tells of, so the email can never be
+    lost, only late (see accounts.outbox)."""
+
+    class Email(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        SENT = "sent", "Sent"
+        NOT_NEEDED = "not_needed", "No email address"
+        FAILED = "failed", "Gave up after repeated failures"
 
     class Kind(models.TextChoices):
         BREAK_GLASS = "break_glass", "Emergency access to your record"
@@ -100,9 +111,16 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    email_state = models.CharField(max_length=12, choices=Email.choices, default=Email.PENDING)
+    # Sent with every attempt (as the Message-ID), so that a send repeated after a crash
+    # is the same message to the mail relay and the mailbox, not a second one.
+    email_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["email_state", "created_at"], name="notification_outbox")]
 
     def __str__(self) -> str:
         return f"{self.title} for {self.user}"

@@ -8,6 +8,7 @@ itself lives in accounts.linking so that it is tested without the provider.
 
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 
+from .client_address import client_address
 from .linking import link_from_nhs_login
 
 
@@ -19,19 +20,15 @@ def claims_of(sociallogin) -> dict:
     return dict(data)
 
 
-def _address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
-
-
 class NHSLoginAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request, sociallogin):
         super().pre_social_login(request, sociallogin)
         if sociallogin.is_existing:
             link_from_nhs_login(
-                user=sociallogin.user, claims=claims_of(sociallogin), source_address=_address(request)
+                user=sociallogin.user, claims=claims_of(sociallogin), source_address=client_address(request)
             )
 
     def save_user(self, request, sociallogin, form=None):
         user = super().save_user(request, sociallogin, form)
-        link_from_nhs_login(user=user, claims=claims_of(sociallogin), source_address=_address(request))
+        link_from_nhs_login(user=user, claims=claims_of(sociallogin), source_address=client_address(request))
         return user

@@ -245,3 +245,17 @@ class SweepMark(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.request_id}"
+
+
+class SweepRun(models.Model):
+    """A day's run of the deadline sweep. Beat asks often whether one is due; this row
+    makes it once a day, whenever beat was (re)started, and lets a run that died half
+    way be taken over (the sweep itself sends each reminder once: SweepMark)."""
+
+    day = models.DateField(unique=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"deadline sweep of {self.day}"

@@ -1,6 +1,6 @@
 """The daily deadline sweep: reminders before each deadline, escalation after it."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -10,7 +10,10 @@ from django.utils import timezone
 from accounts.models import Notification, Role, User
 from accounts.tasks import notify
 
-from .models import CorrectionRequest, SweepMark, TimelineEvent
+from .models import CorrectionRequest, SweepMark, SweepRun, TimelineEvent
+
+# A run that started this long ago and never finished died with its worker.
+ABANDONED_AFTER = timedelta(minutes=30)
 
 
 def _mark(request: CorrectionRequest, kind: str) -> bool:
@@ -62,6 +65,35 @@ def deadline_sweep(today: str | None = None) -> dict:
         if nearest is not None and _remind(request, nearest, left):
             sent["reminders"] += 1
     return sent
+
+
+def _take_the_day(day: date) -> SweepRun | None:
+    """The day's run for this caller, or None when it ran (or is running) already."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return SweepRun.objects.create(day=day, started_at=now)
+    except IntegrityError:
+        pass
+    taken = SweepRun.objects.filter(
+        day=day, finished_at__isnull=True, started_at__lt=now - ABANDONED_AFTER
+    ).update(started_at=now)
+    return SweepRun.objects.get(day=day) if taken else None
+
+
+@shared_task(acks_late=True)
+def daily_deadline_sweep() -> dict | None:
+    """Run today's deadline sweep if it is due and has not run: beat asks every few
+    minutes, so a beat restarted (or down) at the usual hour still runs it that day."""
+    now = timezone.localtime()
+    if now.hour < settings.DEADLINE_SWEEP_HOUR:
+        return None
+    run = _take_the_day(now.date())
+    if run is None:
+        return None
+    outcome = deadline_sweep(now.date().isoformat())
+    SweepRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), outcome=outcome)
+    return outcome
 
 
 def _remind(request: CorrectionRequest, days: int, left: int) -> bool:

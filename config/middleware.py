@@ -1,4 +1,7 @@
-"""Two rules every response keeps, whichever channel answers.
+"""Where a request comes from, and two rules every response keeps, whichever channel answers.
+
+ClientAddressMiddleware: behind TRUSTED_PROXIES proxies, the client's address is taken
+from their X-Forwarded-For and put in REMOTE_ADDR, before anything reads it.
 
 NulCharacterMiddleware: a NUL character in a query parameter or a form field is refused
 with a 400 naming the parameter, before any view runs. PostgreSQL stores no NUL in text
@@ -14,6 +17,7 @@ Permissions-Policy switching off the device features the portal never uses, and
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -22,8 +26,53 @@ from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from api.fhir.bundle import outcome
 
+from .errors import API, FHIR, channel
+
 NUL = "\x00"
 FORM = "application/x-www-form-urlencoded"
+
+
+# --- Client address -------------------------------------------------------------------
+
+
+def _ip(value: str) -> str | None:
+    """The address in its standard spelling, or None when it is not an IP address."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def forwarded_client_address(meta, trusted_proxies: int) -> str | None:
+    """The address the outermost trusted proxy saw the client come from, or None.
+
+    Each proxy appends the address it was reached from to X-Forwarded-For, so with N
+    proxies the client's is the Nth entry from the right; whatever stands to its left
+    the client wrote itself and is never believed. A header shorter than N did not pass
+    through every proxy, and an entry that is not an IP address proves nothing: both
+    give None, and the connection's own address stands.
+    """
+    if trusted_proxies < 1:
+        return None
+    entries = meta.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    if len(entries) < trusted_proxies:
+        return None
+    return _ip(entries[-trusted_proxies])
+
+
+class ClientAddressMiddleware:
+    """Puts the client's address in REMOTE_ADDR, first of all, so that allauth's sign-in
+    limits, the portal's own attempt limits and the audit trail count and record the
+    client, not the proxy every request arrives through."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        forwarded = forwarded_client_address(request.META, settings.TRUSTED_PROXIES)
+        if forwarded is not None:
+            request.META["REMOTE_ADDR"] = forwarded
+        return self.get_response(request)
 
 
 def _shown(name: str) -> str:
@@ -50,9 +99,10 @@ def _nul_parameter(request) -> str | None:
 def refusal(path: str, parameter: str) -> HttpResponse:
     """A 400 naming the parameter, in the language of the channel asked."""
     message = f"The parameter '{parameter}' holds a NUL character, which is not allowed"
-    if path.startswith("/fhir/"):
+    asked = channel(path)
+    if asked == FHIR:
         return outcome(400, message, expression=parameter)
-    if path.startswith("/api/"):
+    if asked == API:
         return JsonResponse(
             {"detail": message, "field": parameter, "errors": {parameter: [message]}}, status=400
         )

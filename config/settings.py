@@ -96,6 +96,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later reader of REMOTE_ADDR sees the client's address (TRUSTED_PROXIES).
+    "config.middleware.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise: static files keep their own caching and need no policy.
@@ -105,6 +107,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Wraps the session's load and everything after it: a read whose connection was lost runs once more.
+    "config.reconnect.ReconnectMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -136,7 +140,12 @@ WSGI_APPLICATION = "config.wsgi.application"
 # SQLite is the embedded default for `make run`; production and CI pass DATABASE_URL.
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 try:
-    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    # Health checks: a kept connection the database dropped between requests is found and
+    # replaced before a request uses it, not answered as a 500 (config.reconnect covers a
+    # connection lost while a request is under way).
+    _db = dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
 except Exception as exc:  # dj-database-url raises several types for a malformed URL
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL I can use: {exc}") from None
 if _db.get("ENGINE") not in ("django.db.backends.sqlite3", "django.db.backends.postgresql"):
@@ -186,11 +195,30 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 # Security keys and passkeys need a secure origin; the development server has none.
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+
+
+def require_own_key(name: str, keys: list[str]) -> None:
+    """With DEBUG off, a key that protects stored data must be set, long and not
+    SECRET_KEY: derived from SECRET_KEY (the development fallback), rotating SECRET_KEY
+    would break everything the key protects."""
+    if DEBUG:
+        return
+    if not keys:
+        raise ImproperlyConfigured(
+            f"{name} must be set when DEBUG is off: a random value of at least 32 characters, "
+            "kept apart from SECRET_KEY so that rotating SECRET_KEY does not break what it protects"
+        )
+    if any(len(key) < 32 for key in keys):
+        raise ImproperlyConfigured(f"{name} must be at least 32 characters (each key, when several)")
+    if SECRET_KEY in keys:
+        raise ImproperlyConfigured(f"{name} must differ from SECRET_KEY")
+
+
 # Authenticator secrets and recovery-code seeds are encrypted (Fernet) before they reach
 # the database. Comma-separated: the first key encrypts, every key decrypts (rotation).
-# Unset, a key is derived from SECRET_KEY, so rotating SECRET_KEY would make every
-# enrolled authenticator unreadable: set this in production.
+# Required with DEBUG off; with DEBUG on, unset, a key is derived from SECRET_KEY.
 MFA_ENCRYPTION_KEY = env_list("MFA_ENCRYPTION_KEY")
+require_own_key("MFA_ENCRYPTION_KEY", MFA_ENCRYPTION_KEY)
 # Wrong authenticator codes count with wrong passwords against ACCOUNT_RATE_LIMITS'
 # login_failed (per account); re-entering a password or code for a sensitive change:
 ACCOUNT_RATE_LIMITS["reauthenticate"] = "10/m/user"
@@ -256,6 +284,7 @@ EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)  # seconds; well inside OUTBOX_RETRY_SECONDS
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patient Record Portal <no-reply@localhost>")
 if EMAIL_BACKEND_NAME == "smtp" and not EMAIL_HOST:
     raise ImproperlyConfigured("EMAIL_HOST must be set when EMAIL_BACKEND is smtp")
@@ -274,10 +303,34 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the task for ano
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message a killed worker had taken comes back after this, not after Redis's default
+# hour; every task outlives it safely (each checks its own row before working), and
+# whatever the queue still loses, the sweeps below find in the database.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 10 * 60, "socket_connect_timeout": 2}
+# With the broker down, an action waits at most a moment before it gives up queueing
+# (its work is already saved for the sweeps).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TIMEZONE = "Europe/London"
+# Beat keeps no schedule of its own (config.beat): every entry is due when it starts,
+# and what runs once a day asks the database whether it has run today.
+CELERY_BEAT_SCHEDULER = "config.beat:PortalScheduler"
+BEAT_HEARTBEAT_PATH = os.environ.get("BEAT_HEARTBEAT_PATH", "") or str(BASE_DIR / "var" / "beat-heartbeat")
+OUTBOX_SWEEP_SECONDS = env_int("OUTBOX_SWEEP_SECONDS", 60, minimum=1)
+# An email still owed this long after it was written (or after a send began) is sent
+# by the sweep; a send must finish well within it (EMAIL_TIMEOUT).
+OUTBOX_RETRY_SECONDS = env_int("OUTBOX_RETRY_SECONDS", 60, minimum=1)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 20, minimum=1)
+# The correction deadline sweep runs once a day, from this hour (Europe/London), or as
+# soon after it as beat is running.
+DEADLINE_SWEEP_HOUR = env_int("DEADLINE_SWEEP_HOUR", 7, minimum=0)
+if DEADLINE_SWEEP_HOUR > 23:
+    raise ImproperlyConfigured(f"DEADLINE_SWEEP_HOUR must be an hour (0-23), not {DEADLINE_SWEEP_HOUR}")
 CELERY_BEAT_SCHEDULE: dict = {
-    # Reminders before correction deadlines and escalation after them; idempotent.
-    "correction-deadline-sweep": {"task": "accuracy.tasks.deadline_sweep", "schedule": 24 * 60 * 60},
+    "email-outbox-sweep": {"task": "accounts.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    # Asks every five minutes whether today's sweep (reminders before correction
+    # deadlines, escalation after them) is due; it runs once a day whatever beat does.
+    "correction-deadline-sweep": {"task": "accuracy.tasks.daily_deadline_sweep", "schedule": 5 * 60},
 }
 
 # --- Cache ----------------------------------------------------------------------------
@@ -321,6 +374,10 @@ INGEST_MAX_RESOURCE_BYTES = env_int("INGEST_MAX_RESOURCE_BYTES", 16 * 1024 * 102
 INGEST_MAX_DEPTH = env_int("INGEST_MAX_DEPTH", 64, minimum=8)
 # Inputs larger than this run as a Celery task that reports progress.
 INGEST_BACKGROUND_BYTES = env_int("INGEST_BACKGROUND_BYTES", 50 * 1024 * 1024, minimum=0)
+# Where a background batch's input waits for the worker: a folder the ingest command, web
+# and worker all see (a shared volume in compose), as a path in one container means
+# nothing in another. The worker reads nothing outside it.
+INGEST_SPOOL_DIR = Path(os.environ.get("INGEST_SPOOL_DIR", "").strip() or BASE_DIR / "var" / "ingest-spool")
 
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "")
 
@@ -330,8 +387,10 @@ DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "")
 CONSENT_MODEL = env_choice("CONSENT_MODEL", ("opt-out", "opt-in"), "opt-out")
 BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
 # The audit chain's HMAC key; kept apart from the database so that someone who can
-# write to the database cannot forge a consistent chain. Falls back to SECRET_KEY.
+# write to the database cannot forge a consistent chain. Required with DEBUG off; with
+# DEBUG on, unset, SECRET_KEY is used.
 AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+require_own_key("AUDIT_HMAC_KEY", [AUDIT_HMAC_KEY] if AUDIT_HMAC_KEY else [])
 # The audit chain's witness: an append-only file, outside the database's reach, holding
 # every committed head (sequence number and hash), so that verify_audit sees a cut tail.
 AUDIT_WITNESS_PATH = os.environ.get("AUDIT_WITNESS_PATH", "") or str(BASE_DIR / "var" / "audit-witness.log")
@@ -435,6 +494,16 @@ OAUTH2_PROVIDER = {
 }
 
 # --- Security -------------------------------------------------------------------------
+# How many proxies in front of the portal each append the address they were reached from
+# to X-Forwarded-For (one TLS-terminating proxy: 1). With N, the client's address is the
+# Nth entry from the right (entries further left are the client's own words); 0 ignores
+# the header. Every rate limit and audit event uses that address, so counting too few
+# proxies makes every client look like the proxy, and too many lets a client choose one.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+# allauth then reads REMOTE_ADDR, which config.middleware.ClientAddressMiddleware has
+# already set from TRUSTED_PROXIES; allauth's own count would answer a header shorter
+# than expected with a server error, where the middleware keeps the connection's address.
+ALLAUTH_TRUSTED_PROXY_COUNT = 0
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
 X_FRAME_OPTIONS = "DENY"

@@ -25,3 +25,10 @@ urlpatterns = [
 # portal's sign-in and second factor (accounts.admin_site).
 if settings.ADMIN_ENABLED:
     urlpatterns.append(path("admin/", admin.site.urls))
+
+# What no view answered: a page in the portal's style, JSON under /api/, an
+# OperationOutcome under /fhir/ (config.errors).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

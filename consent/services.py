@@ -158,7 +158,8 @@ def who_can_see(patient: Patient) -> list[WhoCanSee]:
 
 def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_text: str) -> BreakGlass:
     """Open a refused record to one clinician for a limited time, with a stated reason;
-    the patient is told and IG reviews it."""
+    the patient is told and IG reviews it. Declaring again while it is open returns the
+    open one: its time is not extended and nobody is told twice."""
     from .policy import find_patient
 
     patient = find_patient(patient_id)
@@ -171,9 +172,14 @@ def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_te
             f"Explain the emergency in at least {MIN_REASON_LENGTH} characters", field="reason_text"
         )
     with transaction.atomic():
+        # One declaration at a time per patient: a retried or double-clicked declaration
+        # finds the first one open and returns it, rather than opening a second.
+        list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
         now = timezone.now()
         current = decide(actor, Action.READ_RECORD, patient, now=now)
-        if current.break_glass is None and set(current.categories) == set(Category.values):
+        if current.break_glass is not None:
+            return current.break_glass
+        if set(current.categories) == set(Category.values):
             raise InvalidChange("You can already see this whole record: emergency access is not needed")
         glass = BreakGlass.objects.create(
             clinician=actor.user,

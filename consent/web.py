@@ -1,15 +1,15 @@
 """The policy's view of a web request: who is asking, for which organisation, from where."""
 
 from accounts.access import ACTING_FOR_SESSION_KEY
+from accounts.client_address import client_address
 from phr.models import Organisation
 
 from .policy import Actor, actor_for
 
-
-def client_address(request) -> str | None:
-    # Behind the production proxy REMOTE_ADDR is the proxy's address; the proxy is the
-    # place to pass the client's on (gunicorn's forwarded_allow_ips), not the app.
-    return request.META.get("REMOTE_ADDR") or None
+# The client's address is worked out once, by config.middleware.ClientAddressMiddleware
+# from the trusted proxies' header, and read in accounts.client_address; the pages and
+# the API take it from here together with the actor.
+__all__ = ["client_address", "request_actor"]
 
 
 def request_actor(request) -> Actor:

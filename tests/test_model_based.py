@@ -663,7 +663,8 @@ class PortalMachine(RuleBasedStateMachine):
             f"break-glass by {name} on {patient}: the portal {'opened' if opened else 'refused'} it "
             f"(HTTP {response.status_code}), the model {'opens' if expected else 'refuses'} it"
         )
-        if opened:
+        if opened and not self.model.glass_open(self.viewer(name), patient):
+            # Declaring again while it is open returns the open one, not extended.
             self.model.glass[(name, patient)] = self.model.now + BREAK_GLASS
         self.focus = [frozenset({name, patient})]
 

@@ -137,4 +137,4 @@ def test_the_sign_out_page_renders_for_a_signed_in_user(client, alice):
 def test_healthz_answers_ok_when_the_database_does(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.content == b"ok"
+    assert response.json()["database"] == "ok"

@@ -30,7 +30,9 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.db import connection, transaction
+from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 from django.utils.regex_helper import normalize
 from walk_personas import (
     A_TEXT,
@@ -472,8 +474,29 @@ def run_email_notification(world: World, tmp_path: Path) -> None:
     assert mail.outbox
 
 
+def run_outbox_sweep(world: World, tmp_path: Path) -> None:
+    from accounts.tasks import outbox_sweep
+
+    owed = Notification.objects.filter(email_state=Notification.Email.PENDING)
+    owed.update(created_at=timezone.now() - timedelta(hours=1))  # their tasks were lost
+    count = owed.count()
+    assert count
+    assert outbox_sweep.delay().get() == {"sent": count, "not_sent": 0}
+    assert len(mail.outbox) == count
+
+
+def run_daily_deadline_sweep(world: World, tmp_path: Path) -> None:
+    from accuracy.tasks import daily_deadline_sweep
+
+    with override_settings(DEADLINE_SWEEP_HOUR=0):
+        assert daily_deadline_sweep.delay().get() is not None
+        assert daily_deadline_sweep.delay().get() is None  # once a day
+
+
 TASK_RUNS = {
     "accuracy.tasks.deadline_sweep": run_deadline_sweep,
+    "accuracy.tasks.daily_deadline_sweep": run_daily_deadline_sweep,
+    "accounts.tasks.outbox_sweep": run_outbox_sweep,
     "phr.tasks.ingest_batch": run_ingest_batch,
     "accounts.tasks.email_notification": run_email_notification,
 }

@@ -1,13 +1,16 @@
 """Pages that belong to the site as a whole rather than to one app."""
 
+import celery
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts import outbox
 from accounts.access import has_mfa
 from accuracy.models import CorrectionRequest
 from accuracy.services import workload
@@ -79,17 +82,61 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, STAFF_HOMES[role], context)
 
 
+# What /healthz says of each part: it answers, it does not, or there is none to ask
+# (no CELERY_BROKER_URL: tasks run in the web process).
+OK, UNAVAILABLE, IN_PROCESS = "ok", "unavailable", "in-process"
+# Seconds the broker has to accept a connection and answer: /healthz must answer well
+# within the load balancer's and compose's health-check timeouts.
+BROKER_TIMEOUT = 1
+# Also for a broker that accepts the connection and then says nothing: socket_timeout is
+# Redis's, read_timeout and write_timeout AMQP's; each ignores the others.
+BROKER_TIMEOUTS = dict.fromkeys(("socket_timeout", "read_timeout", "write_timeout"), BROKER_TIMEOUT)
+
+
+def database_state() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return OK
+
+
+def broker_state() -> str:
+    """One connection attempt, no retry. The URL is read now, not when Celery was set up."""
+    url = settings.CELERY_BROKER_URL
+    if not url:
+        return IN_PROCESS
+    with celery.current_app.connection_for_write(
+        url, connect_timeout=BROKER_TIMEOUT, transport_options=BROKER_TIMEOUTS
+    ) as broker:
+        broker.ensure_connection(max_retries=0)
+    return OK
+
+
+# Each part /healthz reports, by name: a function giving its state as JSON. A part
+# whose function raises is "unavailable".
+HEALTH_PARTS = {
+    "database": database_state,
+    "broker": broker_state,
+    # Emails owed and how many are overdue: a growing "overdue" means nothing sends them.
+    "outbox": outbox.backlog,
+}
+
+
+def _state(check) -> object:
+    try:
+        return check()
+    except Exception:  # whatever the failure, the part is unavailable; /healthz still answers
+        return UNAVAILABLE
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Answer 200 only when the database answers; says nothing about anyone's record."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception:  # any database failure means "not healthy", whatever its type
-        return HttpResponse("database unavailable", status=503, content_type="text/plain")
-    return HttpResponse("ok", content_type="text/plain")
+    """Each part's state, and 503 only when the database does not answer: without the
+    broker, pages still read and actions are still saved, so the web stays in service.
+    Says nothing about anyone's record."""
+    parts = {name: _state(check) for name, check in HEALTH_PARTS.items()}
+    return JsonResponse(parts, status=200 if parts["database"] == OK else 503)
 
 
 def nhsuk_icon(request: HttpRequest, name: str) -> HttpResponse:

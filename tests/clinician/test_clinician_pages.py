@@ -502,3 +502,19 @@ def test_pretty_json_keeps_every_number_as_it_was_written():
     assert pretty_json('{"value": 4.10, "n": [1e5, -0.000120, 7]}') == (
         '{\n  "value": 4.10,\n  "n": [\n    1e5,\n    -0.000120,\n    7\n  ]\n}'
     )
+
+
+def test_declaring_emergency_access_again_returns_the_open_one(client, refused_to_mind, dr_mind, ada_user):
+    """A retry (a timeout, a double click) opens nothing new: one opening, one audit event,
+    one message to the patient, and the time is not extended."""
+    client.force_login(dr_mind)
+    reason = {"reason_code": "emergency", "reason_text": "Unconscious in the emergency department, no history"}
+    assert client.post(emergency_url(refused_to_mind.pk), reason).status_code == 302
+    glass = BreakGlass.objects.get()
+    with time_machine.travel(timezone.now() + timedelta(minutes=10)):
+        again = client.post(emergency_url(refused_to_mind.pk), reason)
+    assert again.status_code == 302
+    assert again["Location"] == record_url(refused_to_mind.pk)
+    assert list(BreakGlass.objects.values_list("pk", "expires_at")) == [(glass.pk, glass.expires_at)]
+    assert AuditEvent.objects.filter(action="breakglass.open", actor=dr_mind).count() == 1
+    assert Notification.objects.filter(user=ada_user, kind=Notification.Kind.BREAK_GLASS).count() == 1

@@ -31,19 +31,35 @@ def integration_services():
     return db
 
 
-@pytest.fixture(scope="session")
-def live_worker(integration_services, django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real `celery worker` process on the broker, using the test database."""
+def test_database_url() -> str:
+    """The test database's URL, for processes started by the tests."""
     db = settings.DATABASES["default"]
     user = db.get("USER") or "postgres"
     password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    url = f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-    queue = f"integration-{os.getpid()}"
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    mail = tmp_path_factory.mktemp("mail")
-    env = {**os.environ, "DATABASE_URL": url, "EMAIL_BACKEND": "file", "EMAIL_FILE_PATH": str(mail)}
+    return (
+        f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
+
+
+def app_environment(mail_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a worker or beat process started by a test: the test database,
+    the broker, emails written as files into mail_dir."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "EMAIL_BACKEND": "file",
+        "EMAIL_FILE_PATH": str(mail_dir),
+        **extra,
+    }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    with log.open("w") as out:
+    return env
+
+
+def start_worker(queue: str, log: Path, env: dict[str, str], *, wait: float = 60) -> subprocess.Popen:
+    """A `celery worker` process (solo pool: the process that works is the one a test
+    may kill) consuming one queue; returns once it is ready."""
+    with log.open("a") as out:
+        mark = log.stat().st_size
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -67,23 +83,39 @@ def live_worker(integration_services, django_db_setup, django_db_blocker, tmp_pa
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
-    while "ready" not in log.read_text():
+    deadline = time.monotonic() + wait
+    while b"ready" not in log.read_bytes()[mark:]:
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+        time.sleep(0.05)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def live_worker(integration_services, django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real `celery worker` process on the broker, using the test database."""
+    queue = f"integration-{os.getpid()}"
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    log.touch()
+    mail = tmp_path_factory.mktemp("mail")
+    proc = start_worker(queue, log, app_environment(mail))
     from config.celery import app
 
     app.conf.task_default_queue = queue
     proc.log_path = log
     proc.mail_dir = mail
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 @pytest.fixture

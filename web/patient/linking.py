@@ -9,14 +9,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.access import ACTING_FOR_SESSION_KEY, staff_required
+from accounts.client_address import client_address
 from accounts.linking import NOT_HELD, LinkingError, issue_linkage_key, redeem_linkage_key
 from accounts.models import PatientLink, Role
 from phr.models import Organisation, Patient
 from web.patient.linking_forms import IssueLinkageKeyForm, LinkRecordForm
-
-
-def _client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 @login_required
@@ -36,7 +33,7 @@ def link_record(request):
                 passphrase=form.cleaned_data["passphrase"],
                 ods_code=form.cleaned_data["ods_code"],
                 date_of_birth=form.cleaned_data["date_of_birth"],
-                source_address=_client_address(request),
+                source_address=client_address(request),
             )
         except LinkingError as refusal:
             form.add_error(None, refusal.message)
