@@ -23,15 +23,21 @@ COPY --from=assets /app/node_modules ./node_modules
 COPY . .
 
 # collectstatic must run with the production storage (hashed names plus manifest); the
-# key and host below exist only for this build step and are not kept in the image.
+# keys and host below exist only for this build step and are not kept in the image.
+# /app/var/ingest exists, owned by portal, so that the ingest-spool volume mounted there
+# starts writable (a named volume takes its first owner from the image).
 RUN DEBUG=false \
     SECRET_KEY=build-time-only-collectstatic-key-not-used-at-runtime-0123456789 \
+    AUDIT_HMAC_KEY=build-time-only-audit-key-not-used-at-runtime \
+    MFA_ENCRYPTION_KEY=build-time-only-mfa-key-not-used-at-runtime \
     ALLOWED_HOSTS=build.invalid \
     python manage.py collectstatic --noinput \
-    && mkdir -p /app/var && chown -R portal /app/var
+    && mkdir -p /app/var/ingest && chown -R portal /app/var
 
 USER portal
 EXPOSE 8000
-# Access log without query strings: identifiers must not reach the logs.
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", \
-     "--access-logformat", "%(h)s %(t)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)s"]
+# X-Forwarded-Proto is believed from any peer: run it behind the TLS proxy only, reachable
+# by nothing else (README, "Production"). Access log without query strings: identifiers
+# must not reach the logs.
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--forwarded-allow-ips", "*", \
+     "--access-logfile", "-", "--access-logformat", "%(h)s %(t)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)s"]

@@ -9,6 +9,7 @@ the head cannot be set back to an event that was never the last), and the witnes
 import hashlib
 import hmac
 import json
+import threading
 from dataclasses import dataclass
 from datetime import UTC
 from functools import partial
@@ -21,6 +22,7 @@ from . import witness
 from .models import AuditEvent, ChainHead, DisclosureSet
 
 GENESIS = "0" * 64
+_written = threading.local()  # per thread: a web worker's thread serves one request at a time
 CONTENT_FIELDS = (
     "seq",
     "occurred_at",
@@ -121,6 +123,14 @@ def append(*, entries=(), **fields) -> AuditEvent:
         return _chain(fields)
 
 
+def events_recorded() -> int:
+    """How many events this thread has written, counted when written, not when committed
+    (a commit cut off by a lost connection may have landed). A request compares it before
+    and after: an event written means something was disclosed, so the request must not be
+    run again (config.reconnect)."""
+    return getattr(_written, "count", 0)
+
+
 def _chain(fields: dict) -> AuditEvent:
     with connection.cursor() as cursor:
         cursor.execute(ADVANCE_HEAD)
@@ -144,6 +154,7 @@ def _chain(fields: dict) -> AuditEvent:
             cursor.execute(insert, params)
             event.pk = cursor.fetchone()[0]
             cursor.execute(SET_HEAD_HASH, head)
+    _written.count = events_recorded() + 1
     transaction.on_commit(partial(witness.append, witness_line(seq, event.hash)))
     event._state.adding, event._state.db = False, connection.alias
     return event

@@ -31,6 +31,9 @@ def child_env(backend: str, workdir: str, pg_name: str) -> dict:
         "DEBUG": "false",
         "ALLOWED_HOSTS": "localhost",
         "SECRET_KEY": "bench-only-" + "k" * 60,
+        # Production refuses to start without keys of their own (never SECRET_KEY).
+        "AUDIT_HMAC_KEY": "bench-only-audit-" + "a" * 40,
+        "MFA_ENCRYPTION_KEY": "bench-only-mfa-" + "m" * 40,
         "SECURE_SSL_REDIRECT": "false",
     }
     env.pop("CELERY_BROKER_URL", None)

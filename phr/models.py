@@ -93,6 +93,16 @@ class PatientIdentifier(models.Model):
         return f"{self.system}|{self.value}"
 
 
+class IngestBatchQuerySet(models.QuerySet):
+    def takeable(self, *, stale_before) -> "IngestBatchQuerySet":
+        """Batches a delivery of the ingest task may run: queued ones, and running ones whose
+        worker has shown no sign of life since ``stale_before`` (it was killed)."""
+        unattended = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale_before)
+        return self.filter(
+            Q(status=IngestBatch.Status.QUEUED) | (Q(status=IngestBatch.Status.RUNNING) & unattended)
+        )
+
+
 class IngestBatch(models.Model):
     """One call of ingest: every path given together, with its counts and progress."""
 
@@ -117,12 +127,22 @@ class IngestBatch(models.Model):
     outcome = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The delivery of the ingest task that runs the batch, and when it last showed it was
+    # alive: a redelivered message leaves a live run alone and takes over a dead one.
+    run_token = models.UUIDField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = IngestBatchQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "ingest batches"
 
     def __str__(self) -> str:
         return f"ingest batch {self.id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
 class RecordEntryQuerySet(models.QuerySet):

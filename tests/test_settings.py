@@ -20,8 +20,14 @@ SETTINGS_VARIABLES = set(READ_VARIABLE.findall(SETTINGS_SOURCE))
 PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": secrets.token_urlsafe(60)[:60],
+    "AUDIT_HMAC_KEY": secrets.token_urlsafe(40)[:40],
+    "MFA_ENCRYPTION_KEY": secrets.token_urlsafe(40)[:40],
     "ALLOWED_HOSTS": "portal.example.nhs.uk",
 }
+
+
+def without(env: dict[str, str], name: str) -> dict[str, str]:
+    return {key: value for key, value in env.items() if key != name}
 
 
 def run_with(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -63,6 +69,28 @@ def test_it_starts_with_a_sound_production_environment():
         ),
         pytest.param({**PRODUCTION, "SECRET_KEY": "too-short"}, "SECRET_KEY", id="short-secret-key"),
         pytest.param({**PRODUCTION, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS", id="production-without-hosts"),
+        pytest.param(
+            without(PRODUCTION, "AUDIT_HMAC_KEY"), "AUDIT_HMAC_KEY", id="production-without-audit-key"
+        ),
+        pytest.param({**PRODUCTION, "AUDIT_HMAC_KEY": "short"}, "AUDIT_HMAC_KEY", id="short-audit-key"),
+        pytest.param(
+            {**PRODUCTION, "AUDIT_HMAC_KEY": PRODUCTION["SECRET_KEY"]},
+            "AUDIT_HMAC_KEY",
+            id="audit-key-is-the-secret-key",
+        ),
+        pytest.param(
+            without(PRODUCTION, "MFA_ENCRYPTION_KEY"), "MFA_ENCRYPTION_KEY", id="production-without-mfa-key"
+        ),
+        pytest.param(
+            {**PRODUCTION, "MFA_ENCRYPTION_KEY": f"{PRODUCTION['MFA_ENCRYPTION_KEY']},old"},
+            "MFA_ENCRYPTION_KEY",
+            id="short-old-mfa-key",
+        ),
+        pytest.param(
+            {**PRODUCTION, "MFA_ENCRYPTION_KEY": PRODUCTION["SECRET_KEY"]},
+            "MFA_ENCRYPTION_KEY",
+            id="mfa-key-is-the-secret-key",
+        ),
         pytest.param({"DEBUG": "true", "ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS", id="wildcard-hosts"),
         pytest.param(
             {"DEBUG": "true", "DATABASE_URL": "mysql://portal:pw@db/portal"},

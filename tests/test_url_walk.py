@@ -445,6 +445,7 @@ def run_deadline_sweep(world: World, tmp_path: Path) -> None:
 
 
 def run_ingest_batch(world: World, tmp_path: Path) -> None:
+    from phr import spool
     from phr.tasks import ingest_batch
 
     path = tmp_path / "update.json"
@@ -459,11 +460,13 @@ def run_ingest_batch(world: World, tmp_path: Path) -> None:
         json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": changed}]})
     )
     batch = IngestBatch.objects.create(organisation=world.gp)
-    outcome = ingest_batch.delay(str(batch.pk), [str(path)]).get()
-    assert outcome["rejected"] == 0, outcome
-    assert outcome["updated"] == 1, outcome
-    # Delivered again, it does nothing.
-    ingest_batch.delay(str(batch.pk), [str(path)]).get()
+    with override_settings(INGEST_SPOOL_DIR=tmp_path / "spool"):
+        queued = [str(p) for p in spool.receive(batch.pk, [path])]  # as the ingest command does
+        outcome = ingest_batch.delay(str(batch.pk), queued).get()
+        assert outcome["rejected"] == 0, outcome
+        assert outcome["updated"] == 1, outcome
+        # Delivered again, it does nothing.
+        ingest_batch.delay(str(batch.pk), queued).get()
 
 
 def run_email_notification(world: World, tmp_path: Path) -> None:

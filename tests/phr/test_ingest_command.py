@@ -23,14 +23,15 @@ def cli(tmp_path_factory):
         "DEBUG": "true",
         "DATABASE_URL": f"sqlite:///{folder / 'cli.sqlite3'}",
         "INGEST_MAX_RESOURCE_BYTES": str(10 * 1024 * 1024),
+        "INGEST_SPOOL_DIR": str(folder / "spool"),
     }
     env.pop("CELERY_BROKER_URL", None)  # background work runs in-process here
 
-    def run(*args, check_migrated=True):
+    def run(*args, check_migrated=True, **more_env):
         return subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=REPO,
-            env=env,
+            env=env | more_env,
             capture_output=True,
             text=True,
             timeout=300,
@@ -38,6 +39,7 @@ def cli(tmp_path_factory):
 
     migrated = run("migrate", "--no-input", "-v0")
     assert migrated.returncode == 0, migrated.stderr
+    run.spool = folder / "spool"
     return run
 
 
@@ -166,3 +168,41 @@ def test_background_runs_as_a_celery_task_with_the_same_outcome(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     outcome = json.loads(proc.stdout)
     assert (outcome["accepted"], outcome["created"]) == (1, 1)
+    assert not [p for p in cli.spool.rglob("*") if p.is_file()]  # the worker cleared its copy
+
+
+def test_no_wait_prints_the_batch_and_follow_reports_its_outcome(cli, tmp_path):
+    path = write(tmp_path / "p.json", {**PATIENT, "id": "bg2"})
+    proc = cli("ingest", str(path), "--org", "Q1A2", "--org-name", "Quay Practice", "--no-wait")
+    assert proc.returncode == 0, proc.stderr
+    batch = proc.stdout.split()[2].rstrip(":")
+    assert f"Follow it with: python manage.py ingest --follow {batch}" in proc.stdout
+
+    followed = cli("ingest", "--follow", batch, "--json")
+    assert followed.returncode == 0, followed.stderr
+    outcome = json.loads(followed.stdout)
+    assert (outcome["batch"], outcome["accepted"]) == (batch, 1)
+
+
+def test_a_task_queue_that_cannot_be_reached_gets_one_line_and_exit_4(cli, tmp_path):
+    path = write(tmp_path / "p.json", {**PATIENT, "id": "bg3"})
+    proc = cli(
+        "ingest",
+        str(path),
+        "--org",
+        "Q1A2",
+        "--org-name",
+        "Quay Practice",
+        "--background",
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0",  # nothing listens on port 1
+    )
+    assert proc.returncode == 4
+    assert "the task queue (CELERY_BROKER_URL) could not be reached" in one_line_error(proc)
+    assert not [p for p in cli.spool.rglob("*") if p.is_file()]
+
+
+def test_ingest_without_paths_or_organisation_is_refused_with_usage(cli):
+    proc = cli("ingest", "--org", "Q1A2")
+    assert proc.returncode == 2
+    assert "the following arguments are required: PATH" in proc.stderr
+    assert "usage:" in proc.stderr

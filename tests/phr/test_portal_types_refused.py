@@ -9,6 +9,7 @@ import json
 import pytest
 from django.core.management import call_command
 
+from phr import spool
 from phr.ingest import ingest_documents
 from phr.models import IngestBatch, Patient, RecordEntry
 from phr.tasks import ingest_batch
@@ -117,11 +118,13 @@ def test_the_command_refuses_them_and_exits_1(gp, tmp_path):
     assert not RecordEntry.objects.filter(resource_type="Consent").exists()
 
 
-def test_the_background_task_refuses_them(gp, tmp_path):
+def test_the_background_task_refuses_them(gp, tmp_path, settings):
+    settings.INGEST_SPOOL_DIR = tmp_path / "spool"
     path = tmp_path / "feed.json"
     path.write_text(json.dumps(collection(person(), PORTAL_OWNED["Task"])))
     batch = IngestBatch.objects.create(organisation=gp, source="command")
-    outcome = ingest_batch(str(batch.pk), [str(path)])
+    queued = spool.receive(batch.pk, [path])
+    outcome = ingest_batch(str(batch.pk), [str(p) for p in queued])
     assert outcome["rejected"] == 1
     assert outcome["issues"][0]["expression"] == ["Bundle.entry[1].resource"]
     assert not RecordEntry.objects.filter(resource_type="Task").exists()
