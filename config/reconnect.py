@@ -21,9 +21,12 @@ import logging
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
+from django.template import loader
 
 from api.fhir.bundle import outcome
 from audit.chain import events_recorded
+
+from .errors import API, FHIR, channel
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +70,18 @@ def _session_ended(cause: BaseException | None) -> bool:
 
 
 def unavailable(request) -> HttpResponse:
-    """A 503 saying to try again, in the language of the channel asked."""
-    message = TRY_AGAIN if request.method in READS else f"{TRY_AGAIN} {CHECK_FIRST}"
-    if request.path.startswith("/fhir/"):
+    """A 503 saying to try again, in the language of the channel asked (a page needs no
+    database to be drawn)."""
+    was_write = request.method not in READS
+    message = f"{TRY_AGAIN} {CHECK_FIRST}" if was_write else TRY_AGAIN
+    asked = channel(request.path)
+    if asked == FHIR:
         response = outcome(503, message, code="transient")
-    elif request.path.startswith("/api/"):
+    elif asked == API:
         response = JsonResponse({"detail": message}, status=503)
     else:
-        response = HttpResponse(f"{message}\n", status=503, content_type="text/plain; charset=utf-8")
+        page = loader.get_template("503.html").render({"was_write": was_write})
+        response = HttpResponse(page, status=503)
     response["Retry-After"] = "1"
     response["Cache-Control"] = "no-store"
     return response

@@ -20,18 +20,12 @@ from config.celery import app
 from consent.models import BreakGlass, ConsentChoice, Decision, Scope
 from phr.models import Patient, RecordEntry
 from tests.api.test_fhir_write import patient_token
+from tests.corrections.test_patient_corrections import MEDICINE
 from tests.feeds import patient_resource, send
 from tests.personas import ClinicianFactory, PatientUserFactory
 
 NHS = "9434765919"
-ITEM = {
-    "resourceType": "MedicationStatement",
-    "id": "m1",
-    "status": "active",
-    "subject": {"reference": "Patient/p1"},
-    "medicationCodeableConcept": {"text": "Amlodipine 5mg tablets"},
-    "dosage": [{"text": "50mg once daily"}],
-}
+ITEM = MEDICINE  # Ada's GP medicine of the patient corrections tests
 
 
 def use_broker(url: str | None) -> None:

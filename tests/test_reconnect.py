@@ -43,7 +43,6 @@ def test_an_error_on_a_connection_that_still_works_is_not_a_lost_connection():
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [
-        ("/record/", "text/plain; charset=utf-8"),
         ("/api/v1/corrections/", "application/json"),
         ("/fhir/Patient/1", "application/fhir+json"),
     ],
@@ -56,6 +55,17 @@ def test_a_lost_connection_answers_503_try_again_in_the_channels_language(path, 
     assert response["Retry-After"] == "1"
     assert TRY_AGAIN in response.content.decode()
     assert CHECK_FIRST not in response.content.decode()
+
+
+def test_a_page_whose_connection_was_lost_is_the_styled_page_saying_try_again():
+    read = unavailable(RequestFactory().get("/record/"))
+    write = unavailable(RequestFactory().post("/inbox/"))
+    assert (read.status_code, write.status_code) == (503, 503)
+    assert read["Content-Type"].startswith("text/html")
+    assert 'class="nhsuk-header' in read.content.decode()
+    assert "Try again in a moment" in read.content.decode()
+    assert "may not have been saved" not in read.content.decode()
+    assert "may not have been saved" in write.content.decode()
 
 
 def test_a_write_is_told_to_check_before_sending_again():

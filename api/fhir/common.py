@@ -7,7 +7,6 @@ anything else under /fhir/ (404). The contract is docs/fhir.md."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
@@ -29,9 +28,6 @@ from phr.ingest import UnusableInput, parse_json
 from ..auth import InvalidToken, api_actor, bearer_token, has_scope
 from .bundle import bundle, bundle_entry, not_found, outcome, response, subsetted
 from .search import IGNORED, Answer, Page, SearchError, Shape, sort_items, sort_rows
-
-logger = logging.getLogger(__name__)
-
 
 # The methods a view answers unless it names others (fhir_view).
 READS = ("GET", "HEAD")
@@ -128,9 +124,6 @@ def fhir_view(view=None, /, *, methods: tuple[str, ...] = READS):
                 " its entry id, or search with _id and patient",
                 code="multiple-matches",
             )
-        except Exception:
-            logger.exception("FHIR request failed: %s", request.path)
-            return outcome(500, "The server could not answer this request", code="exception")
 
     return wrapper
 
