@@ -97,6 +97,7 @@ bench: deps
 	$(PY) bench/access.py
 	@echo "==> Running the FHIR API benchmark under gunicorn (bench/api.py)"
 	$(PY) bench/api.py
+	$(PY) bench/faults.py
 
 # The model-based access test (tests/test_model_based.py) under its "fuzz" profile: random
 # sequences, the channels compared with the model after every step, until the time is up

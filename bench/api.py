@@ -133,17 +133,6 @@ def _make_raw_handler():
 # --- Setup: runs in a child process against an empty bench database ----------------------
 
 
-def nhs_number(n: int) -> str:
-    from phr.nhs_number import check_digit
-
-    while True:
-        first_nine = f"999{n:06d}"
-        digit = check_digit(first_nine)
-        if digit is not None:
-            return f"{first_nine}{digit}"
-        n += 1
-
-
 def record_bundle(key: str, nhs: str, entries: int) -> dict:
     """A collection of one Patient and entries - 1 small Observations about them."""
     patient = {
@@ -187,6 +176,7 @@ def setup() -> dict:
     django.setup()
     import logging
 
+    from benchlib import nhs_number
     from django.core.management import call_command
     from django.db import connection
 

@@ -38,3 +38,15 @@ def child_env(backend: str, workdir: str, pg_name: str) -> dict:
     }
     env.pop("CELERY_BROKER_URL", None)
     return env
+
+
+def nhs_number(n: int) -> str:
+    """A valid NHS number in the 999 range (never issued), the first from n up."""
+    from phr.nhs_number import check_digit
+
+    while True:
+        first_nine = f"999{n:06d}"
+        digit = check_digit(first_nine)
+        if digit is not None:
+            return f"{first_nine}{digit}"
+        n += 1
