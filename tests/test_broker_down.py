@@ -28,19 +28,22 @@ NHS = "9434765919"
 ITEM = MEDICINE  # Ada's GP medicine of the patient corrections tests
 
 
-def use_broker(url: str | None) -> None:
-    """Point the Celery app at a broker (None: tasks run in-process, as in tests)."""
-    app.conf.task_always_eager = url is None
-    app.conf.broker_url = url or "memory://"
+def use_broker(url: str, *, eager: bool) -> None:
+    """Point the Celery app at a broker (eager: tasks run in-process, as in unit tests)."""
+    app.conf.task_always_eager = eager
+    app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
     app._pool = None  # connections to the old broker are dropped
     app.amqp._producer_pool = None
 
 
 @pytest.fixture
 def broker_unreachable():
-    use_broker("redis://127.0.0.1:1/0")
+    """Nothing listens where the broker should be; afterwards, the broker the suite had
+    (the live Redis of the integration run, or none)."""
+    before = (app.conf.broker_url, app.conf.task_always_eager)
+    use_broker("redis://127.0.0.1:1/0", eager=False)
     yield
-    use_broker(None)
+    use_broker(before[0], eager=before[1])
 
 
 @pytest.fixture
@@ -111,7 +114,7 @@ def test_every_action_succeeds_and_each_email_goes_once_when_the_broker_returns(
     assert owed.count() == 4  # the GP's clinician three times, Ada once
     assert mail.outbox == []
 
-    use_broker(None)  # the broker is back; the sweep runs a minute later
+    use_broker("memory://", eager=True)  # the broker is back; here the sweep runs in-process
     Notification.objects.update(
         created_at=timezone.now() - timedelta(seconds=settings.OUTBOX_RETRY_SECONDS + 1)
     )
