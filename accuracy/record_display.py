@@ -17,13 +17,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
-from django.utils import timezone
 
-from consent.sharing_text import day
-from phr.columns import concept_text, parse_fhir_datetime
+from phr.columns import concept_text
 from phr.fhir import bundle_entry
 from phr.ingest import canonical_json, parse_json
 from phr.models import EntryVersion, RecordEntry
+from phr.render.dates import fhir_moment
 
 from . import elements, services
 from .models import CorrectionRequest, Statement
@@ -343,25 +342,7 @@ def _reactions(resource: dict) -> tuple[str, str]:
     return ", ".join(f for f in found if f), ", ".join(severities)
 
 
-def _when(value) -> str:
-    """A FHIR date or dateTime in the words of the NHS style guide: "2024", "May 2024",
-    "12 May 2024", "12 May 2024 at 9:30am" (UK time). What does not parse is shown as it
-    was sent: nothing is hidden because it is odd."""
-    if not isinstance(value, str) or not value:
-        return ""
-    moment = parse_fhir_datetime(value)
-    if moment is None:
-        return value
-    if len(value) == 4:
-        return value
-    if len(value) == 7:
-        return f"{moment:%B %Y}"
-    if len(value) == 10:
-        return day(moment)
-    local = timezone.localtime(moment)
-    hour = local.hour % 12 or 12
-    clock = f"{hour}{local.strftime(':%M') if local.minute else ''}{'am' if local.hour < 12 else 'pm'}"
-    return f"{day(local)} at {clock}"
+_when = fhir_moment
 
 
 def _period(value) -> str:

@@ -26,6 +26,7 @@ from consent.policy import Actor, ActorRole, NotFound, open_record
 from phr.amend import amend_entry
 from phr.ingest import UnusableInput, ingest_documents, parse_json
 from phr.models import EntryVersion, Organisation, RecordEntry
+from phr.render.dates import day
 
 from . import elements, selectors
 from .deadlines import profile
@@ -163,7 +164,7 @@ def submit_correction(
             member,
             kind=Notification.Kind.CORRECTION,
             title="A new correction request",
-            body=f"A patient asked {entry.owner.name} to correct an item. Decide by {due:%d %B %Y}.",
+            body=f"A patient asked {entry.owner.name} to correct an item. Decide by {day(due)}.",
         )
     return request
 
@@ -341,13 +342,13 @@ def extend_deadline(
     new_due = until or latest
     if not request.first_due_on < new_due <= latest:
         raise InvalidStep(
-            f"Choose a date after {request.first_due_on:%d %B %Y} and no later than {latest:%d %B %Y}",
+            f"Choose a date after {day(request.first_due_on)} and no later than {day(latest)}",
             "until",
         )
     _tell_patient(
         request,
         "We need more time to decide your correction request",
-        f"We will decide by {new_due:%d %B %Y}. The reason: {reason.strip()}",
+        f"We will decide by {day(new_due)}. The reason: {reason.strip()}",
     )
     return _advance(
         request, actor, "extend", note=reason.strip(), due_on=new_due, extension_reason=reason.strip()
@@ -366,7 +367,7 @@ def assign(*, actor: Actor, request_id, revision: int, colleague: User) -> Corre
         colleague,
         kind=Notification.Kind.CORRECTION,
         title="A correction request was assigned to you",
-        body=f"Decide by {request.due_on:%d %B %Y}.",
+        body=f"Decide by {day(request.due_on)}.",
     )
     return _advance(request, actor, "assign", note=str(colleague), assigned_to=colleague)
 

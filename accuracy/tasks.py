@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Notification, Role, User
 from accounts.tasks import notify
+from phr.render.dates import day
 
 from .models import CorrectionRequest, SweepMark, SweepRun, TimelineEvent
 
@@ -36,10 +37,10 @@ def _ig_officers(request: CorrectionRequest):
 @shared_task(acks_late=True)
 def deadline_sweep(today: str | None = None) -> dict:
     """Send each reminder and escalation once per deadline; safe to run again."""
-    day = date.fromisoformat(today) if today else timezone.localdate()
+    on = date.fromisoformat(today) if today else timezone.localdate()
     sent = {"reminders": 0, "escalations": 0}
     for request in CorrectionRequest.objects.open().select_related("owner", "assigned_to"):
-        left = (request.due_on - day).days
+        left = (request.due_on - on).days
         if left < 0:
             with transaction.atomic():
                 if _mark(request, "escalate"):
@@ -48,7 +49,7 @@ def deadline_sweep(today: str | None = None) -> dict:
                             officer,
                             kind=Notification.Kind.CORRECTION,
                             title="A correction request is overdue",
-                            body=f"{request.owner.name} missed the deadline of {request.due_on:%d %b %Y}",
+                            body=f"{request.owner.name} missed the deadline of {day(request.due_on)}",
                         )
                     TimelineEvent.objects.create(
                         request=request,
@@ -56,7 +57,7 @@ def deadline_sweep(today: str | None = None) -> dict:
                         kind="escalation",
                         status=request.status,
                         business_status=request.business_status,
-                        note=f"due {request.due_on:%d %B %Y}",
+                        note=f"due {day(request.due_on)}",
                     )
                     sent["escalations"] += 1
             continue
@@ -67,18 +68,18 @@ def deadline_sweep(today: str | None = None) -> dict:
     return sent
 
 
-def _take_the_day(day: date) -> SweepRun | None:
+def _take_the_day(on: date) -> SweepRun | None:
     """The day's run for this caller, or None when it ran (or is running) already."""
     now = timezone.now()
     try:
         with transaction.atomic():
-            return SweepRun.objects.create(day=day, started_at=now)
+            return SweepRun.objects.create(day=on, started_at=now)
     except IntegrityError:
         pass
     taken = SweepRun.objects.filter(
-        day=day, finished_at__isnull=True, started_at__lt=now - ABANDONED_AFTER
+        day=on, finished_at__isnull=True, started_at__lt=now - ABANDONED_AFTER
     ).update(started_at=now)
-    return SweepRun.objects.get(day=day) if taken else None
+    return SweepRun.objects.get(day=on) if taken else None
 
 
 @shared_task(acks_late=True)
@@ -114,7 +115,7 @@ def _remind(request: CorrectionRequest, days: int, left: int) -> bool:
                 person,
                 kind=Notification.Kind.CORRECTION,
                 title="A correction request is due soon",
-                body=f"Decide by {request.due_on:%d %B %Y} ({left} day{'s' if left != 1 else ''} left).",
+                body=f"Decide by {day(request.due_on)} ({left} day{'s' if left != 1 else ''} left).",
             )
         TimelineEvent.objects.create(
             request=request,

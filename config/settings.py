@@ -130,6 +130,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.unread_notifications",
             ],
+            # Dates in one style on every page, with no {% load %} to forget.
+            "builtins": ["web.templatetags.words"],
         },
     },
 ]

@@ -14,6 +14,7 @@ import audit
 from accounts.models import Notification
 from accounts.tasks import notify
 from phr.models import Category, Organisation, Patient, RecordEntry
+from phr.render.dates import day_and_time
 
 from .models import (
     BreakGlass,
@@ -209,7 +210,7 @@ def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_te
                 title="A clinician used emergency access to your record",
                 body=(
                     f"{actor.organisation.name} opened your record in an emergency on "
-                    f"{timezone.localtime(now):%d %B %Y at %H:%M}. The reason they gave: "
+                    f"{day_and_time(now)}. The reason they gave: "
                     f"{glass.get_reason_code_display()}. {glass.reason_text} "
                     "Our information governance team reviews every emergency access."
                 ),

@@ -11,9 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from django.utils import timezone
-
 from phr.models import Category, Organisation
+from phr.render.dates import day
 
 from .models import ConsentChoice, Decision, Scope
 from .policy import CategoryRuling
@@ -44,19 +43,6 @@ KIND_WORDS = {
     "Patient": ("set of personal details", "sets of personal details"),
 }
 OTHER_KIND = ("other item", "other items")
-
-
-def day(moment: datetime | None) -> str:
-    """A moment as a date people read: 1 March 2027."""
-    if moment is None:
-        return ""
-    local = timezone.localtime(moment) if timezone.is_aware(moment) else moment
-    return f"{local.day} {local:%B %Y}"
-
-
-def day_and_time(moment: datetime) -> str:
-    local = timezone.localtime(moment)
-    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
 
 
 def join_words(words: Iterable[str]) -> str:

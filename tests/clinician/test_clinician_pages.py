@@ -18,6 +18,7 @@ from consent.models import BreakGlass, BreakGlassReason, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent
 from phr.models import Category, RecordEntry
+from phr.render.dates import day_and_time
 from tests.clinician.network import NHS_NUMBER, UNKNOWN_NHS_NUMBER, build_record
 from tests.personas import ClinicianFactory, PatientUserFactory, UserFactory
 from web.clinician.record import PAGE_SIZE
@@ -239,7 +240,7 @@ def test_the_record_shows_every_shared_item_with_its_owner_date_and_status(clien
         assert display in html
     assert "Riverside Surgery" in html
     assert "City Teaching Hospitals" in html
-    assert "20 Aug 2024" in html
+    assert "20 August 2024" in html
     assert '<strong class="nhsuk-tag nhsuk-tag--purple">Mental health</strong>' in html
     assert "Some of this patient's record is not shared" not in html
     assert_no_nhs_number_in_addresses(response)
@@ -457,7 +458,7 @@ def test_emergency_access_opens_the_whole_record_for_a_limited_time(
     assert page.status_code == 200
     assert 'id="emergency-access-banner"' in html
     assert "Unconscious in the emergency department" in html
-    assert timezone.localtime(glass.expires_at).strftime("%H:%M") in html
+    assert day_and_time(glass.expires_at) in html
     for display in ("Hypertensive disorder", "Depressive disorder", "Fracture of wrist"):
         assert display in html
     read = AuditEvent.objects.filter(action="record.read", actor=dr_mind, outcome="permit").last()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.linking import LinkingError, issue_linkage_key
 from accounts.models import User
 from phr.models import Organisation, Patient
+from phr.render.dates import day_and_time
 
 
 class Command(BaseCommand):
@@ -42,4 +43,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Account ID:  {key.formatted_account_id}")
         self.stdout.write(f"Passphrase:  {passphrase}")
         self.stdout.write(f"ODS code:    {organisation.ods_code}")
-        self.stdout.write(f"Expires:     {timezone.localtime(key.expires_at):%d %B %Y %H:%M %Z}")
+        self.stdout.write(
+            f"Expires:     {day_and_time(key.expires_at)} ({timezone.localtime(key.expires_at):%Z})"
+        )

@@ -1,0 +1,23 @@
+"""The rendering layer (phr.render) as template filters, built into every template
+(settings TEMPLATES builtins): {{ when|day }}, {{ when|day_and_time }}."""
+
+from django import template
+
+from phr.render import dates
+
+register = template.Library()
+
+
+@register.filter
+def day(value) -> str:
+    return dates.day(value or None)
+
+
+@register.filter
+def day_and_time(value) -> str:
+    return dates.day_and_time(value or None)
+
+
+@register.filter
+def day_and_time_seconds(value) -> str:
+    return dates.day_and_time(value or None, seconds=True)
