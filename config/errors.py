@@ -92,3 +92,27 @@ def server_error(request: HttpRequest) -> HttpResponse:
         logger.exception("The 500 page could not be drawn")
         return HttpResponseServerError(PLAIN_500, content_type="text/plain; charset=utf-8")
     return HttpResponseServerError(body)
+
+
+class EmptyErrorMiddleware:
+    """An error a view answered with no body (a 405 from require_http_methods or from a
+    DRF view's method check) gets the channel's answer: a page, JSON or an
+    OperationOutcome, keeping its Allow header."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code != 405 or response.streaming or response.content:
+            return response
+        asked = channel(request.path_info)
+        if asked == FHIR:
+            answer = outcome(405, f"{request.method} is not supported here", code="not-supported")
+        elif asked == API:
+            answer = JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405)
+        else:
+            answer = render(request, "405.html", status=405)
+        if response.has_header("Allow"):
+            answer["Allow"] = response["Allow"]
+        return answer

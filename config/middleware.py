@@ -22,7 +22,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 
 from api.fhir.bundle import outcome
 
@@ -36,11 +37,27 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def _ip(value: str) -> str | None:
-    """The address in its standard spelling, or None when it is not an IP address."""
+    """The address in its standard spelling, or None when it is not one.
+
+    Proxies write an entry as "1.2.3.4", "1.2.3.4:5678", "2001:db8::1" or
+    "[2001:db8::1]:5678": the port is dropped. An IPv4 address mapped into IPv6 is the
+    IPv4 address (one client, one count). An IPv6 zone ("fe80::1%eth0") names an
+    interface of the proxy's, not a client, and the database cannot store it: refused.
+    """
+    value = value.strip()
+    if value.startswith("["):
+        value = value[1 : value.find("]")] if "]" in value else ""
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            return None
+        address = address.ipv4_mapped or address
+    return str(address)
 
 
 def forwarded_client_address(meta, trusted_proxies: int) -> str | None:
@@ -96,17 +113,17 @@ def _nul_parameter(request) -> str | None:
     return None
 
 
-def refusal(path: str, parameter: str) -> HttpResponse:
+def refusal(request, parameter: str) -> HttpResponse:
     """A 400 naming the parameter, in the language of the channel asked."""
     message = f"The parameter '{parameter}' holds a NUL character, which is not allowed"
-    asked = channel(path)
+    asked = channel(request.path)
     if asked == FHIR:
         return outcome(400, message, expression=parameter)
     if asked == API:
         return JsonResponse(
             {"detail": message, "field": parameter, "errors": {parameter: [message]}}, status=400
         )
-    return HttpResponseBadRequest(f"Bad request. {message}.\n", content_type="text/plain; charset=utf-8")
+    return render(request, "400.html", {"problem": f"{message}."}, status=400)
 
 
 class NulCharacterMiddleware:
@@ -116,7 +133,7 @@ class NulCharacterMiddleware:
     def __call__(self, request):
         parameter = _nul_parameter(request)
         if parameter is not None:
-            return refusal(request.path, parameter)
+            return refusal(request, parameter)
         return self.get_response(request)
 
 

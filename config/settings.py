@@ -103,6 +103,7 @@ MIDDLEWARE = [
     # After WhiteNoise: static files keep their own caching and need no policy.
     "config.middleware.SecurityHeadersMiddleware",
     "config.middleware.NulCharacterMiddleware",
+    "config.errors.EmptyErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -346,24 +347,33 @@ CACHE_URL = os.environ.get("CACHE_URL", "").strip() or (
     CELERY_BROKER_URL if urlparse(CELERY_BROKER_URL).scheme in ("redis", "rediss") else "db://"
 )
 _cache_scheme = urlparse(CACHE_URL).scheme
+# The database's cache table: the embedded default's cache, and where Redis's counters go
+# while Redis is down (createcachetable, run after every migrate, makes it). Culling at
+# the default 300 entries would let a flood of other keys wipe a counter.
+_database_cache = {
+    "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+    "LOCATION": "portal_cache",
+    "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+}
 if _cache_scheme in ("redis", "rediss"):
     # A prefix of its own beside Celery's keys when the broker's Redis is reused.
-    _cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
-    _cache["KEY_PREFIX"] = "portal-cache"
-elif _cache_scheme == "db":
-    # Culling at the default 300 entries would let a flood of other keys wipe a counter.
+    # With Redis down the counters move to the database table above (config.cache), and
+    # a Redis that does not answer is given up on within a second.
     _cache = {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "portal_cache",
-        "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+        "BACKEND": "config.cache.RedisWithFallback",
+        "LOCATION": CACHE_URL,
+        "KEY_PREFIX": "portal-cache",
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
+elif _cache_scheme == "db":
+    _cache = _database_cache
 elif _cache_scheme == "locmem":
     if not DEBUG:
         raise ImproperlyConfigured("CACHE_URL locmem:// counts in each process: it needs DEBUG on")
     _cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 else:
     raise ImproperlyConfigured("CACHE_URL must be a redis://, rediss://, db:// or locmem:// URL")
-CACHES = {"default": _cache}
+CACHES = {"default": _cache, "fallback": _database_cache}
 
 # --- The record -----------------------------------------------------------------------
 # Identifier systems that identify a person across organisations, tried after the NHS

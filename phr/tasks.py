@@ -36,7 +36,10 @@ class LeaseLost(Exception):
 def ingest_batch(self, batch_id: str, paths: list[str]) -> dict:
     """Run a queued ingest batch from its spool folder, once: a delivery of a finished
     batch, or of one another worker is running, changes nothing."""
-    batch = IngestBatch.objects.select_related("organisation").filter(pk=batch_id).first()
+    try:
+        batch = IngestBatch.objects.select_related("organisation").filter(pk=uuid.UUID(str(batch_id))).first()
+    except ValueError:  # not a batch id at all: a forged or garbled message
+        batch = None
     if batch is None:
         return {}
     if batch.finished:

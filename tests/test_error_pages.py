@@ -55,6 +55,7 @@ PAGE_HEADINGS = {
     400: "Sorry, there is a problem with your request",
     403: "You cannot see this page",
     404: "Page not found",
+    405: "Sorry, this page cannot do that",
     500: "Sorry, there is a problem with the service",
 }
 
@@ -98,6 +99,18 @@ def test_a_page_that_fails_answers_a_page_in_the_portals_style(production, faili
 def test_an_unknown_address_answers_the_portals_page_not_found(production, db):
     page = assert_a_portal_page(production.get("/no/such/page"), 404)
     assert 'href="/"' in page
+
+
+@pytest.mark.parametrize(("method", "address"), [("delete", "/healthz"), ("put", "/")])
+def test_a_method_a_page_does_not_take_answers_the_portals_page(production, db, method, address):
+    response = getattr(production, method)(address)
+    assert_a_portal_page(response, 405)
+    assert response["Allow"]
+
+
+def test_a_nul_character_in_a_page_address_answers_the_portals_page_naming_it(production, db):
+    page = assert_a_portal_page(production.get("/record/?q=%00"), 400)
+    assert "The parameter &#x27;q&#x27; holds a NUL character" in page
 
 
 def test_the_page_not_found_knows_who_is_signed_in(production, django_user_model):

@@ -177,12 +177,23 @@ def test_an_entry_that_is_not_an_address_keeps_the_connections_address(one_proxy
         ("198.51.100.1", 2, None),
         ("", 1, None),
         ("198.51.100.1,", 1, None),
-        ("198.51.100.1:4711", 1, None),
+        ("198.51.100.1:4711", 1, "198.51.100.1"),  # a proxy that writes the port
+        ("[2001:db8::1]:4711", 1, "2001:db8::1"),
         ("2001:DB8:0:0::1", 1, "2001:db8::1"),
+        ("::ffff:198.51.100.1", 1, "198.51.100.1"),  # one client, one count
+        ("fe80::1%eth0", 1, None),  # an interface of the proxy's: not a client, not storable
+        ("fe80::1%" + "x" * 300, 1, None),
+        ("[2001:db8::1", 1, None),
     ],
 )
 def test_the_client_is_the_nth_entry_from_the_right(header, proxies, address):
     assert forwarded_client_address({"HTTP_X_FORWARDED_FOR": header}, proxies) == address
+
+
+def test_a_zoned_ipv6_entry_fails_the_sign_in_cleanly_not_with_a_500(one_proxy):
+    """The database cannot store an IPv6 zone: such an entry is not believed."""
+    fail_to_sign_in(through_proxy("fe80::1%" + "x" * 300), 0)
+    assert last_failed_sign_in().source_address == PROXY
 
 
 def test_a_record_read_is_audited_with_the_clients_address(one_proxy, patient):

@@ -2,6 +2,7 @@
 
 import celery
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
@@ -114,9 +115,17 @@ def broker_state() -> str:
 
 # Each part /healthz reports, by name: a function giving its state as JSON. A part
 # whose function raises is "unavailable".
+def cache_state() -> str:
+    """ "ok", or "database" while the Redis cache does not answer and the database's table
+    counts sign-in attempts instead (config.cache)."""
+    answers = getattr(caches["default"], "redis_answers", None)
+    return "ok" if answers is None or answers() else "database"
+
+
 HEALTH_PARTS = {
     "database": database_state,
     "broker": broker_state,
+    "cache": cache_state,
     # Emails owed and how many are overdue: a growing "overdue" means nothing sends them.
     "outbox": outbox.backlog,
 }

@@ -128,6 +128,12 @@ def test_the_worker_refuses_a_path_outside_the_spool(gp, feed):
     assert not RecordEntry.objects.exists()
 
 
+@pytest.mark.parametrize("batch_id", ["not-a-batch", "", "1; DROP TABLE phr_ingestbatch"])
+def test_a_message_naming_no_batch_does_nothing(gp, feed, batch_id):
+    assert ingest_batch(batch_id, [str(feed)]) == {}
+    assert not RecordEntry.objects.exists()
+
+
 def test_the_worker_refuses_a_path_that_climbs_out_of_the_spool(gp, feed):
     batch, _ = queued_batch(gp, feed)
     climbing = spool.batch_folder(batch.pk) / ".." / ".." / "outside" / "feed.json"

@@ -206,3 +206,10 @@ def test_ingest_without_paths_or_organisation_is_refused_with_usage(cli):
     assert proc.returncode == 2
     assert "the following arguments are required: PATH" in proc.stderr
     assert "usage:" in proc.stderr
+
+
+@pytest.mark.parametrize("wait", ["-1", "nan", "inf"])
+def test_a_wait_that_is_not_a_number_of_seconds_is_refused_with_usage(cli, wait):
+    proc = cli("ingest", "x.json", "--org", "Q1A2", "--wait", wait)
+    assert proc.returncode == 2
+    assert "--wait must be a number of seconds, 0 or more" in proc.stderr

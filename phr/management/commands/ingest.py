@@ -2,6 +2,7 @@
 [--background] [--wait SECONDS | --no-wait], and python manage.py ingest --follow BATCH"""
 
 import json
+import math
 import sys
 import time
 import uuid
@@ -72,7 +73,7 @@ class Command(BaseCommand):
             sys.exit(EXIT_REJECTED)
 
     def _check_arguments(self, options) -> None:
-        if options["wait"] < 0:
+        if not math.isfinite(options["wait"]) or options["wait"] < 0:
             self._parser.error("--wait must be a number of seconds, 0 or more")
         if options["follow"]:
             if options["paths"]:
