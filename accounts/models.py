@@ -6,6 +6,7 @@ import uuid
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 
@@ -86,6 +87,24 @@ class PatientLink(models.Model):
         return f"{self.user} -> patient {self.patient_id}"
 
 
+# The pages a notification may link to, by URL name: what the link says, and the caption
+# staff see above such a message (a patient's caption is the kind's own words).
+NOTIFICATION_TARGETS = {
+    "record:correction": ("Open your correction request", ""),
+    "sharing:access_log": ("See the emergency access in who has looked at your record", ""),
+    "workspace:request": ("Open the correction request", "Correction request"),
+    "clinician:entry": ("Open the corrected item", "An item your organisation saw"),
+    "ig:corrections": ("Open the correction requests", "Overdue correction request"),
+    "ig:review": ("Review the emergency access", "Emergency access to review"),
+}
+STAFF_CAPTIONS = {
+    "break_glass": "Emergency access",
+    "consent": "Sharing choices",
+    "correction": "Corrections",
+    "general": "Message",
+}
+
+
 class Notification(models.Model):
     """A message in a user's portal inbox, and the outbox row for its email copy: the row
     is written in the transaction of the action it tells of, so the email can never be
@@ -108,6 +127,9 @@ class Notification(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.GENERAL)
     title = models.CharField(max_length=200)
     body = models.TextField()
+    # The portal page the message is about (a path from reverse(): ids only, never a
+    # name or NHS number), opened from the inbox and, as a full address, from the email.
+    link = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
@@ -124,6 +146,27 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} for {self.user}"
+
+    def _target(self) -> tuple[str, str] | None:
+        if not self.link:
+            return None
+        try:
+            match = resolve(self.link.partition("#")[0])
+        except Resolver404:
+            return None
+        return NOTIFICATION_TARGETS.get(match.view_name, ("Open the page this message is about", ""))
+
+    @property
+    def link_words(self) -> str:
+        """What the link to the page the message is about says ("" when there is none)."""
+        target = self._target()
+        return target[0] if target else ""
+
+    @property
+    def staff_caption(self) -> str:
+        """The caption above the message for staff: what it is about, not "Your ..."."""
+        target = self._target()
+        return (target[1] if target else "") or STAFF_CAPTIONS.get(self.kind, "Message")
 
 
 class LinkageKey(models.Model):

@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import Notification
@@ -47,6 +48,35 @@ def claim(notification_id: int) -> Notification | None:
     return Notification.objects.select_related("user").get(pk=notification_id)
 
 
+PORTAL_NAME = "Patient Record Portal"
+
+
+def portal_address(path: str) -> str:
+    """The full address of a portal page, for an email (settings.PORTAL_URL)."""
+    return f"{settings.PORTAL_URL}{path}"
+
+
+def email_body(note: Notification) -> str:
+    """The email says only that something happened, with a link: the detail (who, which
+    item, the clinical words) stays in the inbox, behind sign-in."""
+    inbox = portal_address(reverse("portal:inbox_item", args=[note.pk]))
+    lines = [
+        "Hello,",
+        "",
+        f"{note.title}.",
+        "",
+        "Sign in to the Patient Record Portal to read the message:",
+        inbox,
+        "",
+        "We never put the details in an email. They stay in the portal, behind your sign-in.",
+        "",
+        "You receive this email because you have an account with the Patient Record Portal.",
+        "",
+        "Patient Record Portal",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def message_id(note: Notification) -> str:
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(" >") or "patient-record-portal"
     return f"<{note.email_key}@{domain}>"
@@ -60,10 +90,9 @@ def deliver(notification_id: int) -> bool:
     if not note.user.email:
         Notification.objects.filter(pk=note.pk).update(email_state=Email.NOT_NEEDED)
         return False
-    # The email says only that something happened; the detail stays behind sign-in.
     email = EmailMessage(
-        subject=f"Patient Record Portal: {note.title}",
-        body=f"{note.title}\n\nSign in to the Patient Record Portal to read the details in your inbox.\n",
+        subject=f"{PORTAL_NAME}: {note.title}",
+        body=email_body(note),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[note.user.email],
         headers={"Message-ID": message_id(note), "X-Portal-Idempotency-Key": str(note.email_key)},

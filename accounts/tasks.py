@@ -22,8 +22,10 @@ def outbox_sweep() -> dict:
     return outbox.sweep()
 
 
-def notify(user, *, kind: str, title: str, body: str) -> Notification:
-    """Put a message in the user's inbox; its email goes once the transaction commits."""
-    note = Notification.objects.create(user=user, kind=kind, title=title, body=body)
+def notify(user, *, kind: str, title: str, body: str, link: str = "") -> Notification:
+    """Put a message in the user's inbox; its email goes once the transaction commits.
+    ``link`` is the path (from reverse()) of the page the message is about, one the
+    user may open: the inbox and the email both point there."""
+    note = Notification.objects.create(user=user, kind=kind, title=title, body=body, link=link)
     after_commit(email_notification, note.pk)
     return note

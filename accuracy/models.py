@@ -3,6 +3,7 @@ holds it, decided against the legal deadline, following the HL7 Patient Request 
 Corrections guide's Task states; with its timeline, its message thread, statements of
 disagreement and rebuttal, and the notices sent to those who saw the old version."""
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -61,6 +62,24 @@ def waiting_on_patient() -> models.Q:
     return models.Q(status__in=OPEN_STATUSES, business_status=BusinessStatus.WAITING)
 
 
+# No 0/O, 1/I/L or 5/S: a reference read out on the phone is heard and typed right.
+REFERENCE_ALPHABET = "2346789ABCDEFGHJKMNPQRTUVWXYZ"
+
+
+def _reference_text() -> str:
+    chars = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+    return f"PRC-{chars[:4]}-{chars[4:]}"
+
+
+def new_reference() -> str:
+    """A short reference a patient can quote on the phone ("PRC-7K3M-Q9"), not yet used
+    by any request; the unique column is the last word if two are made at once."""
+    while True:
+        reference = _reference_text()
+        if not CorrectionRequest.objects.filter(reference=reference).exists():
+            return reference
+
+
 class CorrectionRequestQuerySet(models.QuerySet):
     def open(self) -> "CorrectionRequestQuerySet":
         return self.filter(status__in=OPEN_STATUSES)
@@ -103,6 +122,11 @@ class CorrectionRequest(models.Model):
     proposed = models.TextField()
     reason = models.TextField()
     contact_preference = models.CharField(max_length=10, choices=ContactPreference.choices)
+    # Where to phone or write, given when the patient chose phone or letter.
+    contact_phone = models.CharField(max_length=30, blank=True)
+    contact_address = models.TextField(blank=True)
+    contact_postcode = models.CharField(max_length=10, blank=True)
+    reference = models.CharField(max_length=12, unique=True, default=new_reference, editable=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.READY)
     business_status = models.CharField(
         max_length=40, choices=BusinessStatus.choices, default=BusinessStatus.QUEUED
@@ -143,6 +167,25 @@ class CorrectionRequest(models.Model):
     @property
     def is_extended(self) -> bool:
         return self.due_on != self.first_due_on
+
+    @property
+    def contact_details(self) -> str:
+        """Where the owner should phone or write, as the patient gave it ("" otherwise)."""
+        if self.contact_preference == ContactPreference.PHONE:
+            return self.contact_phone
+        if self.contact_preference == ContactPreference.LETTER:
+            return "\n".join(filter(None, [self.contact_address, self.contact_postcode]))
+        return ""
+
+    def keep_contact_details(self, *, phone: str = "", address: str = "", postcode: str = "") -> None:
+        """Keep only the details the chosen way of contact needs: a phone number for a
+        call, an address for a letter, nothing for the portal or email."""
+        wants_phone = self.contact_preference == ContactPreference.PHONE
+        wants_letter = self.contact_preference == ContactPreference.LETTER
+        self.contact_phone = phone.strip() if wants_phone else ""
+        self.contact_address = address.strip() if wants_letter else ""
+        self.contact_postcode = postcode.strip().upper() if wants_letter else ""
+        self.save(update_fields=["contact_phone", "contact_address", "contact_postcode"])
 
 
 class TimelineEvent(AppendOnly):

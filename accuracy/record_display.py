@@ -13,16 +13,23 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 
-from phr.columns import concept_text
+from phr import vocabulary
+from phr.columns import parse_fhir_datetime
 from phr.fhir import bundle_entry
 from phr.ingest import canonical_json, parse_json
 from phr.models import EntryVersion, RecordEntry
-from phr.render.dates import fhir_moment
+from phr.render import concepts as render_concepts
+from phr.render import dosage as render_dosage
+from phr.render import item as render_item
+from phr.render import values as render_values
+from phr.render.concepts import concept_words, recorded_name
+from phr.render.dates import fhir_moment, period_words
+from phr.render.units import unit_words, with_unit
 
 from . import elements, services
 from .models import CorrectionRequest, Statement
@@ -44,35 +51,15 @@ class Kind:
         return entries.exclude(resource_type__in=(*NAMED_TYPES, *NOT_ITEMS))
 
 
-KINDS: tuple[Kind, ...] = (
-    Kind("problems", "Health problems", "Illnesses and conditions recorded about you", ("Condition",)),
-    Kind(
-        "medications",
-        "Medicines",
-        "Medicines you take or have been prescribed",
-        ("MedicationStatement", "MedicationRequest"),
-    ),
-    Kind("allergies", "Allergies and reactions", "Things you react badly to", ("AllergyIntolerance",)),
-    Kind(
-        "test-results",
-        "Test results",
-        "Blood tests, measurements and reports",
-        ("Observation", "DiagnosticReport"),
-    ),
-    Kind("encounters", "Appointments and stays", "Visits, appointments and hospital stays", ("Encounter",)),
-    Kind("immunisations", "Vaccinations", "Vaccines you have had", ("Immunization",)),
-    Kind(
-        "documents",
-        "Letters and documents",
-        "Letters, discharge summaries and other documents",
-        ("DocumentReference",),
-    ),
-    Kind("other", "Other items", "Everything else on your record, such as care plans and procedures"),
+# The kinds and their names come from the one vocabulary (phr.vocabulary); a kind here
+# adds how a page selects its entries.
+KINDS: tuple[Kind, ...] = tuple(
+    Kind(words.slug, words.title, words.description, words.resource_types) for words in vocabulary.KIND_WORDS
 )
 KINDS_BY_SLUG = {kind.slug: kind for kind in KINDS}
-NAMED_TYPES = frozenset(t for kind in KINDS for t in kind.resource_types)
-# Each organisation's copy of the patient's own details is not an item of the record.
-NOT_ITEMS = frozenset({"Patient"})
+NAMED_TYPES = vocabulary.NAMED_TYPES
+NOT_ITEMS = vocabulary.NOT_ITEMS
+TYPE_NAMES = vocabulary.TYPE_NAMES
 
 
 def record_items(entries: QuerySet) -> QuerySet:
@@ -81,32 +68,16 @@ def record_items(entries: QuerySet) -> QuerySet:
 
 
 def kind_of(resource_type: str) -> Kind:
-    for kind in KINDS:
-        if resource_type in kind.resource_types:
-            return kind
-    return KINDS_BY_SLUG["other"]
+    return KINDS_BY_SLUG[vocabulary.kind_words_of(resource_type).slug]
 
 
-TYPE_NAMES = {
-    "Condition": "Health problem",
-    "MedicationStatement": "Medicine",
-    "MedicationRequest": "Prescription",
-    "AllergyIntolerance": "Allergy or reaction",
-    "Observation": "Test result or measurement",
-    "DiagnosticReport": "Test report",
-    "Encounter": "Appointment or stay",
-    "Immunization": "Vaccination",
-    "DocumentReference": "Letter or document",
-    "Procedure": "Procedure or operation",
-    "CarePlan": "Care plan",
-    "Goal": "Goal",
-    "ImagingStudy": "Scan or X-ray",
-}
+type_name = vocabulary.type_name
 
 
-def type_name(resource_type: str) -> str:
-    """What a kind of FHIR resource is called in plain words."""
-    return TYPE_NAMES.get(resource_type, resource_type)
+def item_count(entries: QuerySet) -> int:
+    """How many items these (already permitted) entries hold: the one count every page
+    shows (the summary's kinds add up to it; the sharing preview says it)."""
+    return record_items(entries).count()
 
 
 def kind_counts(entries: QuerySet) -> list[tuple[Kind, int]]:
@@ -271,6 +242,8 @@ def disagreement_statements(entry: RecordEntry) -> list[StatementView]:
 
 
 # --- Details read from the JSON ----------------------------------------------------------
+# The words themselves come from phr.render, the one rendering layer; the names below
+# stay so that callers of this module keep working.
 
 
 def decode(text: str):
@@ -278,150 +251,31 @@ def decode(text: str):
     return json.loads(text, parse_float=Decimal)
 
 
-def _concepts(values) -> str:
-    if isinstance(values, dict):
-        values = [values]
-    return ", ".join(t for t in (concept_text(v) for v in values or ()) if t)
-
-
-def _quantity(value) -> str:
-    if not isinstance(value, dict) or value.get("value") is None:
-        return ""
-    unit = value.get("unit") or value.get("code") or ""
-    return f"{value.get('comparator', '')}{value['value']} {unit}".strip()
-
-
-def _reference(value) -> str:
-    return str(value.get("display") or "") if isinstance(value, dict) else ""
-
-
-def _dosage(resource: dict) -> str:
-    dosages = resource.get("dosage") or resource.get("dosageInstruction") or ()
-    return "; ".join(str(d["text"]) for d in dosages if isinstance(d, dict) and d.get("text"))
+_concepts = render_concepts.concepts_words
+_quantity = render_values.quantity_words
+_reference = render_item.name_of
+_when = fhir_moment
+_period = period_words
+_dosage = render_dosage.dosages_words
 
 
 def _range(resource: dict) -> str:
-    parts = []
-    for item in resource.get("referenceRange") or ():
-        if not isinstance(item, dict):
-            continue
-        if item.get("text"):
-            parts.append(str(item["text"]))
-        elif item.get("low") or item.get("high"):
-            low, high = _quantity(item.get("low")), _quantity(item.get("high"))
-            parts.append(f"{low or '…'} to {high or '…'}")
-    return "; ".join(parts)
+    return render_values.range_words(resource.get("referenceRange"))
 
 
 def _result(resource: dict) -> str:
-    if "valueQuantity" in resource:
-        return _quantity(resource["valueQuantity"])
-    if "valueCodeableConcept" in resource:
-        return concept_text(resource["valueCodeableConcept"])
-    for key in ("valueString", "valueBoolean", "valueInteger", "valueDateTime"):
-        if key in resource:
-            value = resource[key]
-            return ("Yes" if value else "No") if isinstance(value, bool) else str(value)
-    parts = []
-    for component in resource.get("component") or ():
-        if isinstance(component, dict):
-            value = _result(component)
-            if value:
-                parts.append(f"{concept_text(component.get('code')) or 'Part'}: {value}")
-    return "; ".join(parts)
-
-
-def _reactions(resource: dict) -> tuple[str, str]:
-    found, severities = [], []
-    for reaction in resource.get("reaction") or ():
-        if not isinstance(reaction, dict):
-            continue
-        found.append(_concepts(reaction.get("manifestation")) or str(reaction.get("description") or ""))
-        if reaction.get("severity"):
-            severities.append(str(reaction["severity"]))
-    return ", ".join(f for f in found if f), ", ".join(severities)
-
-
-_when = fhir_moment
-
-
-def _period(value) -> str:
-    if not isinstance(value, dict):
-        return ""
-    start, end = _when(value.get("start")), _when(value.get("end"))
-    day, at, end_time = end.partition(" at ")
-    if at and start.startswith(f"{day} at "):  # the same day: name it once
-        return f"{start} to {end_time}"
-    if start and end:
-        return f"{start} to {end}"
-    return f"from {start}" if start else (f"until {end}" if end else "")
+    found = render_values.measurement(resource)
+    return found.text if found else ""
 
 
 def item_details(entry: RecordEntry) -> list[tuple[str, str]]:
-    """The parts of an item a patient would want to read, in plain words, where they are
-    easy to find in its FHIR JSON; anything else stays in the download."""
+    """The parts of an item a patient would want to read, in plain words (phr.render.item);
+    anything else stays in the download."""
     try:
         resource = decode(entry.json)
     except ValueError:
         return []
-    if not isinstance(resource, dict):
-        return []
-    rtype = resource.get("resourceType")
-    rows: list[tuple[str, str]] = []
-
-    def add(label: str, value) -> None:
-        if value:
-            rows.append((label, str(value)))
-
-    if rtype == "AllergyIntolerance":
-        add("Substance", concept_text(resource.get("code")))
-        reaction, severity = _reactions(resource)
-        add("Reaction", reaction)
-        add("How severe", severity)
-        add("Risk of a serious reaction", resource.get("criticality"))
-    elif rtype in ("MedicationStatement", "MedicationRequest"):
-        add(
-            "Medicine",
-            concept_text(resource.get("medicationCodeableConcept"))
-            or _reference(resource.get("medicationReference")),
-        )
-        add("How to take it", _dosage(resource))
-        add("Why", _concepts(resource.get("reasonCode")))
-    elif rtype == "Observation":
-        add("Test or measurement", concept_text(resource.get("code")))
-        add("Result", _result(resource))
-        add("Normal range", _range(resource))
-        add("What the result means", _concepts(resource.get("interpretation")))
-    elif rtype == "DiagnosticReport":
-        add("Report", concept_text(resource.get("code")))
-        add("Conclusion", resource.get("conclusion"))
-    elif rtype == "Condition":
-        add("Condition", concept_text(resource.get("code")))
-        add("How severe", concept_text(resource.get("severity")))
-        add("Where in the body", _concepts(resource.get("bodySite")))
-        add("Started", _when(resource.get("onsetDateTime")) or _period(resource.get("onsetPeriod")))
-        add("Ended", _when(resource.get("abatementDateTime")))
-    elif rtype == "Immunization":
-        add("Vaccine", concept_text(resource.get("vaccineCode")))
-        add("Dose", _quantity(resource.get("doseQuantity")))
-        add("Batch number", resource.get("lotNumber"))
-    elif rtype == "Encounter":
-        types = resource.get("type") or ()
-        add(
-            "Type",
-            _concepts(types)
-            or concept_text(resource.get("class"))
-            or (resource.get("class") or {}).get("display"),
-        )
-        add("When", _period(resource.get("period")))
-        add("Why", _concepts(resource.get("reasonCode")))
-        add("Where", _reference(resource.get("serviceProvider")))
-    elif rtype == "DocumentReference":
-        add("Type of document", concept_text(resource.get("type")))
-        add("Description", resource.get("description"))
-    notes = [str(n["text"]) for n in resource.get("note") or () if isinstance(n, dict) and n.get("text")]
-    add("Notes", " / ".join(notes))
-    return rows
+    return render_item.item_details(resource)
 
 
 # --- Versions and what changed between them -----------------------------------------------
@@ -496,11 +350,189 @@ def json_diff(old, new, path: str = "") -> list[Change]:
     return []
 
 
+# What a part of an item is called when a version changes it, by its element (the first
+# step of its path); choice elements ("value[x]", "onset[x]") by their stem.
+PART_WORDS = {
+    "dosage": "The dose",
+    "dosageInstruction": "The dose",
+    "doseQuantity": "The dose",
+    "status": "The status",
+    "clinicalStatus": "Whether it is current",
+    "verificationStatus": "Whether it is confirmed",
+    "code": "The name",
+    "medicationCodeableConcept": "The medicine",
+    "medicationReference": "The medicine",
+    "vaccineCode": "The vaccine",
+    "recordedDate": "When it was recorded",
+    "authoredOn": "When it was prescribed",
+    "dateAsserted": "When it was recorded",
+    "issued": "When the result was given",
+    "date": "The date",
+    "period": "When it happened",
+    "note": "The notes",
+    "reaction": "The reaction",
+    "criticality": "How serious it is",
+    "severity": "How severe it is",
+    "bodySite": "Where in the body",
+    "category": "The category",
+    "interpretation": "What the result means",
+    "referenceRange": "The normal range",
+    "component": "The result",
+    "conclusion": "The conclusion",
+    "description": "The description",
+    "type": "The type",
+    "class": "The type",
+    "reasonCode": "Why",
+    "lotNumber": "The batch number",
+    "name": "The name",
+    "birthDate": "The date of birth",
+    "gender": "Sex",
+    "address": "The address",
+    "telecom": "The phone number or email",
+    "serviceProvider": "Where",
+}
+CHOICE_WORDS = {
+    "value": "The result",
+    "onset": "When it started",
+    "abatement": "When it ended",
+    "effective": "When it was taken",
+    "occurrence": "When it was given",
+    "performed": "When it was done",
+}
+STATUS_PARTS = frozenset({"status", "clinicalStatus", "verificationStatus"})
+NOT_CONTENT = frozenset({"meta"})  # the server's bookkeeping, not what the item says
+
+
+@dataclass(frozen=True)
+class ChangeInWords:
+    """One part of an item a version changed, as a patient reads it."""
+
+    label: str  # "The dose", or "" for a part without a name
+    old: str = ""
+    new: str = ""
+
+    @property
+    def sentence(self) -> str:
+        if not self.label:
+            return "Another detail changed"
+        if self.old and self.new and self.old != self.new:
+            return f"{self.label} changed from {self.old} to {self.new}"
+        part = self.label[0].lower() + self.label[1:]
+        if self.new and not self.old:
+            return f"Added {part}: {self.new}"
+        if self.old and not self.new:
+            return f"Removed {part} (it was {self.old})"
+        return f"{self.label} changed"
+
+    def __str__(self) -> str:
+        return self.sentence
+
+
+def _element(path: str) -> str:
+    return path.split(".", 1)[0].split("[", 1)[0]
+
+
+def _part(resource_type: str, path: str) -> tuple[str, str]:
+    """The part a changed path lies in, and its name: as a correction request names it
+    where it can ("The dose" for dosage[0].text), else by its element; ("", "") for a
+    part without a name in words."""
+    for element, label in elements.ELEMENTS.get(resource_type, []):
+        if path == element or path.startswith((f"{element}.", f"{element}[")):
+            return element, label
+    element = _element(path)
+    if element in PART_WORDS:
+        return element, PART_WORDS[element]
+    for stem, label in CHOICE_WORDS.items():
+        if element.startswith(stem) and element[len(stem) : len(stem) + 1].isupper():
+            return element, label
+    return "", ""
+
+
+def _status_word(value) -> str:
+    code = value if isinstance(value, str) else None
+    if isinstance(value, dict):
+        codes = [c.get("code") for c in value.get("coding") or () if isinstance(c, dict)]
+        code = next((c for c in codes if c in STATUS_WORDS), None)
+    return STATUS_WORDS[code].lower() if code in STATUS_WORDS else ""
+
+
+def _quantity_words(value: dict) -> str:
+    number = f"{value.get('comparator', '')}{value['value']}"
+    return with_unit(number, unit_words(value))
+
+
+def _value_words(value) -> str:
+    """A FHIR value in a patient's words: a date as a date, a concept by its name, a
+    quantity with its unit, a dose by its text; "" where there are no words for it."""
+    if value is None or value == [] or value == {}:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | Decimal | float):
+        return str(value)
+    if isinstance(value, str):
+        return fhir_moment(value) if value[:4].isdigit() and parse_fhir_datetime(value) else value
+    if isinstance(value, list):
+        return "; ".join(w for w in (_value_words(v) for v in value) if w)
+    if not isinstance(value, dict):
+        return ""
+    if value.get("text") and not value.get("coding"):
+        return str(value["text"])
+    if "coding" in value:
+        return concept_words(value)
+    if value.get("value") is not None:
+        return _quantity_words(value)
+    if "start" in value or "end" in value:
+        return period_words(value)
+    if value.get("display"):
+        return str(value["display"])
+    return ""
+
+
+def _part_words(part: str, value) -> str:
+    return (_status_word(value) if part in STATUS_PARTS else "") or _value_words(value)
+
+
+def _as_written(value) -> str:
+    """A concept as its sender wrote it (its text, else the coding's display), for a change
+    the patient's short name for it would hide."""
+    if isinstance(value, dict) and ("coding" in value or "text" in value):
+        return str(value.get("text") or "") or recorded_name(value)
+    return _value_words(value)
+
+
+def changes_in_words(resource_type: str, old: dict, new: dict) -> list[ChangeInWords]:
+    """What changed between two versions of an item, one sentence for each part that
+    changed, in document order; parts without a name in words are said once as
+    "Another detail changed". Never a FHIR path or an internal id."""
+    found: list[ChangeInWords] = []
+    seen: set[str] = set()
+    other = False
+    for change in json_diff(old, new):
+        if _element(change.path) in NOT_CONTENT:
+            continue
+        part, label = _part(resource_type, change.path)
+        if not label:
+            other = True
+            continue
+        if part in seen:
+            continue
+        seen.add(part)
+        before, after = elements.value_at(old, part), elements.value_at(new, part)
+        was, now = _part_words(part, before), _part_words(part, after)
+        if was == now:
+            was, now = _as_written(before), _as_written(after)
+        found.append(ChangeInWords(label, "" if was == now else was, "" if was == now else now))
+    if other:
+        found.append(ChangeInWords(""))
+    return found
+
+
 @dataclass(frozen=True)
 class VersionView:
     version: EntryVersion
     origin: str
-    changes: list[Change]
+    changes: list[ChangeInWords]
     first: bool
 
 
@@ -509,8 +541,15 @@ def version_origin(version: EntryVersion, entry: RecordEntry) -> str:
     if version.source == EntryVersion.Source.CORRECTION:
         return f"Amended by {entry.owner.name} after a correction request"
     # Only the data owner sends its items, so the sender is the entry's owner.
-    batch = f" (delivery {version.batch_id.hex[:8]})" if version.batch_id else ""
-    return f"Received from {entry.owner.name}{batch}"
+    return f"Received from {entry.owner.name}"
+
+
+def says_now(entry: RecordEntry, element: str) -> str:
+    """What one part of an item says in its current version, in words (the whole item's
+    name for the empty path): never the copy a request kept of an older version."""
+    if not element:
+        return entry.display
+    return elements.words(elements.value_at(decode(entry.json), element))
 
 
 def version_history(entry: RecordEntry, versions: list[EntryVersion]) -> list[VersionView]:
@@ -518,8 +557,7 @@ def version_history(entry: RecordEntry, versions: list[EntryVersion]) -> list[Ve
     views, previous = [], None
     for version in versions:
         current = decode(version.json)
-        changes = [] if previous is None else json_diff(previous, current)
-        changes = [replace(c, label=elements.label_within(entry.resource_type, c.path)) for c in changes]
+        changes = [] if previous is None else changes_in_words(entry.resource_type, previous, current)
         views.append(VersionView(version, version_origin(version, entry), changes, previous is None))
         previous = current
     return list(reversed(views))

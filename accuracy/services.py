@@ -28,7 +28,7 @@ from phr.ingest import UnusableInput, ingest_documents, parse_json
 from phr.models import EntryVersion, Organisation, RecordEntry
 from phr.render.dates import day
 
-from . import elements, selectors
+from . import elements, notifications, selectors
 from .deadlines import profile
 from .models import (
     OPEN_STATUSES,
@@ -164,7 +164,8 @@ def submit_correction(
             member,
             kind=Notification.Kind.CORRECTION,
             title="A new correction request",
-            body=f"A patient asked {entry.owner.name} to correct an item. Decide by {day(due)}.",
+            body=f"{notifications.asked(request)} Decide by {day(due)}.",
+            link=notifications.staff_page(request),
         )
     return request
 
@@ -307,7 +308,11 @@ def patient_reply(*, actor: Actor, request_id, revision: int, body: str) -> Corr
             member,
             kind=Notification.Kind.CORRECTION,
             title="A patient replied on a correction request",
-            body="Open the correction queue to read the reply.",
+            body=(
+                f"{notifications.patient(request)} replied on their request to correct "
+                f'"{notifications.item(request)}".'
+            ),
+            link=notifications.staff_page(request),
         )
     return _advance(request, actor, "patient_reply" if waiting else "message")
 
@@ -367,7 +372,11 @@ def assign(*, actor: Actor, request_id, revision: int, colleague: User) -> Corre
         colleague,
         kind=Notification.Kind.CORRECTION,
         title="A correction request was assigned to you",
-        body=f"Decide by {day(request.due_on)}.",
+        body=(
+            f"{notifications.who(actor)} assigned you {notifications.patient(request)}'s "
+            f'request to correct "{notifications.item(request)}". Decide by {day(request.due_on)}.'
+        ),
+        link=notifications.staff_page(request),
     )
     return _advance(request, actor, "assign", note=str(colleague), assigned_to=colleague)
 
@@ -517,7 +526,12 @@ def log_disagreement(*, actor: Actor, request_id, revision: int, text: str) -> C
             member,
             kind=Notification.Kind.CORRECTION,
             title="A patient recorded a disagreement",
-            body="You may add a response, which the patient will see.",
+            body=(
+                f"{notifications.patient(request)} disagrees with the decision on "
+                f'"{notifications.item(request)}" and recorded a statement. You may add a response, '
+                "which the patient will see."
+            ),
+            link=notifications.staff_page(request),
         )
     return _advance(request, actor, "log_disagreement")
 
@@ -633,11 +647,13 @@ def send_downstream_notices(request: CorrectionRequest, actor: Actor) -> list[Do
             communication=json.dumps(communication, sort_keys=True),
         )
         for member in _staff_of(organisation):
+            body, link = notifications.corrected_elsewhere(member, organisation, request, entry, versions)
             notify(
                 member,
                 kind=Notification.Kind.CORRECTION,
                 title="An item you saw has been corrected",
-                body=communication["payload"][0]["contentString"],
+                body=body,
+                link=link,
             )
         _audit("correction.notice", request, actor, detail={"organisation": organisation.ods_code})
         notices.append(notice)
@@ -661,7 +677,13 @@ def _staff_of(organisation: Organisation):
 
 def _tell_patient(request: CorrectionRequest, title: str, body: str) -> None:
     for link in request.patient.accounts.select_related("user"):
-        notify(link.user, kind=Notification.Kind.CORRECTION, title=title, body=body)
+        notify(
+            link.user,
+            kind=Notification.Kind.CORRECTION,
+            title=title,
+            body=notifications.to_patient(request, body),
+            link=notifications.patient_page(request),
+        )
 
 
 def _timeline(request: CorrectionRequest, actor: Actor | None, kind: str, note: str = "") -> None:

@@ -11,6 +11,7 @@ from accounts.models import Notification, Role, User
 from accounts.tasks import notify
 from phr.render.dates import day
 
+from . import notifications
 from .models import CorrectionRequest, SweepMark, SweepRun, TimelineEvent
 
 # A run that started this long ago and never finished died with its worker.
@@ -49,7 +50,11 @@ def deadline_sweep(today: str | None = None) -> dict:
                             officer,
                             kind=Notification.Kind.CORRECTION,
                             title="A correction request is overdue",
-                            body=f"{request.owner.name} missed the deadline of {day(request.due_on)}",
+                            body=(
+                                f"{request.owner.name} missed the deadline of {day(request.due_on)} "
+                                "for a patient's correction request. The portal sent this notice."
+                            ),
+                            link=notifications.overdue_page(),
                         )
                     TimelineEvent.objects.create(
                         request=request,
@@ -115,7 +120,11 @@ def _remind(request: CorrectionRequest, days: int, left: int) -> bool:
                 person,
                 kind=Notification.Kind.CORRECTION,
                 title="A correction request is due soon",
-                body=f"Decide by {day(request.due_on)} ({left} day{'s' if left != 1 else ''} left).",
+                body=(
+                    f"{notifications.asked(request)} Decide by {day(request.due_on)} "
+                    f"({left} day{'s' if left != 1 else ''} left)."
+                ),
+                link=notifications.staff_page(request),
             )
         TimelineEvent.objects.create(
             request=request,

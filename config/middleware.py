@@ -191,9 +191,6 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-NHS_FONT_HOST = "https://assets.nhs.uk"
-
-
 def content_security_policy(request) -> str:
     """The strict policy: this origin only, no inline script, no inline style (but on the
     API docs page)."""
@@ -206,9 +203,9 @@ def content_security_policy(request) -> str:
         f"style-src {styles}",
         # data: for the authenticator QR code and the design system's inline icons.
         "img-src 'self' data:",
-        # The NHS.UK design system's stylesheet takes the Frutiger font from the NHS's
-        # own asset host; fonts are the only thing allowed from there.
-        f"font-src 'self' {NHS_FONT_HOST}",
+        # Fonts from this server only: the design system's remote Frutiger is not used
+        # (static/portal/portal.css), so no page waits on another host.
+        "font-src 'self'",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",

@@ -187,6 +187,11 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# allauth's emails name the portal, not "[host:port]". No "Remember me" box: a session
+# cookie ends when the browser closes (as it did with the box unticked), a safe default
+# on a shared computer, and the idle and absolute limits below still apply.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Patient Record Portal: "
+ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
@@ -289,6 +294,15 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)  # seconds; well inside OUTBOX_RETRY_SECONDS
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patient Record Portal <no-reply@localhost>")
+# The portal's own address, for the links in its emails (an email has no request to
+# take the host from). Unset: https:// and the first of ALLOWED_HOSTS, or the
+# development server's address with DEBUG on.
+PORTAL_URL = (
+    os.environ.get("PORTAL_URL", "").strip()
+    or ("http://127.0.0.1:8000" if DEBUG else f"https://{ALLOWED_HOSTS[0]}")
+).rstrip("/")
+if urlparse(PORTAL_URL).scheme not in ("http", "https") or not urlparse(PORTAL_URL).netloc:
+    raise ImproperlyConfigured("PORTAL_URL must be an http:// or https:// address")
 if EMAIL_BACKEND_NAME == "smtp" and not EMAIL_HOST:
     raise ImproperlyConfigured("EMAIL_HOST must be set when EMAIL_BACKEND is smtp")
 

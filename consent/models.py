@@ -98,6 +98,17 @@ class BreakGlass(AppendOnly):
         return f"break-glass {self.pk} on patient {self.patient_id} at {self.opened_at:%Y-%m-%d %H:%M}"
 
 
+class BreakGlassEnd(AppendOnly):
+    """That the clinician who opened an emergency access ended it before its time: the
+    opening itself is never changed, and from ended_at the policy treats it as over."""
+
+    glass = models.OneToOneField(BreakGlass, on_delete=models.PROTECT, related_name="ending")
+    ended_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"break-glass {self.glass_id} ended at {self.ended_at:%Y-%m-%d %H:%M}"
+
+
 class BreakGlassReview(AppendOnly):
     """An IG officer's verdict on one break-glass opening."""
 

@@ -269,17 +269,24 @@ def sharing_for(organisation: Organisation, choices: dict[tuple, ConsentChoice])
 # --- The decision -------------------------------------------------------------------
 
 
-def open_break_glass(actor: Actor, patient: Patient, *, now: datetime | None = None) -> BreakGlass | None:
-    if actor.role != ActorRole.CLINICIAN or actor.user is None or actor.organisation is None:
-        return None
-    now = now or timezone.now()
+def _open_glasses(actor: Actor, now: datetime) -> QuerySet[BreakGlass]:
+    """The actor's emergency accesses open at this moment: granted until later, and not
+    ended early by the clinician (BreakGlassEnd). The one definition of "open"."""
     return (
-        BreakGlass.objects.filter(
-            clinician=actor.user, organisation=actor.organisation, patient=patient, expires_at__gt=now
-        )
+        BreakGlass.objects.filter(clinician=actor.user, organisation=actor.organisation, expires_at__gt=now)
+        .exclude(ending__ended_at__lte=now)
         .order_by("-expires_at")
-        .first()
     )
+
+
+def _may_break_glass(actor: Actor) -> bool:
+    return actor.role == ActorRole.CLINICIAN and actor.user is not None and actor.organisation is not None
+
+
+def open_break_glass(actor: Actor, patient: Patient, *, now: datetime | None = None) -> BreakGlass | None:
+    if not _may_break_glass(actor):
+        return None
+    return _open_glasses(actor, now or timezone.now()).filter(patient=patient).first()
 
 
 _LOOK_UP = object()
@@ -394,6 +401,17 @@ def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) 
 
 
 ALL_CATEGORIES = frozenset(Category.values)
+
+
+def admits_entry(actor: Actor, entry: RecordEntry) -> bool:
+    """Whether the actor may see this entry today by the ordinary rules (emergency access
+    does not count): a yes or no for deciding what a notice may say, which releases
+    nothing of the entry and so is not audited as a read."""
+    decision = decide(actor, Action.READ_RECORD, entry.patient)
+    if not decision or decision.break_glass is not None:
+        return False
+    with _policy_scope():
+        return permitted_entries(actor, entry.patient, decision).filter(pk=entry.pk).exists()
 
 
 # --- Fetch, authorise, audit: the caller-bound record ----------------------------------
@@ -581,11 +599,9 @@ def _patient_and_glass(actor: Actor, patient_id, now: datetime):
         patients = Patient.objects.filter(pk=uuid.UUID(str(patient_id)))
     except ValueError:
         return None, None
-    if actor.role != ActorRole.CLINICIAN or actor.user is None or actor.organisation is None:
+    if not _may_break_glass(actor):
         return patients.first(), None
-    open_glass = BreakGlass.objects.filter(
-        patient=OuterRef("pk"), clinician=actor.user, organisation=actor.organisation, expires_at__gt=now
-    ).order_by("-expires_at")
+    open_glass = _open_glasses(actor, now).filter(patient=OuterRef("pk"))
     patient = patients.annotate(glass_id=Subquery(open_glass.values("pk")[:1])).first()
     if patient is None or patient.glass_id is None:
         return patient, None

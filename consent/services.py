@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 import audit
@@ -18,6 +19,7 @@ from phr.render.dates import day_and_time
 
 from .models import (
     BreakGlass,
+    BreakGlassEnd,
     BreakGlassReason,
     BreakGlassReview,
     ConsentChoice,
@@ -208,8 +210,10 @@ def declare_break_glass(*, actor: Actor, patient_id, reason_code: str, reason_te
                 link.user,
                 kind=Notification.Kind.BREAK_GLASS,
                 title="A clinician used emergency access to your record",
+                link=reverse("sharing:access_log") + "#emergency-openings",
                 body=(
-                    f"{actor.organisation.name} opened your record in an emergency on "
+                    f"{actor.user.get_full_name() or actor.label} at {actor.organisation.name} "
+                    "opened your record in an emergency on "
                     f"{day_and_time(now)}. The reason they gave: "
                     f"{glass.get_reason_code_display()}. {glass.reason_text} "
                     "Our information governance team reviews every emergency access."
@@ -226,6 +230,47 @@ def _refuse_break_glass(actor: Actor, patient: Patient | None, patient_id) -> No
         patient=patient,
         outcome="deny",
         reason="not a clinician of a member organisation" if patient else "no such patient",
+        detail={} if patient else requested(patient_id),
+        **actor.audit_fields(),
+    )
+    raise NotFound
+
+
+END_BREAK_GLASS = "breakglass.end"
+
+
+def end_break_glass(*, actor: Actor, patient_id) -> BreakGlass:
+    """End the clinician's own open emergency access to a patient now, once they have what
+    they needed, rather than leave the record open until it lapses. Only the clinician
+    who opened it, acting for the same organisation, can end it; for anyone else, and for
+    a patient with no opening of theirs, it is NotFound (audited as refused), as declaring
+    is. The patient's record is then refused to them again exactly as before."""
+    from .policy import find_patient, open_break_glass
+
+    patient = find_patient(patient_id)
+    with transaction.atomic():
+        glass = None
+        if patient is not None:
+            # One declaration or ending at a time per patient (as declare_break_glass).
+            list(Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk", flat=True))
+            now = timezone.now()
+            glass = open_break_glass(actor, patient, now=now)
+        if glass is not None:
+            BreakGlassEnd.objects.create(glass=glass, ended_at=now)
+            audit.record(
+                END_BREAK_GLASS,
+                patient=patient,
+                purpose="emergency",
+                reason="ended by the clinician before its time",
+                detail={"break_glass": glass.pk, "was_due_to_end": glass.expires_at.isoformat()},
+                **actor.audit_fields(),
+            )
+            return glass
+    audit.record(
+        END_BREAK_GLASS,
+        patient=patient,
+        outcome="deny",
+        reason="no open emergency access of this clinician" if patient else "no such patient",
         detail={} if patient else requested(patient_id),
         **actor.audit_fields(),
     )

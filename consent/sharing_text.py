@@ -7,10 +7,10 @@ the rule.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from phr import vocabulary
 from phr.models import Category, Organisation
 from phr.render.dates import day
 
@@ -26,23 +26,6 @@ CATEGORY_WORDS = {
     Category.SAFEGUARDING: "safeguarding",
 }
 CATEGORY_ORDER = list(Category.values)
-
-# Kinds of record item as people name them: (one, many).
-KIND_WORDS = {
-    "Condition": ("problem or condition", "problems and conditions"),
-    "AllergyIntolerance": ("allergy", "allergies"),
-    "MedicationRequest": ("medicine", "medicines"),
-    "MedicationStatement": ("medicine", "medicines"),
-    "Observation": ("test result", "test results"),
-    "DiagnosticReport": ("test report", "test reports"),
-    "Encounter": ("appointment or visit", "appointments and visits"),
-    "Immunization": ("vaccination", "vaccinations"),
-    "Procedure": ("procedure", "procedures"),
-    "DocumentReference": ("document", "documents"),
-    "CarePlan": ("care plan", "care plans"),
-    "Patient": ("set of personal details", "sets of personal details"),
-}
-OTHER_KIND = ("other item", "other items")
 
 
 def join_words(words: Iterable[str]) -> str:
@@ -60,16 +43,8 @@ def categories_words(categories: Iterable[str]) -> str:
 
 
 def kinds_words(resource_types: Iterable[str]) -> list[str]:
-    """How many of each kind, as people name the kinds: types people call by one name
-    (a medicine prescribed and a medicine taken) are counted together."""
-    counts = Counter(KIND_WORDS.get(resource_type, OTHER_KIND) for resource_type in resource_types)
-    return [
-        f"{n} {one if n == 1 else many}" for (one, many), n in sorted(counts.items(), key=lambda c: c[0][1])
-    ]
-
-
-def kind_heading(resource_type: str) -> str:
-    return KIND_WORDS.get(resource_type, OTHER_KIND)[1].capitalize()
+    """How many of each kind, in the one vocabulary's words and order (phr.vocabulary)."""
+    return vocabulary.counted_words(resource_types)
 
 
 def until_words(until: datetime | None) -> str:

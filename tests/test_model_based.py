@@ -668,6 +668,21 @@ class PortalMachine(RuleBasedStateMachine):
             self.model.glass[(name, patient)] = self.model.now + BREAK_GLASS
         self.focus = [frozenset({name, patient})]
 
+    @rule(org=st.sampled_from(sorted(ORGS)), patient=st.sampled_from(sorted(PATIENTS)))
+    def end_break_glass(self, org, patient):
+        """The clinician ends their emergency access early: refused (404) with none open."""
+        name = f"clin_{org}"
+        response = self.client(name).post(
+            f"/clinician/patients/{self.world.patients[patient].pk}/emergency-access/end/"
+        )
+        was_open = self.model.glass_open(self.viewer(name), patient)
+        assert response.status_code == (302 if was_open else 404), (
+            f"ending break-glass by {name} on {patient}: HTTP {response.status_code}, open: {was_open}"
+        )
+        if was_open:
+            self.model.glass[(name, patient)] = self.model.now  # over from this moment
+        self.focus = [frozenset({name, patient})]
+
     @rule(fid=items, element=st.sampled_from(["code", ""]))
     def request_correction(self, fid, element):
         """The item's patient asks its owner to correct it (the whole item or its code),
@@ -898,6 +913,8 @@ class PortalMachine(RuleBasedStateMachine):
                 own,
             )
             add("json-consent", viewer, "/api/v1/consent/", self._json_consent(viewer), own)
+            # Only the patient's own details as each holder keeps them: never an item.
+            add("record-details", viewer, "/record/details/", self._no_items(viewer, "/record/details/"), own)
             for item in items:
                 add("record-item", viewer, item.fid, self._record_item(viewer, item, own), item.fid)
             for patient in sorted(PATIENTS):
@@ -978,6 +995,12 @@ class PortalMachine(RuleBasedStateMachine):
             own = viewer.patient
             expected = self.model.current(self.model.visible(viewer, own)) if own else set()
             return released(self._get(viewer, url).content), expected
+
+        return run
+
+    def _no_items(self, viewer: Viewer, url: str):
+        def run():
+            return released(self._get(viewer, url).content), set()
 
         return run
 

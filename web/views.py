@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import outbox
 from accounts.access import has_mfa
+from accounts.models import Notification
 from accuracy.models import CorrectionRequest
 from accuracy.services import workload
 from consent.ig_queries import unreviewed_break_glass
@@ -56,7 +57,18 @@ def patient_home(user) -> dict:
     return {
         "open_requests": requests.count(),
         "answers_needed": requests.waiting_on_patient().count(),
+        "emergency_notice": unread_emergency_access(user),
     }
+
+
+def unread_emergency_access(user) -> Notification | None:
+    """The latest message, still unread, telling the patient someone used emergency
+    access to their record: the home page shows it until they have read it."""
+    return (
+        Notification.objects.filter(user=user, kind=Notification.Kind.BREAK_GLASS, read_at__isnull=True)
+        .order_by("-created_at", "-id")
+        .first()
+    )
 
 
 @never_cache

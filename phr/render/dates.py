@@ -57,3 +57,17 @@ def fhir_moment(value) -> str:
     if len(value) == 10:
         return day(moment)
     return day_and_time(moment)
+
+
+def period_words(period) -> str:
+    """A FHIR Period in words: "1 February 2024 at 2pm to 2:45pm" (one day named once),
+    "from June 2020", "until 3 March 2024"."""
+    if not isinstance(period, dict):
+        return ""
+    start, end = fhir_moment(period.get("start")), fhir_moment(period.get("end"))
+    end_day, at, end_time = end.partition(" at ")
+    if at and start.startswith(f"{end_day} at "):
+        return f"{start} to {end_time}"
+    if start and end:
+        return f"{start} to {end}"
+    return f"from {start}" if start else (f"until {end}" if end else "")

@@ -181,7 +181,10 @@ def test_a_report_goes_to_the_stored_owner_and_opens_the_request_with_a_banner(a
     assert (correction.element, correction.element_label) == ("dosage[0].text", "The dose")
     assert correction.current_text == "50mg once daily"
     assert "nhsuk-notification-banner--success" in page
-    assert "Your request has been sent to Riverside Surgery. They must decide by 28 February 2026." in page
+    assert (
+        f"Your request has been sent to Riverside Surgery. Its reference is {correction.reference}. "
+        "They must decide by 28 February 2026." in page
+    )
     assert AuditEvent.objects.filter(action="correction.submit", actor=net["ada"]).count() == 1
 
 

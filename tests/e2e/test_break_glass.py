@@ -96,7 +96,7 @@ def test_a_clinician_uses_emergency_access_to_a_refused_record(
     expect(banner).to_contain_text("Emergency access is open")
     expect(banner).to_contain_text("Brought in unconscious")
     main = page.locator("main")
-    expect(main).to_contain_text("Ada Okafor")
+    expect(main).to_contain_text("OKAFOR, Ada")
     expect(main).to_contain_text("943 476 5919")
     expect(main).to_contain_text("Depressive disorder")
     expect(main).to_contain_text("Entered in error")

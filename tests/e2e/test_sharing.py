@@ -158,7 +158,9 @@ def test_a_patient_checks_and_changes_who_can_see_their_record(
     assert axe_violations() == []
     screenshot("sharing-inbox")
 
-    page.get_by_role("link", name="A clinician used emergency access to your record").click()
+    page.locator("#messages").get_by_role(
+        "link", name="A clinician used emergency access to your record"
+    ).first.click()
     expect(page.locator("#message-body")).to_contain_text("City Mind Partnership")
     assert axe_violations() == []
     screenshot("sharing-inbox-message")

@@ -91,6 +91,7 @@ def test_a_clinician_decides_a_correction_and_the_item_is_amended(
     screenshot("workspace-in-review")
 
     resource = json.loads(flagged["entry"].json)
+    page.get_by_text("Edit the FHIR resource").click()  # the expert's way, behind a disclosure
     box = page.get_by_label("The corrected item (FHIR R4 JSON)")
     assert json.loads(box.input_value()) == resource  # prefilled with the item as it is now
     box.fill(json.dumps({**resource, "recordedDate": "last Tuesday"}, indent=2))

@@ -363,9 +363,16 @@ def test_an_item_shows_its_details_and_what_changed_between_versions(as_ada, ada
     assert "Riverside Surgery" in body
     assert "How to take it" in body
     assert "5mg once daily" in body
-    assert "The dose (<code>dosage[0].text</code>)" in body  # the part in words, then its path
-    assert "&#x27;50mg once daily&#x27;" in body
-    assert "&#x27;5mg once daily&#x27;" in body
+    assert "The dose changed from 50mg once daily to 5mg once daily" in body  # in words
+    history = body[body.index('id="versions"') :]
+    assert "<code>" not in history
+    assert "dosage[0]" not in history
+    assert "delivery" not in history
+    assert "{#" not in body
+    assert "#}" not in body
+    received = body[body.index('id="item-received"') :]
+    assert received.startswith('id="item-received">Received by the portal on ')
+    assert "the latest version arrived on" in received[: received.index("</dd>")]
     assert "Version 2 (current)" in body
     assert "Version 1" in body
     assert "Received from Riverside Surgery" in body
@@ -524,6 +531,63 @@ def test_the_diff_names_each_changed_element_path():
     ]
 
 
+def test_what_changed_is_said_in_words_one_sentence_a_part():
+    old = {
+        "resourceType": "MedicationStatement",
+        "meta": {"versionId": "1", "source": "delivery-1"},
+        "status": "active",
+        "dosage": [{"text": "50 mg once a day"}],
+        "effectiveDateTime": "2024-01-10",
+        "identifier": [{"value": "abc"}],
+    }
+    new = {
+        **old,
+        "meta": {"versionId": "2", "source": "delivery-2"},
+        "status": "stopped",
+        "dosage": [{"text": "5 mg once a day"}],
+        "effectiveDateTime": "2024-02-03",
+        "identifier": [{"value": "xyz"}],
+        "note": [{"text": "Reviewed"}],
+    }
+    said = [str(c) for c in display.changes_in_words("MedicationStatement", old, new)]
+    assert said == [
+        "The dose changed from 50 mg once a day to 5 mg once a day",
+        "When it was taken changed from 10 January 2024 to 3 February 2024",
+        "Added the notes: Reviewed",
+        "The status changed from active to stopped",
+        "Another detail changed",
+    ]
+
+
+def test_a_result_a_concept_and_a_removal_are_said_in_words():
+    old = {
+        "resourceType": "Observation",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2823-3", "display": "Potassium"}]},
+        "valueQuantity": {
+            "value": 4.1,
+            "unit": "mmol/L",
+            "system": "http://unitsofmeasure.org",
+            "code": "mmol/L",
+        },
+        "interpretation": [{"text": "Normal"}],
+    }
+    new = {**old, "valueQuantity": {**old["valueQuantity"], "value": 5.9}}
+    del new["interpretation"]
+    said = [str(c) for c in display.changes_in_words("Observation", old, new)]
+    assert said == [
+        "Removed what the result means (it was Normal)",
+        "The result changed from 4.1 mmol/L to 5.9 mmol/L",
+    ]
+    for sentence in said:
+        assert "http" not in sentence
+        assert "[" not in sentence
+
+
+def test_a_part_without_words_is_never_named_by_its_path():
+    said = [str(c) for c in display.changes_in_words("Basic", {"extension": [1]}, {"extension": [2], "x": 1})]
+    assert said == ["Another detail changed"]
+
+
 def test_a_decimal_written_with_more_precision_counts_as_a_change():
     old, new = display.decode('{"v":4.1}'), display.decode('{"v":4.10}')
     assert [str(c) for c in display.json_diff(old, new)] == ["v: 4.1 → 4.10"]
@@ -606,3 +670,57 @@ def test_a_changed_path_is_named_by_the_part_it_lies_in():
     assert label_within("Condition", "codeable") == ""  # a prefix of a name is not the part
     assert label_within("Condition", "note[0].text") == ""
     assert label_within("Basic", "code") == ""
+
+
+# --- Whose record ------------------------------------------------------------------------------
+
+
+def test_every_record_page_names_the_patient_with_birth_date_and_nhs_number(as_ada, ada, gp):
+    _ingest(gp, {**_patient("p1", ADA_NHS, "Okafor", "Ada"), "birthDate": "1971-03-04"})
+    pages = [
+        reverse("record:summary"),
+        reverse("record:kind", kwargs={"kind": "medications"}),
+        reverse("record:item", kwargs={"entry_id": entry(ada, "m1").pk}),
+        reverse("record:print"),
+    ]
+    for url in pages:
+        body = as_ada.get(url).content.decode()
+        who = body[body.index('id="whose-record"') :]
+        who = who[: who.index("</dl>")]
+        assert "OKAFOR, Ada" in who, url
+        assert "4 March 1971" in who, url
+        assert "943 476 5919" in who, url
+
+
+def test_the_patients_details_are_read_through_the_policy_and_audited(as_ada, ada, ada_user):
+    as_ada.get(reverse("record:summary"))
+    details = set(ada.entries.filter(resource_type="Patient").values_list("pk", flat=True))
+    reads = AuditEvent.objects.filter(actor=ada_user, action__startswith="record.")
+    assert any({ref.split(":")[0] for ref in event.entries} == {pk.hex for pk in details} for event in reads)
+
+
+def test_lists_give_each_items_own_date_and_never_when_the_portal_received_it(as_ada, ada):
+    page = as_ada.get(reverse("record:kind", kwargs={"kind": "problems"})).content.decode()
+    assert "Last changed" not in page
+    assert "1 May 2024" in page  # the hypertension's own recorded date
+    item = as_ada.get(reverse("record:item", kwargs={"entry_id": entry(ada, "c1").pk})).content.decode()
+    date_row = item[item.index('id="item-date"') :]
+    assert date_row.startswith('id="item-date">1 May 2024<')
+
+
+def test_the_patients_header_offers_the_nhs_more_menu_for_a_narrow_screen(as_ada, ada):
+    page = as_ada.get(reverse("record:summary")).content.decode()
+    header = page[
+        page.index('aria-label="Your record"') : page.index("</nav>", page.index('aria-label="Your record"'))
+    ]
+    assert header.count('class="nhsuk-header__navigation-item"') == 6
+    assert '<li class="nhsuk-header__menu" hidden>' in header
+    assert 'id="toggle-menu" aria-expanded="false"' in header
+
+
+def test_a_change_the_short_name_would_hide_is_said_as_written():
+    coded = {"coding": [{"system": SNOMED, "code": "38341003", "display": "Hypertensive disorder"}]}
+    old = {"resourceType": "Condition", "code": coded}
+    new = {"resourceType": "Condition", "code": {**coded, "text": "Hypertension, resolved"}}
+    said = [str(c) for c in display.changes_in_words("Condition", old, new)]
+    assert said == ["The condition changed from Hypertensive disorder to Hypertension, resolved"]

@@ -1,6 +1,8 @@
 """The portal inbox: only the signed-in user's own notifications; opening one marks it
 read; the unread count reaches every page's templates."""
 
+import re
+
 import pytest
 from django.core import mail
 from django.template import Context, RequestContext, Template
@@ -67,6 +69,16 @@ def test_opening_a_notification_marks_it_read_and_it_can_be_marked_unread(client
     assert client.post(url, {"mark": "unread"})["Location"] == INBOX
     note.refresh_from_db()
     assert note.read_at is None
+
+
+def test_the_back_link_draws_one_arrow_as_the_design_system_does(client, ada):
+    """nhsuk-frontend 10 draws the chevron of .nhsuk-back-link itself: no icon of our own."""
+    client.force_login(ada)
+    page = client.get(reverse("portal:inbox_item", args=[message(ada).pk])).content.decode()
+    link = re.search(r'<a class="nhsuk-back-link"[^>]*>(.*?)</a>', page, re.S)
+    assert link is not None
+    assert link.group(1).strip() == "Back to my messages"
+    assert "nhsuk-back-link__link" not in page
 
 
 def test_mark_all_as_read_touches_only_the_users_own(client, ada, bob):

@@ -231,8 +231,9 @@ def test_the_preview_shows_exactly_what_the_policy_permits_that_organisation(
         # The policy's own answer, read as the policy reads it (the test is its auditor).
         decision = decide(hypothetical, Action.READ_RECORD, ada)
         with _policy_scope():
-            expected = set(permitted_entries(hypothetical, ada, decision).values_list("pk", flat=True))
-        assert shown == expected
+            permitted = permitted_entries(hypothetical, ada, decision)
+            expected = set(permitted.exclude(resource_type="Patient").values_list("pk", flat=True))
+        assert shown == expected  # the items: the personal details are not counted as one
         assert "Depressive disorder" not in response.content.decode()
         assert "Hypertensive disorder" in response.content.decode()
 
@@ -251,7 +252,7 @@ def test_the_preview_is_audited_as_the_patients_own_read(signed_in, ada, ada_use
     assert (event.actor_id, event.patient_id, event.organisation_id) == (ada_user.pk, ada.pk, None)
     assert event.purpose == "patient-access"
     assert event.detail["preview_for"] == ambulance.ods_code
-    assert len(event.entries) == ada.entries.count()
+    assert len(event.entries) == ada.entries.exclude(resource_type="Patient").count()
 
 
 def test_the_preview_keeps_items_withheld_from_the_patient_hidden(signed_in, ada, gp, hospital):
@@ -461,7 +462,7 @@ def test_the_log_shows_who_when_what_and_why(signed_in, looked_at, hospital):
     assert not hale.emergency
     assert len(hale.items) == 7
     assert "1 test result" in hale.kinds
-    assert "4 problems and conditions" in hale.kinds
+    assert "4 health problems" in hale.kinds
     body = response.content.decode()
     assert "City Teaching Hospitals" in body
     assert "Direct care" in body
@@ -618,10 +619,30 @@ def test_the_access_log_answers_extreme_dates(client, db):
         assert client.get(reverse("sharing:access_log"), params).status_code in (200, 400)
 
 
-def test_kinds_people_call_by_one_name_are_counted_together():
+def test_kinds_people_call_by_one_name_are_counted_together_in_the_records_words():
     from consent.sharing_text import kinds_words
 
-    looked = ["MedicationStatement"] * 4 + ["MedicationRequest", "Condition", "Basic", "Flag"]
-    assert kinds_words(looked) == ["5 medicines", "2 other items", "1 problem or condition"]
-    assert kinds_words(["AllergyIntolerance"]) == ["1 allergy"]
+    looked = ["MedicationStatement"] * 4 + ["MedicationRequest", "Condition", "Basic", "Flag", "Patient"]
+    assert kinds_words(looked) == [
+        "1 health problem",
+        "5 medicines",
+        "2 other items",
+        "1 set of personal details",
+    ]
+    assert kinds_words(["AllergyIntolerance"]) == ["1 allergy or reaction"]
     assert kinds_words([]) == []
+
+
+def test_the_preview_counts_what_the_record_summary_counts(signed_in, ada, ada_user, gp):
+    """Both say how many items through one function; the preview for an organisation that
+    sees everything says the summary's total, under the record's own kind titles."""
+    from accuracy import record_display
+
+    page = signed_in.get(reverse("sharing:preview", args=[gp.pk]))
+    summary = signed_in.get(reverse("record:summary"))
+    total = sum(count for _kind, count in summary.context["kinds"])
+    assert page.context["count"] == total == record_display.item_count(ada.entries.all())
+    assert f"{total} items" in page.content.decode()
+    titles = [title for title, _items in page.context["groups"]]
+    assert titles == [kind.title for kind in record_display.KINDS if kind.title in titles]
+    assert set(titles) <= {kind.title for kind in record_display.KINDS}

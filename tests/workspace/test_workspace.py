@@ -147,6 +147,26 @@ def test_the_queue_shows_open_requests_overdue_first_then_by_deadline(world, cli
     assert "Hypertensive disorder" in page
 
 
+def test_each_queue_row_names_the_patient_and_the_item(world, client):
+    correction = flag(world)
+    client.force_login(world["dr_gp"])
+    page = main_text(client.get(QUEUE))
+    row = next(r for r in page.split("<tr") if request_url(correction) in r)
+    assert "NHS number 943 476 5919" in row
+    assert f'href="{request_url(correction)}">Hypertensive disorder' in row
+
+
+def test_the_request_page_shows_who_the_patient_is(world, client):
+    correction = flag(world)
+    client.force_login(world["dr_gp"])
+    page = main_text(client.get(request_url(correction)))
+    start = page.index('id="patient-banner"')
+    banner = page[start : page.index("</section>", start)]
+    assert "OKAFOR, Ada" in banner
+    assert "4 March 1971" in banner
+    assert "943 476 5919" in banner
+
+
 def test_the_queue_filter_shows_decided_requests_apart(world, client):
     open_one = flag(world)
     decided = flag(world, world["depression"], element="", proposed="Not me")
@@ -303,7 +323,7 @@ def test_accepting_with_valid_fhir_amends_the_item_with_a_new_version(world, cli
     assert "Hypertension, resolved" in page
     assert "We have corrected" in page  # the decision letter sent
     history = client.get(request_url(correction)).content.decode().split('id="versions"')[1]
-    assert "The condition (<code>code.text</code>)" in history  # the part in words, then its path
+    assert "The condition changed from Hypertensive disorder to Hypertension, resolved" in history  # in words
     assert act_url(correction, "accept") not in page
 
 

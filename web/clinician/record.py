@@ -11,25 +11,36 @@ import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import ACTING_FOR_SESSION_KEY, staff_required
 from accuracy.models import CorrectionRequest, Statement
+from accuracy.record_display import (
+    KINDS,
+    KINDS_BY_SLUG,
+    item_details,
+    record_items,
+    status_words,
+    type_name,
+)
 from accuracy.services import disputed_entry_ids
-from consent.policy import Action, NotFound, open_record
-from consent.services import InvalidChange, declare_break_glass
+from consent.policy import Action, NotFound, decide, open_record
+from consent.policy import find_patient as patient_by_id
+from consent.services import InvalidChange, declare_break_glass, end_break_glass
 from consent.web import request_actor
-from phr.columns import DATE_PATHS
 from phr.models import Category, EntryVersion, Organisation, Patient
+from web.clinician.banner import patient_banner
 from web.clinician.forms import ActingForForm, BreakGlassForm, FindPatientForm
+from web.clinician.sections import build_sections, latest_of_each_type, newest_first, totals_by_kind
 from web.common import pretty_json
 
 PAGE_SIZE = 50
-# The kinds offered in the filter are a fixed list, not read from the record, so the
-# filter itself discloses nothing beyond the entries the page shows (and audits).
-KINDS = sorted({*DATE_PATHS, "DocumentReference"})
+# How many of each type's most recent items a section shows before "Show all".
+SECTION_LIMIT = 20
 
 
 def _memberships(user) -> list[Organisation]:
@@ -47,11 +58,6 @@ def _no_match_id(nhs_number: str) -> uuid.UUID:
     # always leads to the same address, just as a real patient's number does.
     digest = hmac.new(settings.SECRET_KEY.encode(), f"no-patient:{nhs_number}".encode(), hashlib.sha256)
     return uuid.UUID(bytes=digest.digest()[:16], version=4)
-
-
-def spaced_nhs_number(number: str | None) -> str:
-    """An NHS number as people read it: 3-3-4 digits."""
-    return f"{number[:3]} {number[3:6]} {number[6:]}" if number else ""
 
 
 @staff_required("clinician")
@@ -107,51 +113,59 @@ def acting_for(request):
 def _filters(request) -> dict:
     kind = request.GET.get("kind", "")[:64]
     owner = request.GET.get("owner", "")[:9]
-    return {"kind": kind, "owner": int(owner) if owner.isdigit() else None}
+    return {"kind": kind if kind in KINDS_BY_SLUG else "", "owner": int(owner) if owner.isdigit() else None}
 
 
 @staff_required("clinician")
 def record(request, patient_id):
-    """The patient's record as the policy permits this clinician to see it."""
+    """The patient's record as the policy permits this clinician to see it, in clinical
+    sections: each kind's most recent items, or one kind a page at a time."""
     try:
         access = open_record(request_actor(request), patient_id, action=Action.READ_RECORD)
     except NotFound:
         return _refusal(request, patient_id)
     chosen = _filters(request)
+    query = {k: v for k, v in chosen.items() if v}
+    only = KINDS_BY_SLUG.get(chosen["kind"])
 
     def filtered(qs):
-        if chosen["kind"]:
-            qs = qs.filter(resource_type=chosen["kind"])
+        qs = record_items(qs)
+        if only is not None:
+            qs = only.select(qs)
         if chosen["owner"]:
             qs = qs.filter(owner_id=chosen["owner"])
         return qs
 
-    total = access.counts(lambda qs: filtered(qs).count(), detail={k: v for k, v in chosen.items() if v})
-    page = Paginator(range(total), PAGE_SIZE).get_page(request.GET.get("page"))
-    start = (page.number - 1) * PAGE_SIZE
-    entries = access.read(
-        lambda qs: (
-            filtered(qs)
-            .select_related("owner")
-            .order_by("resource_type", "-clinical_date", "pk")[start : start + PAGE_SIZE]
-        ),
-        detail={"page": page.number, **{k: v for k, v in chosen.items() if v}},
+    type_counts = access.counts(
+        lambda qs: filtered(qs).values_list("resource_type").annotate(n=Count("pk")).order_by(), detail=query
     )
+    totals = totals_by_kind(type_counts)
+    page = None
+    if only is None:
+        entries = access.read(
+            lambda qs: latest_of_each_type(filtered(qs).select_related("owner"), SECTION_LIMIT), detail=query
+        )
+    else:
+        page = Paginator(range(totals.get(only.slug, 0)), PAGE_SIZE).get_page(request.GET.get("page"))
+        start = (page.number - 1) * PAGE_SIZE
+        entries = access.read(
+            lambda qs: newest_first(filtered(qs).select_related("owner"))[start : start + PAGE_SIZE],
+            detail={"page": page.number, **query},
+        )
     decision = access.decision
-    query = {k: v for k, v in chosen.items() if v}
     return render(
         request,
         "clinician/record.html",
         {
             "patient": access.patient,
-            "nhs_number": spaced_nhs_number(access.patient.nhs_number),
-            "entries": entries,
-            # Art. 18: an item whose accuracy the patient disputes says so to every viewer.
-            "disputed_ids": disputed_entry_ids(e.pk for e in entries),
+            "banner": patient_banner(access),
+            "sections": build_sections(entries, totals, only=only),
+            "total": sum(totals.values()),
             "page": page,
             "query": urlencode(query),
+            "owner_query": urlencode({"owner": chosen["owner"]}) if chosen["owner"] else "",
             "chosen": chosen,
-            "kinds": KINDS,
+            "kinds": [(kind.slug, kind.title) for kind in KINDS],
             "owners": Organisation.objects.order_by("name"),
             "break_glass": decision.break_glass,
             # Items this organisation re-filed from this record to another patient's.
@@ -163,6 +177,21 @@ def record(request, patient_id):
             ),
         },
     )
+
+
+def _banner_if_readable(request, patient_id):
+    """The patient banner when this clinician may already read some of the record, else
+    None: a refused record shows nothing of whose it is, as a missing one does not. The
+    decision is asked first, so that opening the form is not logged as a refused read."""
+    actor = request_actor(request)
+    patient = patient_by_id(patient_id)
+    if patient is None or not decide(actor, Action.READ_RECORD, patient):
+        return None
+    try:
+        access = open_record(actor, patient_id, action=Action.READ_RECORD)
+    except NotFound:  # the decision changed in between: refused, and audited, after all
+        return None
+    return patient_banner(access)
 
 
 @staff_required("clinician")
@@ -184,12 +213,28 @@ def emergency_access(request, patient_id):
             form.add_service_error(str(problem), getattr(problem, "field", None))
         else:
             return redirect("clinician:record", patient_id=patient_id)
-    return render(request, "clinician/emergency_access.html", {"form": form, "patient_id": patient_id})
+    return render(
+        request,
+        "clinician/emergency_access.html",
+        {"form": form, "patient_id": patient_id, "banner": _banner_if_readable(request, patient_id)},
+    )
+
+
+@staff_required("clinician")
+@require_POST
+def end_emergency_access(request, patient_id):
+    """End this clinician's open emergency access now, rather than let it run its time."""
+    try:
+        end_break_glass(actor=request_actor(request), patient_id=patient_id)
+    except NotFound:
+        return _refusal(request, patient_id)
+    messages.success(request, "Emergency access has ended. The record is closed to you again.")
+    return redirect("clinician:record", patient_id=patient_id)
 
 
 @staff_required("clinician")
 def entry(request, patient_id, entry_id):
-    """One permitted entry in full, with its stored FHIR JSON."""
+    """One permitted entry in full: in words, with its stored FHIR JSON behind a disclosure."""
     try:
         access = open_record(request_actor(request), patient_id, action=Action.READ_RECORD)
         item = access.read_one(entry_id)
@@ -201,7 +246,11 @@ def entry(request, patient_id, entry_id):
         "clinician/entry.html",
         {
             "patient": access.patient,
+            "banner": patient_banner(access),
             "entry": item,
+            "kind_name": type_name(item.resource_type),
+            "status": status_words(item),
+            "details": item_details(item),
             # Art. 18 and NHS guidance: a disputed item says so, and the patient's statement
             # of disagreement (with the owner's response) stands beside it, for every viewer.
             "disputed_ids": disputed_entry_ids([item.pk]),

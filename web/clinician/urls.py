@@ -13,5 +13,10 @@ urlpatterns = [
     path("acting-for/", views.acting_for, name="acting_for"),
     path("patients/<uuid:patient_id>/", views.record, name="record"),
     path("patients/<uuid:patient_id>/emergency-access/", views.emergency_access, name="emergency_access"),
+    path(
+        "patients/<uuid:patient_id>/emergency-access/end/",
+        views.end_emergency_access,
+        name="end_emergency_access",
+    ),
     path("patients/<uuid:patient_id>/entries/<uuid:entry_id>/", views.entry, name="entry"),
 ]

@@ -22,14 +22,17 @@ from accuracy import selectors, services
 from accuracy.deadlines import profile
 from accuracy.figures import figures_for
 from accuracy.models import CorrectionRequest
-from accuracy.record_display import type_name, version_history
+from accuracy.record_display import says_now, type_name, version_history
 from accuracy.timeline import staff_timeline_rows
 from consent.policy import NotFound, open_record
 from consent.web import request_actor
+from phr.models import Patient
+from web.clinician.banner import patient_banner, spaced_nhs_number
 from web.clinician.workspace_forms import (
     FORMS,
     SHOW_CHOICES,
     STATE_WORDS,
+    AmendFieldsForm,
     AmendForm,
     ExtendForm,
     QueueFilterForm,
@@ -68,9 +71,11 @@ def queue(request):
             rows = rows.filter(views[show])
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
         copies = selectors.release_copies(actor, list(page), detail={"page": "correction queue"})
+        numbers = _nhs_numbers(row.patient_id for row in page)
         today = timezone.localdate()
         for row in page:
             row.copies = copies[row.pk]
+            row.nhs_number = numbers.get(row.patient_id, "")
             row.days_left = services.days_left(row, today)
             row.overdue_by = -row.days_left
             row.kind_name = type_name(row.entry.resource_type)
@@ -86,6 +91,13 @@ def queue(request):
             "page": page,
         },
     )
+
+
+def _nhs_numbers(patient_ids) -> dict:
+    """Each patient's NHS number, 3-3-4, in one query: the queue names the patient by the
+    number the organisation holding their item already knows them by."""
+    found = Patient.objects.filter(pk__in=set(patient_ids)).values_list("pk", "nhs_number")
+    return {pk: spaced_nhs_number(number) for pk, number in found}
 
 
 # --- One request ----------------------------------------------------------------------
@@ -131,7 +143,12 @@ def _render(request, actor, correction, *, failed=None, conflict: str = "", prev
         {
             "correction": correction,
             "copies": copies,
+            "banner": patient_banner(access),
             "entry": entry,
+            # Once the item has moved on from the version flagged, what it says now differs.
+            "says_now": says_now(entry, correction.element)
+            if entry.version != correction.entry_version
+            else None,
             "kind_name": type_name(entry.resource_type),
             "state_words": STATE_WORDS.get(correction.business_status, ""),
             "days_left": services.days_left(correction, today),
@@ -175,6 +192,12 @@ def _rebased(form, correction, entry, conflict: str, offered, latest):
         form.stale_edit = str(form.data.get(f"{prefix}-resource", ""))
         data[f"{prefix}-resource"] = pretty_json(entry.json)
         data[f"{prefix}-based_on_version"] = str(entry.version)
+    item_changed = str(form.data.get(f"{prefix}-based_on_version")) != str(entry.version)
+    if isinstance(form, AmendFieldsForm) and item_changed:
+        # As for the JSON: the fields start again from the current version; the change the
+        # clinician asked for is shown in words beside them.
+        form.stale_edit = "\n".join(change.sentence for change in form.changes)
+        data = _fields_of_current(form.prefix, correction, data)
     extra = {"latest": latest} if isinstance(form, ExtendForm) else {}
     rebased = type(form)(data, correction=correction, **extra)
     rebased.is_valid()
@@ -183,8 +206,48 @@ def _rebased(form, correction, entry, conflict: str, offered, latest):
     return rebased
 
 
+def _fields_of_current(prefix: str, correction, data):
+    """The posted data with every part's inputs as the current version of the item says."""
+    current = AmendFieldsForm(correction=correction)
+    for name in current.fields:
+        if name not in ("note", "outcome"):
+            data[f"{prefix}-{name}"] = str(current.initial.get(name, ""))
+    return data
+
+
+def _amend_preview(request, actor, correction, form):
+    """The amendment made with fields, said in words before it is stored: confirming posts
+    the same fields again, and they are checked again then."""
+    if "edit" in request.POST:
+        return _render(request, actor, correction, failed=form)
+    return render(
+        request,
+        "workspace/amend_preview.html",
+        {
+            "correction": correction,
+            "form": form,
+            "kind_name": type_name(correction.entry.resource_type),
+            "entry": correction.entry,
+        },
+    )
+
+
+def _read_for_amendment(actor, correction) -> None:
+    """The item the fields are written into, read through the policy (and audited)."""
+    try:
+        access = open_record(actor, correction.patient_id)
+        correction.entry = access.read_one(
+            correction.entry_id, detail={"purpose": "correction amendment", "request": correction.pk.hex}
+        )
+    except NotFound:
+        raise Http404 from None
+
+
 def _kept_text(form) -> str:
     """What the clinician typed, when the step can no longer be taken: so nothing is lost."""
+    if isinstance(form, AmendFieldsForm) and form.changes:
+        said = [change.sentence for change in form.changes]
+        return "\n".join([*said, str(form.data.get(f"{form.prefix}-note", "")).strip()]).strip()
     typed = [
         str(form.data.get(f"{form.prefix}-{name}", "")).strip()
         for name, field in form.fields.items()
@@ -210,6 +273,8 @@ def act(request, request_id, step):
         raise Http404
     actor = request_actor(request)
     correction = _request_or_404(actor, request_id)
+    if form_class is AmendFieldsForm:
+        _read_for_amendment(actor, correction)
     extra = (
         {"latest": profile().latest_extension(correction.first_due_on)} if form_class is ExtendForm else {}
     )
@@ -217,6 +282,9 @@ def act(request, request_id, step):
     if form.is_valid():
         if step == "deny" and "preview" in request.POST:
             return _render(request, actor, correction, failed=form, preview=True)
+        previewing = "confirm" not in request.POST and step in actions_for(correction)
+        if form_class is AmendFieldsForm and previewing:
+            return _amend_preview(request, actor, correction, form)
         try:
             form.perform(actor)
         except services.InvalidStep as invalid:

@@ -14,6 +14,10 @@ from django.utils import timezone
 from accounts.models import Role, User
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest, DenialReason, Statement
+from phr import fhir
+from phr.amend_fields import Change, amend, part_at, parts_for
+from phr.ingest import canonical_json, parse_json
+from web.clinician import amend_inputs
 
 # The request's state in the words a clinician uses (the model's labels speak to the patient).
 STATE_WORDS = {
@@ -135,17 +139,10 @@ class ExtendForm(StepForm):
         )
 
 
-class AmendForm(StepForm):
-    """Accept, in full or in part: the item's next version, as FHIR JSON."""
+class _AcceptForm(StepForm):
+    """Accept, in full or in part: what both ways of writing the item's next version share."""
 
     step = "accept"
-    resource = forms.CharField(
-        label="The corrected item (FHIR R4 JSON)",
-        help_text="Edit the item as it should be. It is checked as FHIR R4 and stored as a new version.",
-        widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false", "class": "workspace-json"}),
-        strip=False,
-        error_messages={"required": "Enter the corrected item"},
-    )
     based_on_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     note = _text(
         "Note about the decision",
@@ -169,14 +166,100 @@ class AmendForm(StepForm):
     def in_part(self) -> bool:
         return self.cleaned_data.get("outcome") == "in_part"
 
-    def call(self, **common):
+    def accept(self, resource_json: str, **common):
         return services.accept(
             **common,
-            resource_json=self.cleaned_data["resource"],
+            resource_json=resource_json,
             based_on_version=self.cleaned_data["based_on_version"],
             in_part=self.in_part,
             note=self.cleaned_data["note"],
         )
+
+
+class AmendForm(_AcceptForm):
+    """Accept, in full or in part: the item's next version, as FHIR JSON."""
+
+    resource = forms.CharField(
+        label="The corrected item (FHIR R4 JSON)",
+        help_text="Edit the item as it should be. It is checked as FHIR R4 and stored as a new version.",
+        widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false", "class": "workspace-json"}),
+        strip=False,
+        error_messages={"required": "Enter the corrected item"},
+    )
+
+    def call(self, **common):
+        return self.accept(self.cleaned_data["resource"], **common)
+
+
+class AmendFieldsForm(_AcceptForm):
+    """Accept, in full or in part, by changing parts of the item in fields: the server
+    writes them into a copy of the current version (phr.amend_fields), checks it as FHIR
+    R4 and says the change in words; confirmed, it is stored as the JSON path stores it."""
+
+    step = "amend"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        entry = self.correction.entry
+        self.current = parse_json(str(entry.json).encode(), "the item")
+        self.offer = parts_for(self.current, self.correction.element or "")
+        self.groups: list[tuple[bool, list[amend_inputs.Inputs]]] = []
+        flagged = {part.key for part in self.offer.flagged}
+        for part in self.offer.parts:
+            fields = amend_inputs.fields_for(part, self.current)
+            self.fields.update(fields)
+            for name, value in amend_inputs.initial_for(part, self.current).items():
+                self.initial.setdefault(name, value)
+            inputs = amend_inputs.Inputs(part, list(fields))
+            if not self.groups or self.groups[-1][0] != (part.key in flagged):
+                self.groups.append((part.key in flagged, []))
+            self.groups[-1][1].append(inputs)
+        self.initial.setdefault("based_on_version", entry.version)
+        self.order_fields(
+            [name for name in self.fields if name not in ("note", "outcome")] + ["note", "outcome"]
+        )
+        self.amended: dict | None = None
+        self.changes: list[Change] = []
+
+    def bound_groups(self):
+        """The parts as the template lays them out: the flagged ones, then the others, each
+        group saying whether one of its inputs has a problem (a folded group opens then)."""
+        laid_out = []
+        for flagged, group in self.groups:
+            parts = [(inputs, [self[name] for name in inputs.names]) for inputs in group]
+            wrong = any(bound.errors for _, bounds in parts for bound in bounds)
+            laid_out.append((flagged, parts, wrong))
+        return laid_out
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {}
+        for part in self.offer.parts:
+            names = [n for n in self.fields if n == part.key or n.startswith(f"{part.key}_")]
+            if any(self.has_error(name) for name in names):
+                continue
+            try:
+                values[part.key] = amend_inputs.value_from(part, cleaned)
+            except amend_inputs.Problem as problem:
+                self.add_error(f"{part.key}_{problem.name}" if problem.name else part.key, str(problem))
+        if self.in_part and len((cleaned.get("note") or "").strip()) < services.MIN_TEXT:
+            self.add_error("note", "Say which part you corrected and why the rest stays as it is")
+        if self.errors:
+            return cleaned
+        self.amended, self.changes = amend(self.current, values, self.offer.parts)
+        if not self.changes:
+            raise forms.ValidationError(
+                "You have not changed anything. Change the part that is wrong, "
+                "or choose not to correct the item."
+            )
+        for path, message in fhir.validate(self.amended):
+            part = part_at(path, self.offer.parts)
+            name = next((n for n in self.fields if part and n.startswith(part.key)), None)
+            self.add_error(name, f"{part.label if part else 'The corrected item'} {message}")
+        return cleaned
+
+    def call(self, **common):
+        return self.accept(canonical_json(self.amended).decode(), **common)
 
 
 class DenyForm(StepForm):
@@ -265,6 +348,7 @@ FORMS: dict[str, type[StepForm]] = {
         MessageForm,
         ExtendForm,
         AmendForm,
+        AmendFieldsForm,
         DenyForm,
         AssignForm,
         WithdrawForm,
@@ -282,6 +366,7 @@ def actions_for(correction: CorrectionRequest) -> set[str]:
     offered.discard("log_disagreement")
     if "accept" in offered or "accept_in_part" in offered:
         offered -= {"accept_in_part"}
+        offered.add(AmendFieldsForm.step)
     if correction.is_open:
         offered |= {"message", "assign"}
         if not correction.is_extended and timezone.localdate() <= correction.first_due_on:

@@ -9,6 +9,8 @@ storage, whatever else a request carries.
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 
 from accuracy import elements
@@ -49,6 +51,11 @@ def current_values(resource_type: str, resource: dict, display: str) -> dict[str
     return {path: text for path, text in found.items() if text}
 
 
+PHONE = re.compile(r"\+?[0-9 ]+")
+# A UK postcode as people write it: "LS1 4AP", "sw1a1aa".
+POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}", re.IGNORECASE)
+
+
 class CorrectionForm(WorkflowForm):
     element = forms.ChoiceField(
         label="Which part of the item is wrong?",
@@ -76,6 +83,26 @@ class CorrectionForm(WorkflowForm):
         widget=forms.RadioSelect,
         error_messages={"required": "Choose how we should contact you"},
     )
+    contact_phone = forms.CharField(
+        label="Phone number",
+        help_text="For example, 07700 900 982 or +44 7700 900 982.",
+        required=False,
+        max_length=30,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    contact_address = forms.CharField(
+        label="Address",
+        help_text="The house number and street, and the town.",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
+    )
+    contact_postcode = forms.CharField(
+        label="Postcode",
+        required=False,
+        max_length=10,
+        widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
+    )
 
     def __init__(self, *args, resource_type: str, current: dict[str, str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -97,6 +124,43 @@ class CorrectionForm(WorkflowForm):
             }
             for index, (value, label) in enumerate(self.fields["element"].choices)
         ]
+
+    def clean(self):
+        """The number to call when the patient chose a phone call, the address to write to
+        when they chose a letter: asked for only then, and required then."""
+        data = super().clean()
+        chosen = data.get("contact_preference")
+        if chosen == ContactPreference.PHONE:
+            self._check_phone(data.get("contact_phone", "").strip())
+        elif chosen == ContactPreference.LETTER:
+            self._check_address(
+                data.get("contact_address", "").strip(), data.get("contact_postcode", "").strip()
+            )
+        return data
+
+    def _check_phone(self, phone: str) -> None:
+        digits = re.sub(r"\D", "", phone)
+        if not phone:
+            self.add_error("contact_phone", "Enter the phone number to call you on")
+        elif not PHONE.fullmatch(phone) or not 10 <= len(digits) <= 15:
+            self.add_error(
+                "contact_phone", "Enter a phone number using only numbers, spaces and +, like 07700 900 982"
+            )
+
+    def _check_address(self, address: str, postcode: str) -> None:
+        if not address:
+            self.add_error("contact_address", "Enter the address to write to")
+        if not postcode:
+            self.add_error("contact_postcode", "Enter the postcode")
+        elif not POSTCODE.fullmatch(postcode):
+            self.add_error("contact_postcode", "Enter a real postcode, like LS1 4AP")
+
+    def contact_details(self) -> dict[str, str]:
+        return {
+            "phone": self.cleaned_data.get("contact_phone", ""),
+            "address": self.cleaned_data.get("contact_address", ""),
+            "postcode": self.cleaned_data.get("contact_postcode", ""),
+        }
 
     @property
     def element_path(self) -> str:

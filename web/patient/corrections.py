@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -90,6 +91,12 @@ def _detail(request, access: RecordAccess, correction: CorrectionRequest, *, sta
         "correction": correction,
         "copies": copies,
         "entry": entry,
+        # Once the item has moved on from the version flagged, what it says now differs.
+        "says_now": (
+            display.says_now(entry, correction.element)
+            if entry is not None and copies.item_shown and entry.version != correction.entry_version
+            else None
+        ),
         "overdue": correction.is_open and correction.due_on < today,
         "timeline": timeline_rows(correction, list(correction.timeline.all())),
         "thread": copies.messages,
@@ -102,6 +109,22 @@ def _detail(request, access: RecordAccess, correction: CorrectionRequest, *, sta
         "kept_text": forms.get("kept_text", ""),
     }
     return render(request, "corrections/request.html", context, status=status)
+
+
+@transaction.atomic
+def _submit(access: RecordAccess, entry: RecordEntry, form: CorrectionForm) -> CorrectionRequest:
+    """The request, with where to phone or write when the patient chose that: both kept,
+    or neither."""
+    created = services.submit_correction(
+        actor=access.actor,
+        entry_id=entry.pk,  # from the URL, never from the form
+        element=form.element_path,
+        proposed=form.cleaned_data["proposed"],
+        reason=form.cleaned_data["reason"],
+        contact_preference=form.cleaned_data["contact_preference"],
+    )
+    created.keep_contact_details(**form.contact_details())
+    return created
 
 
 # --- Pages ----------------------------------------------------------------------------------
@@ -126,14 +149,7 @@ def correct(request, entry_id):
     existing = CorrectionRequest.objects.open().filter(entry=entry).first()
     if request.method == "POST" and existing is None and form.is_valid():
         try:
-            created = services.submit_correction(
-                actor=access.actor,
-                entry_id=entry.pk,  # from the URL, never from the form
-                element=form.element_path,
-                proposed=form.cleaned_data["proposed"],
-                reason=form.cleaned_data["reason"],
-                contact_preference=form.cleaned_data["contact_preference"],
-            )
+            created = _submit(access, entry, form)
         except services.InvalidStep as error:
             form.apply_error(error)
         except services.DuplicateRequest as duplicate:
@@ -143,7 +159,7 @@ def correct(request, entry_id):
         else:
             messages.success(
                 request,
-                f"Your request has been sent to {created.owner.name}. "
+                f"Your request has been sent to {created.owner.name}. Its reference is {created.reference}. "
                 f"They must decide by {date_format(created.due_on, 'j F Y')}.",
             )
             return redirect("record:correction", request_id=created.pk)

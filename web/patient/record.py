@@ -21,8 +21,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accuracy import record_display as display
+from accuracy.result_series import series_for
 from consent.policy import Action, ActorRole, NotFound, RecordAccess, open_record
 from consent.web import request_actor
+from phr.render.units import unit_words
+from web.clinician.banner import Banner, patient_banner
 from web.common import DayRangeForm, newest_first
 
 PAGE_SIZE = 25
@@ -38,6 +41,12 @@ def patient_record(request, action: Action) -> RecordAccess | None:
         return open_record(actor, actor.patient_id, action=action)
     except NotFound:
         return None
+
+
+def whose_record(access: RecordAccess) -> Banner:
+    """The patient's name, date of birth and NHS number for the top of their record pages,
+    from their own record's copies of their details (read through the policy, audited)."""
+    return patient_banner(access)
 
 
 def no_record_page(request) -> HttpResponse:
@@ -122,6 +131,7 @@ def summary(request):
     access = patient_record(request, Action.READ_RECORD)
     if access is None:
         return no_record_page(request)
+    who = whose_record(access)
     counted = access.counts(
         lambda entries: {
             "kinds": display.kind_counts(entries),
@@ -142,6 +152,7 @@ def summary(request):
         "record/summary.html",
         {
             **counted,
+            "who": who,
             "recent": display.item_rows(recent),
             "corrections": display.correction_counts(access.patient.pk),
             "moved_away": access.moved_away(),
@@ -160,6 +171,7 @@ def kind(request, kind: str):
     access = patient_record(request, Action.SEARCH_RECORD if searching else Action.READ_RECORD)
     if access is None:
         return no_record_page(request)
+    who = whose_record(access)
     owners = access.counts(
         lambda entries: display.owner_counts(chosen_kind.select(entries)), detail={"page": kind}
     )
@@ -181,6 +193,7 @@ def kind(request, kind: str):
         "record/kind.html",
         {
             "kind": chosen_kind,
+            "who": who,
             "form": form,
             "rows": display.item_rows(entries),
             "page": page,
@@ -198,6 +211,7 @@ def item(request, entry_id):
     access = patient_record(request, Action.READ_RECORD)
     if access is None:
         return no_record_page(request)
+    who = whose_record(access)  # read first: the item's own read is the page's last word
     try:
         entry, versions = access.history(entry_id)
     except NotFound:
@@ -207,6 +221,7 @@ def item(request, entry_id):
         "record/item.html",
         {
             "entry": entry,
+            "who": who,
             "kind": display.kind_of(entry.resource_type),
             "type_name": display.type_name(entry.resource_type),
             "status": display.status_words(entry),
@@ -216,8 +231,21 @@ def item(request, entry_id):
             "disputed": entry.pk in display.disputed_entry_ids([entry]),
             "disagreements": display.disagreement_statements(entry),
             "open_request": display.open_request_for(entry),
+            "series": _series(access, entry),
         },
     )
+
+
+def _series(access: RecordAccess, entry):
+    """The same test's other results, for the chart on a result's page (a read of its own,
+    audited as such), or None for anything but a number measured more than once."""
+    if entry.resource_type != "Observation" or not entry.display:
+        return None
+    same = access.read(
+        lambda qs: qs.filter(resource_type="Observation", display=entry.display),
+        detail={"page": "result-over-time"},
+    )
+    return series_for(entry, same, unit_words=unit_words)
 
 
 @login_required
@@ -246,6 +274,7 @@ def print_record(request):
     access = patient_record(request, Action.EXPORT_RECORD)
     if access is None:
         return no_record_page(request)
+    who = whose_record(access)
     entries = access.read(
         lambda qs: display.with_dispute_flags(
             newest_first(display.record_items(qs)), access.patient.pk
@@ -257,6 +286,7 @@ def print_record(request):
         "record/print.html",
         {
             "groups": display.group_by_kind(entries),
+            "who": who,
             "printed_at": timezone.now(),
         },
     )

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import audit
+from accuracy import record_display as display
 from consent import access_log, sharing_text
 from consent.fhir import consent_resource
 from consent.models import ConsentChoice, Decision, Scope
@@ -117,6 +118,14 @@ def who_can_see(request, actor: Actor):
     )
 
 
+def _grouped_by_kind(items: list[RecordEntry]) -> list[tuple[str, list[RecordEntry]]]:
+    """Items under their kinds' titles, in the kinds' order, as the record shows them."""
+    groups: dict[str, list[RecordEntry]] = {kind.slug: [] for kind in display.KINDS}
+    for item in items:
+        groups[display.kind_of(item.resource_type).slug].append(item)
+    return [(display.KINDS_BY_SLUG[slug].title, found) for slug, found in groups.items() if found]
+
+
 @require_GET
 @patient_page
 def preview(request, actor: Actor, organisation_id: int):
@@ -129,17 +138,17 @@ def preview(request, actor: Actor, organisation_id: int):
     decision = decide(hypothetical, Action.READ_RECORD, patient)
     would_see = permitted_entries(hypothetical, patient, decision).values("pk")
     # The disclosure is to the patient: read through their own view, audited as theirs.
+    # Items as the record counts them (display.record_items): the preview's count is the
+    # summary's count of what this organisation would see.
     items = access.read(
         lambda qs: (
-            qs.filter(pk__in=would_see)
+            display.record_items(qs.filter(pk__in=would_see))
             .select_related("owner")
-            .order_by("resource_type", "-clinical_date", "pk")
+            .order_by("-clinical_date", "pk")
         ),
         detail={"preview_for": organisation.ods_code},
     )
-    groups: dict[str, list[RecordEntry]] = {}
-    for item in items:
-        groups.setdefault(sharing_text.kind_heading(item.resource_type), []).append(item)
+    groups = _grouped_by_kind(items)
     ruling = sharing_for(organisation, current_choices(patient))
     return render(
         request,
@@ -149,7 +158,7 @@ def preview(request, actor: Actor, organisation_id: int):
             "sentence": sharing_text.organisation_sentence(
                 organisation, ruling, holds=organisation.pk in holders(patient)
             ),
-            "groups": sorted(groups.items()),
+            "groups": groups,
             "count": len(items),
         },
     )

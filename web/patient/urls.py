@@ -3,6 +3,7 @@
 from django.urls import path
 
 from web.patient import corrections as corrections
+from web.patient import details
 from web.patient import record as views
 
 app_name = "record"
@@ -10,6 +11,7 @@ urlpatterns = [
     path("", views.summary, name="summary"),
     path("download.json", views.download, name="download"),
     path("print/", views.print_record, name="print"),
+    path("details/", details.personal_details, name="details"),
     path("items/<uuid:entry_id>/", views.item, name="item"),
     path("items/<uuid:entry_id>/correct/", corrections.correct, name="correct"),
     path("corrections/", corrections.corrections, name="corrections"),
