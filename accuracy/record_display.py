@@ -29,6 +29,7 @@ from phr.render import item as render_item
 from phr.render import values as render_values
 from phr.render.concepts import concept_words, recorded_name
 from phr.render.dates import fhir_moment, period_words
+from phr.render.item import item_title
 from phr.render.units import unit_words, with_unit
 
 from . import elements, services
@@ -684,3 +685,13 @@ def item_rows(entries: Iterable[RecordEntry]) -> list[ItemRow]:
         )
         for entry in entries
     ]
+
+
+def patient_title(entry: RecordEntry) -> str:
+    """The item's name for its patient (phr.render.item.item_title), else its recorded
+    name, else what kind of item it is."""
+    try:
+        resource = decode(entry.json)
+    except ValueError:
+        resource = None
+    return item_title(resource) or entry.display or type_name(entry.resource_type)

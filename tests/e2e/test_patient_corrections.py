@@ -42,7 +42,7 @@ def test_a_patient_reports_a_mistake_and_records_their_disagreement(
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/record/problems/")
 
-    page.get_by_role("link", name="Hypertensive disorder", exact=True).click()
+    page.get_by_role("link", name="High blood pressure", exact=True).click()
     page.wait_for_url("**/record/items/**")
     item_url = page.url
     expect(page.locator("#dispute-notice")).to_have_count(0)
@@ -80,12 +80,12 @@ def test_a_patient_reports_a_mistake_and_records_their_disagreement(
     expect(page.locator("#dispute-notice")).to_contain_text("Under dispute")
     accessible("item-disputed")
     page.goto(live_server.url + "/record/problems/")
-    expect(page.locator("tr.record-item", has_text="Hypertensive disorder")).to_contain_text("Under dispute")
+    expect(page.locator("tr.record-item", has_text="High blood pressure")).to_contain_text("Under dispute")
     page.goto(live_server.url + "/record/")
     expect(page.locator("#record-notices")).to_contain_text("1 item is under dispute")
     page.get_by_role("link", name="My correction requests").click()
     page.wait_for_url("**/record/corrections/")
-    expect(page.locator("#correction-requests")).to_contain_text("Hypertensive disorder")
+    expect(page.locator("#correction-requests")).to_contain_text("High blood pressure")
     expect(page.locator("#correction-requests")).to_contain_text("Decision due by")
     accessible("list")
 

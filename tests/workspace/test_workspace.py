@@ -323,7 +323,7 @@ def test_accepting_with_valid_fhir_amends_the_item_with_a_new_version(world, cli
     assert "Hypertension, resolved" in page
     assert "We have corrected" in page  # the decision letter sent
     history = client.get(request_url(correction)).content.decode().split('id="versions"')[1]
-    assert "The condition changed from Hypertensive disorder to Hypertension, resolved" in history  # in words
+    assert "The condition changed from High blood pressure to Hypertension, resolved" in history  # in words
     assert act_url(correction, "accept") not in page
 
 

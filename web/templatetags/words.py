@@ -21,3 +21,12 @@ def day_and_time(value) -> str:
 @register.filter
 def day_and_time_seconds(value) -> str:
     return dates.day_and_time(value or None, seconds=True)
+
+
+@register.filter
+def item_name(entry) -> str:
+    """What a patient calls an item ("High blood pressure"), from the rendering layer;
+    the name as recorded where the layer knows no better."""
+    from accuracy.record_display import patient_title
+
+    return patient_title(entry)
