@@ -502,6 +502,18 @@ def _as_written(value) -> str:
     return _value_words(value)
 
 
+def _said(part: str, value) -> str:
+    """A part in the patient's words; a concept whose recorded wording differs says that
+    too ("High blood pressure (recorded as “Essential hypertension”)"), so that a change
+    of wording is never hidden behind a short name."""
+    words = _part_words(part, value)
+    if isinstance(value, dict) and ("coding" in value or "text" in value):
+        written = _as_written(value)
+        if written and written != words:
+            return f"{words} (recorded as “{written}”)" if words else written
+    return words
+
+
 def changes_in_words(resource_type: str, old: dict, new: dict) -> list[ChangeInWords]:
     """What changed between two versions of an item, one sentence for each part that
     changed, in document order; parts without a name in words are said once as
@@ -520,9 +532,7 @@ def changes_in_words(resource_type: str, old: dict, new: dict) -> list[ChangeInW
             continue
         seen.add(part)
         before, after = elements.value_at(old, part), elements.value_at(new, part)
-        was, now = _part_words(part, before), _part_words(part, after)
-        if was == now:
-            was, now = _as_written(before), _as_written(after)
+        was, now = _said(part, before), _said(part, after)
         found.append(ChangeInWords(label, "" if was == now else was, "" if was == now else now))
     if other:
         found.append(ChangeInWords(""))

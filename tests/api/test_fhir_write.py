@@ -606,7 +606,7 @@ def test_a_correction_runs_from_request_to_amendment_entirely_over_fhir(client, 
     )
     assert note["sender"]["identifier"]["value"] == "A10001"
     assert note["recipient"] == [{"reference": f"Patient/{world['ada'].pk}"}]
-    assert Notification.objects.filter(user=ada, body="Thank you, checking now").exists()
+    assert Notification.objects.filter(user=ada, body__endswith="\n\nThank you, checking now").exists()
     task, etag = read_task(client, task["id"], system)
     assert (task["businessStatus"]["coding"][0]["code"], etag) == ("in-review", 'W/"5"')
     # The system extends the deadline, with the reason the patient is told.

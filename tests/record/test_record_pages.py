@@ -723,4 +723,7 @@ def test_a_change_the_short_name_would_hide_is_said_as_written():
     old = {"resourceType": "Condition", "code": coded}
     new = {"resourceType": "Condition", "code": {**coded, "text": "Hypertension, resolved"}}
     said = [str(c) for c in display.changes_in_words("Condition", old, new)]
-    assert said == ["The condition changed from Hypertensive disorder to Hypertension, resolved"]
+    assert said == [
+        "The condition changed from High blood pressure (recorded as “Hypertensive disorder”)"
+        " to High blood pressure (recorded as “Hypertension, resolved”)"
+    ]

@@ -323,7 +323,8 @@ def test_accepting_with_valid_fhir_amends_the_item_with_a_new_version(world, cli
     assert "Hypertension, resolved" in page
     assert "We have corrected" in page  # the decision letter sent
     history = client.get(request_url(correction)).content.decode().split('id="versions"')[1]
-    assert "The condition changed from High blood pressure to Hypertension, resolved" in history  # in words
+    was = "High blood pressure (recorded as “Hypertensive disorder”)"
+    assert f"The condition changed from {was} to Hypertension, resolved" in history
     assert act_url(correction, "accept") not in page
 
 
