@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from phr.columns import _human_name  # one reading of a HumanName, shared with the columns
+
 from .concepts import concept_words, concepts_words, tidy
 from .dates import fhir_moment, period_words
 from .dosage import dosages_words
@@ -103,19 +105,6 @@ def names_of(references) -> str:
         if isinstance(r, dict)
     ]
     return _joined(names)
-
-
-def _human_name(names) -> str:
-    for name in names or ():
-        if not isinstance(name, dict):
-            continue
-        if name.get("text"):
-            return str(name["text"])
-        parts = [*(name.get("prefix") or ()), *(name.get("given") or ()), name.get("family") or ""]
-        text = " ".join(str(p) for p in parts if p)
-        if text:
-            return text
-    return ""
 
 
 def _joined(words) -> str:
