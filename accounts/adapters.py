@@ -16,6 +16,7 @@ production sets ``MFA_ENCRYPTION_KEY``.
 
 import base64
 from functools import cache
+from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
@@ -46,9 +47,31 @@ def mfa_fernet() -> MultiFernet:
     return _fernet(keys)
 
 
+def on_the_portal(url: str) -> str:
+    """A link allauth built from the request's host, moved to the portal's own address
+    (settings.PORTAL_URL): an email never carries the host a request came in on (a
+    proxy's internal name, a port, or a Host header an attacker chose)."""
+    from accounts.outbox import portal_address
+
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url
+    return portal_address(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
 class AccountAdapter(DefaultAccountAdapter):
     """allauth's account adapter, counting wrong passwords (ACCOUNT_RATE_LIMITS'
-    login_failed, per key) against the account alone."""
+    login_failed, per key) against the account alone, and linking emails to the
+    portal's own address."""
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        # Every link allauth puts in an email's context is named "..._url".
+        links = {
+            name: on_the_portal(value)
+            for name, value in context.items()
+            if name.endswith("_url") and isinstance(value, str)
+        }
+        super().send_mail(template_prefix, email, {**context, **links, "portal_url": on_the_portal("/")})
 
     def _get_login_attempts_cache_key(self, request, **credentials) -> str:
         # allauth's key is "<site domain>:<login>", and without the sites framework the

@@ -43,6 +43,7 @@ class Kind:
     slug: str
     title: str  # a page heading: "Medicines"
     description: str  # one line for the summary page
+    clinical: str  # the heading of the clinician's section
     resource_types: tuple[str, ...] = ()  # empty: everything no other kind takes
 
     def select(self, entries: QuerySet) -> QuerySet:
@@ -55,12 +56,12 @@ class Kind:
 # The kinds and their names come from the one vocabulary (phr.vocabulary); a kind here
 # adds how a page selects its entries.
 KINDS: tuple[Kind, ...] = tuple(
-    Kind(words.slug, words.title, words.description, words.resource_types) for words in vocabulary.KIND_WORDS
+    Kind(words.slug, words.title, words.description, words.clinical, words.resource_types)
+    for words in vocabulary.KIND_WORDS
 )
 KINDS_BY_SLUG = {kind.slug: kind for kind in KINDS}
 NAMED_TYPES = vocabulary.NAMED_TYPES
 NOT_ITEMS = vocabulary.NOT_ITEMS
-TYPE_NAMES = vocabulary.TYPE_NAMES
 
 
 def record_items(entries: QuerySet) -> QuerySet:

@@ -81,12 +81,25 @@ class Copies:
         return next((text for item, text in pairs if item.pk == said.pk), WITHHELD)
 
 
+def open_records(actor: Actor, patient_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, RecordAccess | None]:
+    """The actor's view of each patient's record, or None where the policy refused it
+    (the refusal is audited by the policy, once per patient)."""
+    opened: dict[uuid.UUID, RecordAccess | None] = {}
+    for patient_id in dict.fromkeys(patient_ids):
+        try:
+            opened[patient_id] = open_record(actor, patient_id)
+        except NotFound:
+            opened[patient_id] = None
+    return opened
+
+
 def release_copies(
     actor: Actor,
     requests: Iterable[CorrectionRequest],
     *,
     thread: bool = False,
     access: RecordAccess | None = None,
+    accesses: dict[uuid.UUID, RecordAccess | None] | None = None,
     detail: dict | None = None,
 ) -> dict[uuid.UUID, Copies]:
     """The copies of each request (with its messages and statements when ``thread``) as
@@ -94,7 +107,8 @@ def release_copies(
     policy lets the actor read the item (audited, naming it); a patient always reads
     their own words (the proposed text, the reason, what they wrote), never "what it
     says now" of an item withheld from them. ``access`` is the actor's view of the
-    patient's record when the caller has opened it already."""
+    patient's record when the caller has opened it already, ``accesses`` the views of
+    several patients' records (open_records), so that a page opens each record once."""
     wanted = {r.pk: r for r in requests}
     # The copies are read only for requests the actor may see (the selector's rule).
     rows = {
@@ -105,14 +119,15 @@ def release_copies(
     for request in wanted.values():
         if request.pk in rows:
             by_patient[request.patient_id].append(request)
+    opened = dict(accesses or {})
+    if access is not None:
+        opened[access.patient.pk] = access
+    opened |= open_records(actor, [pid for pid in by_patient if pid not in opened])
     readable: set[uuid.UUID] = set()
     for patient_id, group in by_patient.items():
-        view = access if access is not None and access.patient.pk == patient_id else None
-        if view is None:
-            try:
-                view = open_record(actor, patient_id)
-            except NotFound:  # refused, and audited, by the policy
-                continue
+        view = opened.get(patient_id)
+        if view is None:  # refused, and audited, by the policy
+            continue
         readable |= read_copies(
             view,
             [(r.entry_id, r.entry_version) for r in group],

@@ -16,20 +16,26 @@ from collections.abc import Iterable
 
 from oauth2_provider.scopes import BaseScopes
 
-# The resource types the FHIR facade serves, and what each is in a patient's words.
+from phr.vocabulary import type_name_plural
+
+# The resource types the FHIR facade serves, and what each is in a patient's words: the
+# record's items by the one vocabulary's names (phr.vocabulary), the rest described.
+RECORD_TYPES = (
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationStatement",
+    "MedicationRequest",
+    "Observation",
+    "Encounter",
+    "Procedure",
+    "Immunization",
+    "DiagnosticReport",
+    "DocumentReference",
+)
 RESOURCE_TYPES: dict[str, str] = {
     # The Patient resource is each organisation's copy of the patient's details.
     "Patient": "your name, date of birth, NHS number and the contact details the organisations hold",
-    "Condition": "your health problems and diagnoses",
-    "AllergyIntolerance": "your allergies",
-    "MedicationStatement": "the medicines you take",
-    "MedicationRequest": "your prescriptions",
-    "Observation": "your test results and measurements",
-    "Encounter": "your appointments, visits and stays in hospital",
-    "Procedure": "operations and procedures you have had",
-    "Immunization": "your vaccinations",
-    "DiagnosticReport": "your test and scan reports",
-    "DocumentReference": "letters and documents about you",
+    **{resource_type: f"your {type_name_plural(resource_type)}" for resource_type in RECORD_TYPES},
     "Consent": "your sharing choices",
     "AuditEvent": "the list of who has looked at your record",
     "Provenance": "who changed what in your record",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import Notification
+from accounts.outbox import portal_address
 from accuracy.models import BusinessStatus, ContactPreference, CorrectionRequest, DenialReason, Status
 from audit.models import Outcome
 from consent import ig_queries
@@ -73,10 +74,18 @@ class OrganisationSerializer(serializers.Serializer):
 
 
 class NotificationSerializer(serializers.ModelSerializer):
+    link = serializers.SerializerMethodField(
+        help_text="The full address of the portal page the message is about, or null"
+    )
+    link_words = serializers.CharField(read_only=True, help_text="What a link to that page says")
+
     class Meta:
         model = Notification
-        fields = ["id", "kind", "title", "body", "created_at", "read_at"]
+        fields = ["id", "kind", "title", "body", "link", "link_words", "created_at", "read_at"]
         read_only_fields = fields
+
+    def get_link(self, note: Notification) -> str | None:
+        return portal_address(note.link) if note.link else None
 
 
 NotificationPageSerializer = page_of(NotificationSerializer, "NotificationPage")

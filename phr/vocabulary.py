@@ -17,6 +17,7 @@ class KindWords:
     description: str  # one line for the record summary
     one: str  # "medicine", in "1 medicine"
     many: str  # "medicines", in "5 medicines"
+    clinical: str  # the heading of the clinician's section: "Current medicines"
     resource_types: tuple[str, ...] = ()  # empty: everything no other kind takes
 
 
@@ -27,6 +28,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Illnesses and conditions recorded about you",
         "health problem",
         "health problems",
+        "Problems",
         ("Condition",),
     ),
     KindWords(
@@ -35,6 +37,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Medicines you take or have been prescribed",
         "medicine",
         "medicines",
+        "Current medicines",
         ("MedicationStatement", "MedicationRequest"),
     ),
     KindWords(
@@ -43,6 +46,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Things you react badly to",
         "allergy or reaction",
         "allergies and reactions",
+        "Allergies and adverse reactions",
         ("AllergyIntolerance",),
     ),
     KindWords(
@@ -51,6 +55,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Blood tests, measurements and reports",
         "test result",
         "test results",
+        "Recent results",
         ("Observation", "DiagnosticReport"),
     ),
     KindWords(
@@ -59,6 +64,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Visits, appointments and hospital stays",
         "appointment or stay",
         "appointments and stays",
+        "Encounters",
         ("Encounter",),
     ),
     KindWords(
@@ -67,6 +73,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Vaccines you have had",
         "vaccination",
         "vaccinations",
+        "Vaccinations",
         ("Immunization",),
     ),
     KindWords(
@@ -75,6 +82,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Letters, discharge summaries and other documents",
         "letter or document",
         "letters and documents",
+        "Letters and documents",
         ("DocumentReference",),
     ),
     KindWords(
@@ -83,6 +91,7 @@ KIND_WORDS: tuple[KindWords, ...] = (
         "Everything else on your record, such as care plans and procedures",
         "other item",
         "other items",
+        "Other",
     ),
 )
 NAMED_TYPES = frozenset(t for kind in KIND_WORDS for t in kind.resource_types)
@@ -91,22 +100,22 @@ NAMED_TYPES = frozenset(t for kind in KIND_WORDS for t in kind.resource_types)
 NOT_ITEMS = frozenset({"Patient"})
 PERSONAL_DETAILS = ("set of personal details", "sets of personal details")
 
-# What one item of each FHIR type is called.
-TYPE_NAMES = {
-    "Condition": "Health problem",
-    "MedicationStatement": "Medicine",
-    "MedicationRequest": "Prescription",
-    "AllergyIntolerance": "Allergy or reaction",
-    "Observation": "Test result or measurement",
-    "DiagnosticReport": "Test report",
-    "Encounter": "Appointment or stay",
-    "Immunization": "Vaccination",
-    "DocumentReference": "Letter or document",
-    "Procedure": "Procedure or operation",
-    "CarePlan": "Care plan",
-    "Goal": "Goal",
-    "ImagingStudy": "Scan or X-ray",
-    "Patient": "Personal details",
+# What one item of each FHIR type is called, and many of them.
+TYPE_NAMES: dict[str, tuple[str, str]] = {
+    "Condition": ("Health problem", "health problems"),
+    "MedicationStatement": ("Medicine", "medicines"),
+    "MedicationRequest": ("Prescription", "prescriptions"),
+    "AllergyIntolerance": ("Allergy or reaction", "allergies and reactions"),
+    "Observation": ("Test result or measurement", "test results and measurements"),
+    "DiagnosticReport": ("Test report", "test reports"),
+    "Encounter": ("Appointment or stay", "appointments and stays"),
+    "Immunization": ("Vaccination", "vaccinations"),
+    "DocumentReference": ("Letter or document", "letters and documents"),
+    "Procedure": ("Procedure or operation", "procedures and operations"),
+    "CarePlan": ("Care plan", "care plans"),
+    "Goal": ("Goal", "goals"),
+    "ImagingStudy": ("Scan or X-ray", "scans and X-rays"),
+    "Patient": ("Personal details", "personal details"),
 }
 
 
@@ -120,7 +129,12 @@ def kind_words_of(resource_type: str) -> KindWords:
 
 def type_name(resource_type: str) -> str:
     """What one item of a FHIR type is called in plain words ("Other item" if unnamed)."""
-    return TYPE_NAMES.get(resource_type, "Other item")
+    return TYPE_NAMES.get(resource_type, ("Other item",))[0]
+
+
+def type_name_plural(resource_type: str) -> str:
+    """What many items of a FHIR type are called, in a sentence: "test reports"."""
+    return TYPE_NAMES.get(resource_type, ("", "other items"))[1]
 
 
 def counted_words(resource_types: Iterable[str]) -> list[str]:

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from django.conf import settings
 from django.core import mail
 
 from tests.personas import PASSWORD, totp_code
@@ -80,7 +81,8 @@ def test_confirming_the_email_address_shows_success(client):
             "password2": "a long new password 42",
         },
     )
-    link = re.search(r"http://testserver(/accounts/confirm-email/\S+)", mail.outbox[0].body).group(1)
+    confirm = re.escape(settings.PORTAL_URL) + r"(/accounts/confirm-email/\S+)"
+    link = re.search(confirm, mail.outbox[0].body).group(1)
     page = client.post(link, follow=True).content.decode()
     assert "nhsuk-notification-banner--success" in page
     assert "Your email address is confirmed." in page
@@ -94,6 +96,24 @@ def test_the_password_reset_email_names_the_portal_and_links_to_it(client, ben):
     assert "your Patient Record Portal account" in sent.body
     assert "/accounts/password/reset/key/" in sent.body
     allauth_defaults_absent(sent.subject + sent.body)
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_account_emails_link_to_the_portals_own_address_not_the_requests_host(client, ben, settings, known):
+    """A reset asked through an internal host name (or a Host header someone chose)
+    still links to the portal's published address."""
+    settings.PORTAL_URL = "https://portal.example.nhs.uk"
+    settings.ALLOWED_HOSTS = ["testserver", "internal-node-3"]
+    client.post(
+        "/accounts/password/reset/",
+        {"email": ben.email if known else "nobody@example.com"},
+        HTTP_HOST="internal-node-3",
+    )
+    (sent,) = mail.outbox
+    links = re.findall(r"https?://\S+", sent.body)
+    assert links
+    assert all(link.startswith("https://portal.example.nhs.uk/accounts/") for link in links), links
+    assert "internal-node-3" not in sent.body
 
 
 def test_a_reset_for_an_unknown_address_is_in_the_portals_words(client, db):

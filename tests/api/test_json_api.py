@@ -6,6 +6,7 @@ import re
 import uuid
 
 import pytest
+from django.urls import reverse
 
 from accounts.models import Notification
 from accuracy import services
@@ -140,6 +141,19 @@ def test_notifications_are_the_callers_own_and_marking_anothers_is_a_404(as_, ne
     assert read.json()["read_at"] is not None
     theirs.refresh_from_db()
     assert theirs.read_at is None
+
+
+def test_a_notification_carries_the_address_of_the_page_it_is_about(as_, net, settings):
+    settings.PORTAL_URL = "https://portal.example.nhs.uk"
+    path = reverse("record:correction", kwargs={"request_id": uuid.uuid4()})
+    Notification.objects.create(user=net["people"]["ada"], title="Answered", body="See it", link=path)
+    Notification.objects.create(user=net["people"]["ada"], title="No page", body="Just words")
+    listed = as_("ada").get("/api/v1/notifications/").json()["results"]
+    by_title = {n["title"]: n for n in listed}
+    assert by_title["Answered"]["link"] == f"https://portal.example.nhs.uk{path}"
+    assert by_title["Answered"]["link_words"] == "Open your correction request"
+    assert by_title["No page"]["link"] is None
+    assert by_title["No page"]["link_words"] == ""
 
 
 # --- Consent ------------------------------------------------------------------------

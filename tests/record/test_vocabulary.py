@@ -30,3 +30,26 @@ def test_an_unnamed_type_is_an_other_item_never_its_fhir_name():
     assert record_display.type_name("ExplanationOfBenefit") == "Other item"
     assert record_display.kind_of("ExplanationOfBenefit").title == "Other items"
     assert sharing_text.kinds_words(["Claim", "Claim"]) == ["2 other items"]
+
+
+def test_an_apps_consent_screen_names_the_records_items_as_the_record_does():
+    from api.scopes import PATIENT_SCOPES, RECORD_TYPES
+
+    for resource_type in RECORD_TYPES:
+        words = PATIENT_SCOPES[f"patient/{resource_type}.read"]
+        kind = vocabulary.kind_words_of(resource_type)
+        if len(kind.resource_types) == 1:  # the type is the whole kind: the kind's name
+            assert words == f"see your {kind.many}"
+        assert words == f"see your {vocabulary.type_name_plural(resource_type)}"
+    assert PATIENT_SCOPES["patient/Encounter.read"] == "see your appointments and stays"
+    assert PATIENT_SCOPES["patient/DocumentReference.read"] == "see your letters and documents"
+
+
+def test_the_clinicians_sections_take_their_headings_from_the_vocabulary():
+    from web.clinician.sections import CLINICAL_ORDER, build_sections
+
+    assert set(CLINICAL_ORDER) == {kind.slug for kind in vocabulary.KIND_WORDS}
+    assert CLINICAL_ORDER[0] == "allergies"
+    (section,) = build_sections([], {}, only=record_display.KINDS_BY_SLUG["documents"])
+    assert section.heading == "Letters and documents"
+    assert record_display.KINDS_BY_SLUG["allergies"].clinical == "Allergies and adverse reactions"

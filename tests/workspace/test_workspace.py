@@ -152,8 +152,27 @@ def test_each_queue_row_names_the_patient_and_the_item(world, client):
     client.force_login(world["dr_gp"])
     page = main_text(client.get(QUEUE))
     row = next(r for r in page.split("<tr") if request_url(correction) in r)
+    assert "<strong>OKAFOR, Ada</strong>" in row
+    assert "Born 4 March 1971" in row
     assert "NHS number 943 476 5919" in row
     assert f'href="{request_url(correction)}">Hypertensive disorder' in row
+
+
+def test_the_queue_reads_each_patients_details_through_the_policy_and_audits_it(world, client):
+    """The names come from the copies the policy releases to the clinician, each read
+    written to the trail; the record is opened once per patient on the page."""
+    from audit.models import AuditEvent
+
+    flag(world)
+    flag(world, world["depression"], proposed="I never had depression")
+    client.force_login(world["dr_gp"])
+    before = AuditEvent.objects.count()
+    main_text(client.get(QUEUE))
+    reads = AuditEvent.objects.filter(seq__gt=0).order_by("-seq")[: AuditEvent.objects.count() - before]
+    banner_reads = [e for e in reads if (e.detail or {}).get("purpose") == "patient banner"]
+    assert len(banner_reads) == 1
+    assert banner_reads[0].patient_id == world["patient"].pk
+    assert banner_reads[0].actor_id == world["dr_gp"].pk
 
 
 def test_the_request_page_shows_who_the_patient_is(world, client):

@@ -33,6 +33,11 @@ class Banner:
     gender: str
     nhs_number: str
 
+    @classmethod
+    def number_only(cls, nhs_number: str | None) -> Banner:
+        """The banner of a patient whose details this clinician may not read."""
+        return cls("", None, "", "", "", spaced_nhs_number(nhs_number))
+
 
 def patient_banner(access: RecordAccess, *, today: date | None = None) -> Banner:
     """The banner for a record the clinician has opened, from the copies they may read."""

@@ -19,18 +19,18 @@ from django.db.models.functions import RowNumber
 from accuracy.record_display import KINDS_BY_SLUG, ItemRow, Kind, item_details, item_rows, kind_of
 from web.common import pretty_json
 
-# The kinds' slugs in the order of the clinical view, each with its clinical heading.
-CLINICAL_ORDER: tuple[tuple[str, str], ...] = (
-    ("allergies", "Allergies and adverse reactions"),
-    ("medications", "Current medicines"),
-    ("problems", "Problems"),
-    ("test-results", "Recent results"),
-    ("encounters", "Encounters"),
-    ("immunisations", "Vaccinations"),
-    ("documents", "Documents"),
-    ("other", "Other"),
+# The kinds' slugs in the order of the clinical view; each section's heading is the
+# kind's clinical name in the one vocabulary (phr.vocabulary).
+CLINICAL_ORDER: tuple[str, ...] = (
+    "allergies",
+    "medications",
+    "problems",
+    "test-results",
+    "encounters",
+    "immunisations",
+    "documents",
+    "other",
 )
-HEADINGS = dict(CLINICAL_ORDER)
 # Statuses that mean an item is no longer current, by kind; an item in error never is.
 ENDED = {
     "allergies": frozenset({"inactive", "resolved"}),
@@ -116,11 +116,11 @@ def build_sections(entries: Iterable, totals: dict[str, int], *, only: Kind | No
     can say that it shows only the most recent; ``only`` gives a single kind's section
     (the filter), shown even when empty.
     """
-    by_kind: dict[str, list[ClinicalItem]] = {slug: [] for slug, _ in CLINICAL_ORDER}
+    by_kind: dict[str, list[ClinicalItem]] = {slug: [] for slug in CLINICAL_ORDER}
     for row in item_rows(entries):
         by_kind[kind_of(row.entry.resource_type).slug].append(_described(row))
     sections = []
-    for slug, heading in CLINICAL_ORDER:
+    for slug in CLINICAL_ORDER:
         items = by_kind[slug]
         if only is not None and only.slug != slug:
             continue
@@ -128,7 +128,11 @@ def build_sections(entries: Iterable, totals: dict[str, int], *, only: Kind | No
             continue
         sections.append(
             Section(
-                KINDS_BY_SLUG[slug], heading, _parts(slug, items), len(items), totals.get(slug, len(items))
+                KINDS_BY_SLUG[slug],
+                KINDS_BY_SLUG[slug].clinical,
+                _parts(slug, items),
+                len(items),
+                totals.get(slug, len(items)),
             )
         )
     return sections

@@ -27,7 +27,7 @@ from accuracy.timeline import staff_timeline_rows
 from consent.policy import NotFound, open_record
 from consent.web import request_actor
 from phr.models import Patient
-from web.clinician.banner import patient_banner, spaced_nhs_number
+from web.clinician.banner import Banner, patient_banner
 from web.clinician.workspace_forms import (
     FORMS,
     SHOW_CHOICES,
@@ -70,12 +70,15 @@ def queue(request):
         if show in views:
             rows = rows.filter(views[show])
         page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-        copies = selectors.release_copies(actor, list(page), detail={"page": "correction queue"})
-        numbers = _nhs_numbers(row.patient_id for row in page)
+        opened = selectors.open_records(actor, [row.patient_id for row in page])
+        copies = selectors.release_copies(
+            actor, list(page), accesses=opened, detail={"page": "correction queue"}
+        )
+        banners = _banners(opened)
         today = timezone.localdate()
         for row in page:
             row.copies = copies[row.pk]
-            row.nhs_number = numbers.get(row.patient_id, "")
+            row.banner = banners.get(row.patient_id)
             row.days_left = services.days_left(row, today)
             row.overdue_by = -row.days_left
             row.kind_name = type_name(row.entry.resource_type)
@@ -93,11 +96,17 @@ def queue(request):
     )
 
 
-def _nhs_numbers(patient_ids) -> dict:
-    """Each patient's NHS number, 3-3-4, in one query: the queue names the patient by the
-    number the organisation holding their item already knows them by."""
-    found = Patient.objects.filter(pk__in=set(patient_ids)).values_list("pk", "nhs_number")
-    return {pk: spaced_nhs_number(number) for pk, number in found}
+def _banners(opened: dict) -> dict:
+    """Who each row's patient is, as the banner names them: from the copies of their
+    details this clinician may read (audited), or their NHS number alone where the
+    policy refused the record; the queue's organisation holds their item and knows
+    them by it."""
+    refused = [pid for pid, access in opened.items() if access is None]
+    numbers = dict(Patient.objects.filter(pk__in=refused).values_list("pk", "nhs_number"))
+    return {
+        pid: patient_banner(access) if access is not None else Banner.number_only(numbers.get(pid))
+        for pid, access in opened.items()
+    }
 
 
 # --- One request ----------------------------------------------------------------------
