@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from phr.columns import human_name
 from phr.models import RecordEntry
 from phr.render.dates import fhir_moment
 
@@ -19,14 +20,7 @@ SEX_WORDS = {"male": "Male", "female": "Female", "other": "Other", "unknown": "N
 
 
 def _name(resource: dict) -> str:
-    names = [n for n in resource.get("name") or () if isinstance(n, dict)]
-    chosen = next((n for n in names if n.get("use") == "official"), names[0] if names else None)
-    if not chosen:
-        return ""
-    if chosen.get("text"):
-        return str(chosen["text"])
-    parts = [*map(str, chosen.get("given") or ()), str(chosen.get("family") or "")]
-    return " ".join(p for p in parts if p)
+    return human_name(resource.get("name"))
 
 
 def _address(resource: dict) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from phr.columns import parse_fhir_datetime
 from phr.models import RecordEntry
 from phr.render.chart import Chart, Point, draw
 from phr.render.dates import day
+from phr.render.values import Measurement, measurement, number_words
 
 from .record_display import decode
 
@@ -41,35 +42,19 @@ def _codes(resource: dict) -> frozenset[tuple[str, str]]:
     return frozenset((str(c.get("system")), str(c.get("code"))) for c in codings if isinstance(c, dict))
 
 
-def _number(value) -> Decimal | None:
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
-
-
-def _reading(resource: dict) -> tuple[datetime, Decimal, str] | None:
-    quantity = resource.get("valueQuantity")
-    if not isinstance(quantity, dict):
-        return None
-    value = _number(quantity.get("value"))
+def _reading(resource: dict) -> tuple[datetime, Decimal, str, Measurement] | None:
+    """When the result was taken, its number, its unit in words and the whole reading
+    (phr.render's one reading of a value): None when it is not a plain number."""
+    found = measurement(resource)
     when = parse_fhir_datetime(str(resource.get("effectiveDateTime") or resource.get("issued") or ""))
-    if value is None or when is None:
+    if found is None or found.number is None or when is None:
         return None
-    return when, value, str(quantity.get("unit") or quantity.get("code") or "")
+    return when, found.number, found.unit, found
 
 
-def _bound(resource: dict, side: str) -> Decimal | None:
-    for item in resource.get("referenceRange") or ():
-        if isinstance(item, dict) and isinstance(item.get(side), dict):
-            return _number(item[side].get("value"))
-    return None
-
-
-def series_for(entry: RecordEntry, candidates: Iterable[RecordEntry], unit_words=str) -> Series | None:
+def series_for(entry: RecordEntry, candidates: Iterable[RecordEntry]) -> Series | None:
     """The series the entry belongs to, or None when it is not a number repeated at
-    least twice. ``unit_words`` puts a stored unit into words (phr.render)."""
+    least twice in the same unit."""
     try:
         resource = decode(entry.json)
     except ValueError:
@@ -95,10 +80,10 @@ def series_for(entry: RecordEntry, candidates: Iterable[RecordEntry], unit_words
     if len(readings) < 2:
         return None
     ordered = sorted(readings.values(), key=lambda r: r[0])
-    low, high = _bound(resource, "low"), _bound(resource, "high")
+    low, high = own[3].low, own[3].high
     return Series(
-        unit=unit_words(unit),
-        rows=[Row(day(when), f"{value:f}", item) for when, value, item in reversed(ordered)],
+        unit=unit,
+        rows=[Row(day(when), number_words(value), item) for when, value, item in reversed(ordered)],
         chart=draw([Point(when, value) for when, value, _ in ordered], low, high),
         low=f"{low:f}" if low is not None else "",
         high=f"{high:f}" if high is not None else "",

@@ -101,10 +101,18 @@ def concept_text(concept) -> str:
     return ""
 
 
-def _human_name(names) -> str:
-    for name in names or ():
-        if not isinstance(name, dict):
-            continue
+def chosen_name(names) -> dict:
+    """The one of a FHIR HumanName list to show: the official name, else the first."""
+    found = [name for name in names or () if isinstance(name, dict)]
+    return next((name for name in found if name.get("use") == "official"), found[0] if found else {})
+
+
+def human_name(names) -> str:
+    """A HumanName list in words, the official name first: its text, else its prefix,
+    given names and family name ("Mrs Ada Okafor")."""
+    found = [name for name in names or () if isinstance(name, dict)]
+    found.sort(key=lambda name: name.get("use") != "official")
+    for name in found:
         if name.get("text"):
             return str(name["text"])
         parts = [*(name.get("prefix") or ()), *(name.get("given") or ()), name.get("family") or ""]
@@ -123,7 +131,7 @@ def display_text(resource: dict) -> str:
         if not text:
             text = str(_get(resource, "medicationReference.display") or "")
     elif rtype in ("Patient", "Practitioner", "RelatedPerson"):
-        text = _human_name(resource.get("name"))
+        text = human_name(resource.get("name"))
     elif rtype == "Encounter":
         types = resource.get("type") or [None]
         text = concept_text(types[0]) or str(

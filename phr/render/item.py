@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from phr.columns import _human_name  # one reading of a HumanName, shared with the columns
+from phr.columns import human_name  # one reading of a HumanName, shared with the columns
 
 from .concepts import concept_words, concepts_words, tidy
 from .dates import fhir_moment, period_words
@@ -272,7 +272,7 @@ def _claim(r: dict, add: Callable) -> None:
 
 
 def _person(r: dict, add: Callable) -> None:
-    add("Name", _human_name(r.get("name")))
+    add("Name", human_name(r.get("name")))
     add("Date of birth", fhir_moment(r.get("birthDate")))
 
 
@@ -357,7 +357,7 @@ def item_title(resource) -> str:
     if rtype == "DocumentReference" and str(resource.get("description") or "").strip():
         return str(resource["description"]).strip()
     if rtype in ("Patient", "Practitioner", "RelatedPerson"):
-        return _human_name(resource.get("name"))
+        return human_name(resource.get("name"))
     concept = resource.get(TITLE_FIELDS.get(rtype, "code"))
     words = concepts_words(concept) if isinstance(concept, list) else concept_words(concept)
     if not words and rtype.startswith("Medication"):

@@ -90,3 +90,37 @@ def axe_violations(browser_page):
         ]
 
     return run
+
+
+def password_and_code(page, user, secret: str | None = None) -> None:
+    """On the sign-in page: the password, then the authenticator code (the personas'
+    shared secret unless the test enrolled its own)."""
+    from demo.totp import current_code
+    from tests.personas import PASSWORD, TOTP_SECRET
+
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/accounts/2fa/authenticate/**")
+    page.locator('input[name="code"]').fill(current_code(secret or TOTP_SECRET))
+    page.locator('form button[type="submit"]').first.click()
+
+
+def sign_in(page, url: str, user, secret: str | None = None) -> None:
+    """A member of staff opens a page, is asked to sign in, and lands on it."""
+    page.goto(url)
+    page.wait_for_url("**/accounts/login/**")
+    password_and_code(page, user, secret)
+    page.wait_for_url(url)
+
+
+@pytest.fixture
+def dr_moss(mental_health_trust):
+    """A clinician of the mental health trust, with a confirmed email address."""
+    from allauth.account.models import EmailAddress
+
+    from tests.personas import ClinicianFactory
+
+    user = ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user

@@ -11,11 +11,11 @@ from playwright.sync_api import expect
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest
 from consent.policy import actor_for
-from demo.totp import current_code
 from phr.ingest import ingest_documents
 from phr.models import RecordEntry
 from tests.clinician.network import build_record
-from tests.personas import PASSWORD, TOTP_SECRET, ClinicianFactory, PatientUserFactory
+from tests.e2e.conftest import sign_in
+from tests.personas import PASSWORD, ClinicianFactory, PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -73,18 +73,6 @@ def clean_at_both_widths(page, axe_violations, screenshot, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
-def sign_in_clinician(page, url: str, user) -> None:
-    page.goto(url)
-    page.wait_for_url("**/accounts/login/**")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.locator('input[name="code"]').fill(current_code(TOTP_SECRET))
-    page.locator('form button[type="submit"]').first.click()
-    page.wait_for_url(url)
-
-
 def test_a_clinician_corrects_with_fields_and_the_patient_reads_the_new_version(
     live_server, browser_page, flagged, gp, axe_violations, screenshot
 ):
@@ -92,7 +80,7 @@ def test_a_clinician_corrects_with_fields_and_the_patient_reads_the_new_version(
     doctor = ClinicianFactory(email="dr.gp@riverside.example", organisation=gp)
     EmailAddress.objects.create(user=doctor, email=doctor.email, verified=True, primary=True)
     medicine_url = f"{live_server.url}/clinician/corrections/{flagged['requests']['m1'].pk}/"
-    sign_in_clinician(page, medicine_url, doctor)
+    sign_in(page, medicine_url, doctor)
     page.get_by_role("button", name="Start review").click()
     expect(page.locator("#request-status")).to_have_text("In review")
 

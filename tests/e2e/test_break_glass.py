@@ -5,15 +5,14 @@ page passes axe-core's WCAG 2.2 AA checks."""
 import re
 
 import pytest
-from allauth.account.models import EmailAddress
 from playwright.sync_api import expect
 
 from consent.models import BreakGlass, Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent
-from demo.totp import current_code
 from tests.clinician.network import NHS_NUMBER, build_record
-from tests.personas import PASSWORD, TOTP_SECRET, ClinicianFactory, PatientUserFactory
+from tests.e2e.conftest import sign_in
+from tests.personas import PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -31,28 +30,11 @@ def refusing_patient(gp, hospital, mental_health_trust):
     return ada
 
 
-@pytest.fixture
-def dr_moss(mental_health_trust):
-    user = ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-    return user
-
-
 def test_a_clinician_uses_emergency_access_to_a_refused_record(
     live_server, browser_page, refusing_patient, dr_moss, axe_violations, screenshot
 ):
     page = browser_page
-    page.goto(live_server.url + "/clinician/")
-    page.wait_for_url("**/accounts/login/**")
-    page.get_by_label("Email").fill(dr_moss.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-
-    page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.locator('input[name="code"]').fill(current_code(TOTP_SECRET))
-    page.locator('form button[type="submit"]').first.click()
-
-    page.wait_for_url(live_server.url + "/clinician/")
+    sign_in(page, live_server.url + "/clinician/", dr_moss)
     expect(page.get_by_role("heading", level=1)).to_have_text("Find a patient")
     assert axe_violations() == []
     screenshot("clinician-find-patient")

@@ -6,18 +6,17 @@ and emergency access ended from its own banner."""
 import re
 
 import pytest
-from allauth.account.models import EmailAddress
 from playwright.sync_api import expect
 
 from consent.models import Decision, Scope
 from consent.policy import actor_for
 from consent.services import change_consent
-from demo.totp import current_code
 from phr.ingest import ingest_documents
 from phr.models import Organisation, OrganisationKind
 from tests.clinician.network import NHS_NUMBER, NHS_SYSTEM, build_record
 from tests.clinician.test_clinical_view import more_of_the_record
-from tests.personas import PASSWORD, TOTP_SECRET, ClinicianFactory, PatientUserFactory
+from tests.e2e.conftest import sign_in
+from tests.personas import PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -68,30 +67,11 @@ def refusing_patient(gp, hospital, mental_health_trust):
     return ada
 
 
-@pytest.fixture
-def dr_moss(mental_health_trust):
-    user = ClinicianFactory(email="dr.moss@mind.example", organisation=mental_health_trust)
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-    return user
-
-
-def sign_in(page, live_server, user) -> None:
-    page.goto(live_server.url + "/clinician/")
-    page.wait_for_url("**/accounts/login/**")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.locator('input[name="code"]').fill(current_code(TOTP_SECRET))
-    page.locator('form button[type="submit"]').first.click()
-    page.wait_for_url(live_server.url + "/clinician/")
-
-
 def test_under_emergency_access_the_allergies_come_first(
     live_server, browser_page, refusing_patient, dr_moss, axe_violations, screenshot
 ):
     page = browser_page
-    sign_in(page, live_server, dr_moss)
+    sign_in(page, live_server.url + "/clinician/", dr_moss)
     record = re.compile(rf".*/clinician/patients/{refusing_patient.pk}/$")
 
     page.goto(f"{live_server.url}/clinician/patients/{refusing_patient.pk}/emergency-access/")

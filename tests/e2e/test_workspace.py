@@ -15,29 +15,12 @@ from accounts.models import User
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest
 from consent.policy import actor_for
-from demo.totp import current_code
 from phr.models import EntryVersion, RecordEntry
 from tests.clinician.network import build_record
+from tests.e2e.conftest import password_and_code, sign_in
 from tests.personas import PASSWORD, TOTP_SECRET, ClinicianFactory, PatientUserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, url: str, user) -> None:
-    page.goto(url)
-    page.wait_for_url("**/accounts/login/**")
-    password_and_code(page, user)
-    page.wait_for_url(url)
-
-
-def password_and_code(page, user) -> None:
-    """On the sign-in page: the password, then the authenticator code."""
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/accounts/2fa/authenticate/**")
-    page.locator('input[name="code"]').fill(current_code(TOTP_SECRET))
-    page.locator('form button[type="submit"]').first.click()
 
 
 @pytest.fixture

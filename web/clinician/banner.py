@@ -16,6 +16,7 @@ from datetime import date
 from django.utils import timezone
 
 from consent.policy import RecordAccess
+from phr.columns import chosen_name
 from phr.render.dates import fhir_moment
 
 
@@ -75,8 +76,7 @@ def _first(read, resources, empty=""):
 
 def _name(resource: dict) -> str:
     """FAMILY, Given Other, from the official name if there is one."""
-    names = [n for n in resource.get("name") or () if isinstance(n, dict)]
-    name = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
+    name = chosen_name(resource.get("name"))
     family = str(name.get("family") or "").strip()
     given = " ".join(str(g) for g in name.get("given") or () if g).strip()
     if family and given:

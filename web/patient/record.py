@@ -24,7 +24,6 @@ from accuracy import record_display as display
 from accuracy.result_series import series_for
 from consent.policy import Action, ActorRole, NotFound, RecordAccess, open_record
 from consent.web import request_actor
-from phr.render.units import unit_words
 from web.clinician.banner import Banner, patient_banner
 from web.common import DayRangeForm, newest_first
 
@@ -245,7 +244,7 @@ def _series(access: RecordAccess, entry):
         lambda qs: qs.filter(resource_type="Observation", display=entry.display),
         detail={"page": "result-over-time"},
     )
-    return series_for(entry, same, unit_words=unit_words)
+    return series_for(entry, same)
 
 
 @login_required
