@@ -1,8 +1,10 @@
 """What the IG console asks of the audit trail and the consent history; no HTTP here.
 
-Information governance officers see audit and consent metadata, never clinical content:
-nothing in this module reads an entry's JSON or display text. Entries are named only by
-the references the audit trail holds ("<entry uuid hex>:<version>").
+Information governance officers see audit and consent metadata and the names of the
+items each access read ("High blood pressure"): what was disclosed, never what it said.
+One function, item_names, reads the versions the trail references
+("<entry uuid hex>:<version>") and hands back their names only, never a value, a date or
+a note; patients appear by name and NHS number, staff by name and role.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Max, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import PatientLink, Role
+from accounts.models import PatientLink, Role, User
 from audit.models import AuditEvent, Outcome
 from phr.models import Category, Organisation, Patient, RecordEntry
 
-from .models import BreakGlass, BreakGlassReview, ConsentChoice
-from .policy import READ_ACTIONS, choices_in_force, sharing_for
+from .models import BreakGlass, BreakGlassReview, ConsentChoice, Decision, Scope
+from .policy import READ_ACTIONS, choices_in_force, item_names, sharing_for
 
 RECORD_ACCESS = tuple(action.value for action in READ_ACTIONS)
 ANY_RECORD_ACCESS = "record.*"
@@ -176,6 +178,95 @@ def search_events(filters: AuditFilters) -> QuerySet[AuditEvent]:
     return events
 
 
+# --- Naming what the trail references ------------------------------------------------
+
+# How many item names one row of a page lists before "and N more".
+ITEMS_SHOWN = 10
+
+
+def distinct_item_names(refs: Iterable[str], names: dict[str, str]) -> list[str]:
+    """The names of the distinct items among these references (one per item, whichever
+    versions were read), sorted as people read a list."""
+    by_entry: dict[str, str] = {}
+    for ref in refs:
+        by_entry[ref.partition(":")[0]] = names.get(ref, "An item no longer held")
+    return sorted(by_entry.values(), key=str.casefold)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user as the console names them: their name (their email when they gave none) and
+    their role in words, with their job title at each organisation they act for."""
+
+    name: str
+    role: str
+    job_titles: dict[int, str] = field(default_factory=dict)
+
+    def role_at(self, organisation_id: int | None) -> str:
+        """Their job title at the organisation they acted for, else their role."""
+        return self.job_titles.get(organisation_id) or self.role
+
+
+def people(user_ids: Iterable[int | None]) -> dict[int, Person]:
+    """The people these user ids name, in two queries."""
+    ids = {pk for pk in user_ids if pk is not None}
+    if not ids:
+        return {}
+    users = User.objects.filter(pk__in=ids).prefetch_related("memberships")
+    return {
+        user.pk: Person(
+            name=user.get_full_name().strip() or user.email,
+            role=user.get_role_display(),
+            job_titles={m.organisation_id: m.job_title for m in user.memberships.all() if m.job_title},
+        )
+        for user in users
+    }
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One audit event as the console shows it: who acted (by name and role), about which
+    patient (by name and NHS number) and the names of the items it read."""
+
+    event: AuditEvent
+    actor: Person | None
+    patient: Patient | None
+    items: list[str]
+
+    @property
+    def actor_name(self) -> str:
+        return self.actor.name if self.actor else (self.event.actor_label or "Unknown")
+
+    @property
+    def actor_role(self) -> str:
+        return self.actor.role_at(self.event.organisation_id) if self.actor else ""
+
+    @property
+    def items_shown(self) -> list[str]:
+        return self.items[:ITEMS_SHOWN]
+
+    @property
+    def items_more(self) -> int:
+        return max(len(self.items) - ITEMS_SHOWN, 0)
+
+
+def described(events: Iterable[AuditEvent]) -> list[EventRow]:
+    """Events with their actors, patients and item names, each batch-loaded once."""
+    events = list(events)
+    actors = people(e.actor_id for e in events)
+    patients = Patient.objects.in_bulk({e.patient_id for e in events} - {None})
+    names = item_names(ref for e in events for ref in e.entries)
+    return [
+        EventRow(
+            event=e,
+            actor=actors.get(e.actor_id),
+            patient=patients.get(e.patient_id),
+            items=distinct_item_names(e.entries, names),
+        )
+        for e in events
+    ]
+
+
 # --- Consent in force at a moment ---------------------------------------------------
 
 
@@ -216,6 +307,7 @@ class AccessUnderConsent:
     event: AuditEvent
     consent: ConsentAtRead | None  # None when no organisation read (the patient's own access)
     break_glass: BreakGlass | None
+    row: EventRow | None = None  # who read, by name and role, and the items' names
 
     @property
     def entry_count(self) -> int:
@@ -240,22 +332,40 @@ def record_access_events(patient: Patient) -> QuerySet[AuditEvent]:
     )
 
 
+def _own_access(patient: Patient) -> Q:
+    """Accesses by the patient or on their behalf: the policy's own-record purpose (their
+    account and the apps they allowed), or any account linked to this patient's record."""
+    linked = PatientLink.objects.filter(patient_id=patient.pk).values("user_id")
+    return Q(purpose="patient-access") | Q(actor_id__in=linked)
+
+
+def own_access_events(patient: Patient) -> QuerySet[AuditEvent]:
+    """The patient's own reads of their record (and those made for them), newest first."""
+    return record_access_events(patient).filter(_own_access(patient))
+
+
+def others_access_events(patient: Patient) -> QuerySet[AuditEvent]:
+    """Reads of the record by staff, systems and anyone else, newest first."""
+    return record_access_events(patient).exclude(_own_access(patient))
+
+
 def accesses_under_consent(
     events: Iterable[AuditEvent], choices: list[ConsentChoice]
 ) -> list[AccessUnderConsent]:
-    """Pair each access with the choices in force for the reader's organisation at that moment."""
+    """Pair each access with the choices in force for the reader's organisation at that
+    moment, and with who read (by name and role) and the names of the items read."""
     events = list(events)
     glass_ids = {e.detail.get("break_glass") for e in events if isinstance(e.detail, dict)} - {None}
     glasses = BreakGlass.objects.in_bulk(glass_ids) if glass_ids else {}
     rows = []
-    for event in events:
+    for event, row in zip(events, described(events), strict=True):
         consent = (
             consent_at(event.organisation, choices, event.occurred_at)
             if event.organisation is not None
             else None
         )
         glass = glasses.get((event.detail or {}).get("break_glass"))
-        rows.append(AccessUnderConsent(event, consent, glass))
+        rows.append(AccessUnderConsent(event, consent, glass, row))
     return rows
 
 
@@ -268,13 +378,26 @@ class BreakGlassItem:
     reads: int
     review: BreakGlassReview | None = None
     form: object | None = field(default=None, compare=False)  # the view's verdict form
+    consent: ConsentAtRead | None = None  # the choices in force for the organisation on opening
+    withheld: list[str] = field(default_factory=list)  # "The patient had withheld ... before"
+    items: list[str] = field(default_factory=list)  # the distinct items read under it, by name
+    clinician: Person | None = None
+    reviewer: Person | None = None
+
+    @property
+    def items_shown(self) -> list[str]:
+        return self.items[:ITEMS_SHOWN]
+
+    @property
+    def items_more(self) -> int:
+        return max(len(self.items) - ITEMS_SHOWN, 0)
 
 
 def unreviewed_break_glass() -> QuerySet[BreakGlass]:
     """Emergency openings no IG officer has judged yet, oldest first."""
     return (
         BreakGlass.objects.filter(review__isnull=True)
-        .select_related("clinician", "organisation")
+        .select_related("clinician", "organisation", "patient")
         .order_by("opened_at", "id")
     )
 
@@ -283,25 +406,83 @@ def reviewed_break_glass() -> QuerySet[BreakGlass]:
     """Emergency openings already judged, the most recently judged first."""
     return (
         BreakGlass.objects.filter(review__isnull=False)
-        .select_related("clinician", "organisation", "review", "review__reviewed_by")
+        .select_related("clinician", "organisation", "patient", "review", "review__reviewed_by")
         .order_by("-review__reviewed_at", "-id")
     )
 
 
+def interval_words(delta: timedelta) -> str:
+    """How long, in the largest whole unit: "22 seconds", "5 minutes", "3 hours", "3 days"."""
+    seconds = max(int(delta.total_seconds()), 0)
+    for size, unit in ((86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second")):
+        if seconds >= size or unit == "second":
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")
+
+
+def withheld_words(consent: ConsentAtRead, at: datetime) -> list[str]:
+    """What the patient had withheld from the reading organisation at a moment, and how
+    long before it they chose to: one sentence per choice that withheld."""
+    labels = dict(Category.choices)
+    what = {
+        Scope.NETWORK: lambda c: "everything from every organisation",
+        Scope.ORGANISATION: lambda c: "everything from this organisation",
+        Scope.CATEGORY: lambda c: f"{labels.get(c.category, c.category).lower()} from every organisation",
+        Scope.ORGANISATION_CATEGORY: lambda c: (
+            f"{labels.get(c.category, c.category).lower()} from this organisation"
+        ),
+    }
+    return [
+        f"The patient had withheld {what[choice.scope](choice)} "
+        f"{interval_words(at - choice.recorded_at)} before"
+        for choice in consent.deciding
+        if choice.decision == Decision.DENY
+    ]
+
+
 def with_read_counts(glasses: Iterable[BreakGlass]) -> list[BreakGlassItem]:
-    """Each opening with the number of permitted reads made under it."""
+    """Each opening with the permitted reads made under it, the distinct items they read
+    (by name), and the patient's choices for the organisation at the moment it opened."""
     glasses = list(glasses)
+    if not glasses:
+        return []
     counts: Counter = Counter()
-    if glasses:
-        ids = [g.pk for g in glasses]
-        details = AuditEvent.objects.filter(
-            action__in=RECORD_ACCESS,
-            outcome=Outcome.PERMIT,
-            patient_id__in={g.patient_id for g in glasses},
-            detail__break_glass__in=ids,
-        ).values_list("detail", flat=True)
-        counts.update(d.get("break_glass") for d in details)
-    return [BreakGlassItem(glass=g, reads=counts[g.pk], review=getattr(g, "review", None)) for g in glasses]
+    refs: dict[int, list[str]] = defaultdict(list)
+    patient_ids = {g.patient_id for g in glasses}
+    reads = AuditEvent.objects.filter(
+        action__in=RECORD_ACCESS,
+        outcome=Outcome.PERMIT,
+        patient_id__in=patient_ids,
+        detail__break_glass__in=[g.pk for g in glasses],
+    ).select_related("disclosure")
+    for event in reads:
+        glass_id = event.detail.get("break_glass")
+        counts[glass_id] += 1
+        refs[glass_id].extend(event.entries)
+    names = item_names(ref for found in refs.values() for ref in found)
+    choices: dict[uuid.UUID, list[ConsentChoice]] = defaultdict(list)
+    for choice in ConsentChoice.objects.filter(patient_id__in=patient_ids).order_by("recorded_at", "id"):
+        choices[choice.patient_id].append(choice)
+    reviews = {g.pk: getattr(g, "review", None) for g in glasses}
+    staff = people([g.clinician_id for g in glasses] + [r.reviewed_by_id for r in reviews.values() if r])
+    items = []
+    for glass in glasses:
+        consent = consent_at(glass.organisation, choices[glass.patient_id], glass.opened_at)
+        review = reviews[glass.pk]
+        items.append(
+            BreakGlassItem(
+                glass=glass,
+                reads=counts[glass.pk],
+                review=review,
+                consent=consent,
+                withheld=withheld_words(consent, glass.opened_at),
+                items=distinct_item_names(refs[glass.pk], names),
+                clinician=staff.get(glass.clinician_id),
+                reviewer=staff.get(review.reviewed_by_id) if review else None,
+            )
+        )
+    return items
 
 
 # --- Unusual-access signals ---------------------------------------------------------
@@ -472,7 +653,11 @@ CSV_COLUMNS = [
     "reason",
     "break_glass",
     "source_address",
+    "patient_nhs_number",
+    "item_names",
 ]
+# Events named per batch while a CSV streams: one query for their items, one for patients.
+CSV_BATCH = 500
 
 
 def _cell(value) -> str:
@@ -483,31 +668,52 @@ def _cell(value) -> str:
     return text
 
 
+def _batches(events: Iterable[AuditEvent], size: int) -> Iterator[list[AuditEvent]]:
+    batch: list[AuditEvent] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def csv_rows(events: Iterable[AuditEvent]) -> Iterator[list[str]]:
-    """The header, then one row per event: metadata and entry references, no content."""
+    """The header, then one row per event: metadata, entry references, the patient's NHS
+    number and the names of the items read (never their values)."""
     yield CSV_COLUMNS
-    for e in events:
-        detail = e.detail if isinstance(e.detail, dict) else {}
-        yield [
-            _cell(v)
-            for v in (
-                e.seq,
-                e.occurred_at.astimezone(UTC).isoformat(),
-                e.action,
-                e.outcome,
-                e.actor_id,
-                e.actor_label,
-                e.organisation.ods_code if e.organisation else "",
-                e.organisation.name if e.organisation else "",
-                e.patient_id or "",
-                len(e.entries),
-                " ".join(e.entries),
-                e.purpose,
-                e.reason,
-                detail.get("break_glass", ""),
-                e.source_address or "",
+    for batch in _batches(events, CSV_BATCH):
+        numbers = dict(
+            Patient.objects.filter(pk__in={e.patient_id for e in batch} - {None}).values_list(
+                "pk", "nhs_number"
             )
-        ]
+        )
+        names = item_names(ref for e in batch for ref in e.entries)
+        for e in batch:
+            detail = e.detail if isinstance(e.detail, dict) else {}
+            yield [
+                _cell(v)
+                for v in (
+                    e.seq,
+                    e.occurred_at.astimezone(UTC).isoformat(),
+                    e.action,
+                    e.outcome,
+                    e.actor_id,
+                    e.actor_label,
+                    e.organisation.ods_code if e.organisation else "",
+                    e.organisation.name if e.organisation else "",
+                    e.patient_id or "",
+                    len(e.entries),
+                    " ".join(e.entries),
+                    e.purpose,
+                    e.reason,
+                    detail.get("break_glass", ""),
+                    e.source_address or "",
+                    numbers.get(e.patient_id) or "",
+                    "; ".join(distinct_item_names(e.entries, names)),
+                )
+            ]
 
 
 # FHIR AuditEvent in the style of IHE Basic Audit Log Patterns (BALP).

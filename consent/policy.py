@@ -13,7 +13,8 @@ Rules, in the words of the design:
   organisation: the most specific choice wins, deny wins a tie, and the deployment's
   consent model is the default;
 - a break-glass opening shows the whole record to that clinician for a limited time;
-- an IG officer sees audit and consent metadata, never clinical content;
+- an IG officer sees audit and consent metadata and the names of the items an access
+  read (policy.item_names), never what they hold;
 - an organisation system reads as its organisation does and writes only its own data;
 - staff (clinicians, IG officers) see nothing of a record or its audit trail until they
   have set up a second factor, whichever way they came in;
@@ -53,6 +54,8 @@ from phr.models import (
     Refiling,
 )
 from phr.nhs_number import mask_nhs_numbers
+from phr.render.item import item_title
+from phr.vocabulary import NOT_ITEMS, type_name
 
 from .models import BreakGlass, ConsentChoice, Decision, Scope, Withholding
 
@@ -315,7 +318,9 @@ def decide(
         if action in (Action.READ_CONSENT, Action.READ_AUDIT):
             return AccessDecision(True, "information governance review", "role")
         return AccessDecision(
-            False, "IG officers see audit and consent metadata, never clinical content", "role"
+            False,
+            "IG officers see audit and consent metadata and the names of items read, never their content",
+            "role",
         )
     # A clinician or an organisation's system, acting for one organisation.
     org = actor.organisation
@@ -584,6 +589,50 @@ class RecordAccess:
             detail=extra,
             **self.actor.audit_fields(),
         )
+
+
+def _parsed_ref(ref: str) -> tuple[uuid.UUID, int | None] | None:
+    entry, _, version = ref.partition(":")
+    try:
+        return uuid.UUID(entry), (int(version) if version else None)
+    except ValueError:
+        return None
+
+
+def item_names(refs: Iterable[str]) -> dict[str, str]:
+    """The name of each item version the audit trail references ("High blood pressure"),
+    read from that version in one query, for the IG console only: what an access
+    disclosed, so that an IG officer can judge it, never the values, dates or notes it
+    held. An item that names nothing is called by its kind. This is the one read of
+    clinical JSON made for governance; its callers are IG officers' pages, each of which
+    writes its own audit event."""
+    wanted = {ref: parsed for ref in set(refs) if (parsed := _parsed_ref(ref)) is not None}
+    if not wanted:
+        return {}
+    entry_ids = {entry for entry, _ in wanted.values()}
+    numbers = {number for _, number in wanted.values() if number is not None}
+    versions = EntryVersion.objects.filter(entry_id__in=entry_ids)
+    if all(number is not None for _, number in wanted.values()):
+        versions = versions.filter(number__in=numbers)
+    # A version's JSON is clinical content: only the name leaves this function.
+    with _policy_scope():
+        rows = list(versions.values_list("entry_id", "number", "json", "entry__resource_type"))
+    names: dict[tuple[uuid.UUID, int], str] = {}
+    latest: dict[uuid.UUID, str] = {}
+    for entry_id, number, text, resource_type in sorted(rows, key=lambda r: (r[0], r[1])):
+        try:
+            resource = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            resource = {}
+        # The patient's own details are "Personal details", not the name they hold.
+        title = "" if resource_type in NOT_ITEMS else item_title(resource)
+        names[(entry_id, number)] = title or type_name(resource_type)
+        latest[entry_id] = names[(entry_id, number)]
+    found = {}
+    for ref, (entry, number) in wanted.items():
+        name = latest.get(entry) if number is None else names.get((entry, number))
+        found[ref] = name or "An item no longer held"
+    return found
 
 
 def find_patient(patient_id) -> Patient | None:

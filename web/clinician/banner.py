@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from consent.policy import RecordAccess
 from phr.columns import chosen_name
+from phr.models import Patient
 from phr.render.dates import fhir_moment
 
 
@@ -52,7 +53,7 @@ def patient_banner(access: RecordAccess, *, today: date | None = None) -> Banner
     birth = _first(_birth_date, details, None)
     birth_text = _first(lambda r: fhir_moment(r.get("birthDate")), details)
     return Banner(
-        name=_first(_name, details),
+        name=_first(banner_name, details),
         birth_date=birth,
         birth_text="" if birth else birth_text,
         age=age_in_words(birth, today or timezone.localdate()) if birth else "",
@@ -74,7 +75,7 @@ def _first(read, resources, empty=""):
     return next((value for value in map(read, resources) if value), empty)
 
 
-def _name(resource: dict) -> str:
+def banner_name(resource: dict) -> str:
     """FAMILY, Given Other, from the official name if there is one."""
     name = chosen_name(resource.get("name"))
     family = str(name.get("family") or "").strip()
@@ -101,3 +102,17 @@ def age_in_words(born: date, today: date) -> str:
         return f"{months} month{'s' if months != 1 else ''}"
     days = max((today - born).days, 0)
     return f"{days} day{'s' if days != 1 else ''}"
+
+
+def index_banner(patient: Patient) -> Banner:
+    """The patient banner for an IG page: who the patient is from the network's index
+    (IG reads no copy of the patient's details; the index is how the patient was found)."""
+    born = patient.birth_date
+    return Banner(
+        name=banner_name({"name": [{"family": patient.family_name, "given": patient.given_names.split()}]}),
+        birth_date=born,
+        birth_text="",
+        age=age_in_words(born, timezone.localdate()) if born else "",
+        gender=patient.gender.replace("-", " ").capitalize(),
+        nhs_number=spaced_nhs_number(patient.nhs_number),
+    )

@@ -35,9 +35,12 @@ from consent.services import InvalidChange, review_break_glass
 from consent.web import request_actor
 from phr.models import Organisation, Patient
 from phr.nhs_number import is_valid_nhs_number, normalise
+from web.clinician.banner import index_banner
 from web.common import DayRangeForm
 
 PAGE_SIZE = 50
+# The patient's own reads on their page: the latest this many (the search finds the rest).
+OWN_READS_SHOWN = 20
 ig_officer = staff_required("ig_officer")
 
 
@@ -200,6 +203,8 @@ def search(request):
             "form": form,
             "filters": filters,
             "events": events,
+            "rows": q.described(events.object_list) if events is not None else [],
+            "actor_person": q.people([filters.actor.pk]).get(filters.actor.pk) if filters.actor else None,
             "query": urlencode(query),
             "remove_patient": urlencode({k: v for k, v in query.items() if k != "patient"}),
             "remove_actor": urlencode({k: v for k, v in query.items() if k != "actor"}),
@@ -284,8 +289,10 @@ def patient(request, patient_id):
     except NotFound:
         raise Http404 from None
     choices = q.consent_history(found)
-    accesses = _page(request, q.record_access_events(found))
+    accesses = _page(request, q.others_access_events(found))
     rows = q.accesses_under_consent(accesses.object_list, choices)
+    own = q.own_access_events(found)
+    own_rows = q.accesses_under_consent(own[:OWN_READS_SHOWN], choices)
     audit.record(
         Action.READ_CONSENT.value,
         patient=found,
@@ -299,10 +306,14 @@ def patient(request, patient_id):
         {
             "title": "Consent and access for one patient",
             "patient": found,
+            "banner": index_banner(found),
             "choices": choices,
             "choice_numbers": {c.pk: n for n, c in enumerate(choices, start=1)},
+            "recorders": q.people(c.recorded_by_id for c in choices),
             "accesses": accesses,
             "rows": rows,
+            "own_rows": own_rows,
+            "own_count": own.count(),
             "consent_default": (
                 "shared for direct care unless the patient objects"
                 if settings.CONSENT_MODEL == "opt-out"
