@@ -593,7 +593,7 @@ def staff_record_reads(*, now: datetime | None = None, limit: int = 200) -> list
         )
         # A patient account reading its own record is the patient, not a member of staff.
         .exclude(purpose="patient-access")
-        .select_related("organisation")
+        .select_related("organisation", "patient")
         .order_by("-seq")[:limit]
     )
     found = []
@@ -903,18 +903,25 @@ def withholdings():
     from .models import Withholding
 
     return (
-        Withholding.objects.select_related("entry__owner", "withheld_by", "released_by")
+        Withholding.objects.select_related("entry__owner", "entry__patient", "withheld_by", "released_by")
         .only(
             "reason",
             "withheld_at",
             "released_at",
             "entry__id",
             "entry__resource_type",
-            "entry__patient_id",
+            "entry__patient__id",
+            "entry__patient__nhs_number",
+            "entry__patient__family_name",
+            "entry__patient__given_names",
             "entry__owner__name",
             "entry__owner__ods_code",
             "withheld_by__email",
+            "withheld_by__first_name",
+            "withheld_by__last_name",
             "released_by__email",
+            "released_by__first_name",
+            "released_by__last_name",
         )
         .order_by(F("released_at").desc(nulls_first=True), "-withheld_at")
     )

@@ -550,7 +550,11 @@ def test_reads_of_a_staff_members_own_record_are_a_signal(ig, gp, hospital, clin
     response = ig.get(reverse("ig:signals"))
     found = {(r.staff_user, r.own) for r in response.context["staff_reads"]}
     assert found == {(clinician, True), (colleague, False)}
-    assert "Their own record" in response.content.decode()
+    page = response.content.decode()
+    assert "Their own record" in page
+    # Whose record it is: the patient by NHS number, never the record's internal id.
+    assert f"NHS number {own.nhs_number[:3]} {own.nhs_number[3:6]} {own.nhs_number[6:]}" in page
+    assert str(own.pk)[:8] not in page.replace(str(own.pk), "")
 
 
 def test_refused_reads_are_counted_per_user(ig, ada, ada_account, clinician):
@@ -593,6 +597,8 @@ def test_withheld_items_are_listed_with_their_reasons_but_not_their_content(ig, 
     assert "Result to be discussed face to face first" in page
     assert "Withheld</strong>" in page
     assert entries[0].display not in page
+    assert f"NHS number {ada.nhs_number[:3]} {ada.nhs_number[3:6]}" in page
+    assert str(ada.pk)[:8] not in page.replace(str(ada.pk), "")
     release_withholding(actor=actor_for(owner), withholding=held)
     page = ig.get(reverse("ig:withheld")).content.decode()
     assert "Released" in page
