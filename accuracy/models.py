@@ -177,16 +177,6 @@ class CorrectionRequest(models.Model):
             return "\n".join(filter(None, [self.contact_address, self.contact_postcode]))
         return ""
 
-    def keep_contact_details(self, *, phone: str = "", address: str = "", postcode: str = "") -> None:
-        """Keep only the details the chosen way of contact needs: a phone number for a
-        call, an address for a letter, nothing for the portal or email."""
-        wants_phone = self.contact_preference == ContactPreference.PHONE
-        wants_letter = self.contact_preference == ContactPreference.LETTER
-        self.contact_phone = phone.strip() if wants_phone else ""
-        self.contact_address = address.strip() if wants_letter else ""
-        self.contact_postcode = postcode.strip().upper() if wants_letter else ""
-        self.save(update_fields=["contact_phone", "contact_address", "contact_postcode"])
-
 
 class TimelineEvent(AppendOnly):
     """One step in a request's life, as the patient and the owner see it."""

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from consent.policy import actor_for, admits_entry
 from phr.models import Organisation, RecordEntry
+from phr.vocabulary import NOT_ITEMS
 
 from .models import CorrectionRequest
 
@@ -35,8 +36,21 @@ def who(actor) -> str:
     return (user.get_full_name() if user is not None else "") or actor.label
 
 
-def item(request: CorrectionRequest) -> str:
-    return request.item_display or request.element_label
+def _resource_type(request: CorrectionRequest) -> str:
+    """The item's kind, without loading its clinical columns (the entry itself is read
+    only through the policy)."""
+    if CorrectionRequest.entry.is_cached(request):
+        return request.entry.resource_type
+    found = RecordEntry.objects.filter(pk=request.entry_id).values_list("resource_type", flat=True)
+    return next(iter(found), "")
+
+
+def item(request: CorrectionRequest, *, to_patient: bool = False) -> str:
+    """The item by name, in quotation marks; a patient's own details by what they are,
+    never by the name they hold ("their personal details", not "Fatima Patel")."""
+    if _resource_type(request) in NOT_ITEMS:
+        return "your personal details" if to_patient else "their personal details"
+    return f'"{request.item_display or request.element_label}"'
 
 
 def patient(request: CorrectionRequest) -> str:
@@ -47,12 +61,13 @@ def patient(request: CorrectionRequest) -> str:
 
 def asked(request: CorrectionRequest) -> str:
     """Who asked whom to correct what, for the staff who hold the request."""
-    return f'{patient(request)} asked {request.owner.name} to correct "{item(request)}".'
+    return f"{patient(request)} asked {request.owner.name} to correct {item(request)}."
 
 
 def to_patient(request: CorrectionRequest, body: str) -> str:
     """A message to the patient, saying which organisation wrote and about which item."""
-    return f'From {request.owner.name}, about your request to correct "{item(request)}":\n\n{body}'
+    about = item(request, to_patient=True)
+    return f"From {request.owner.name}, about your request to correct {about}:\n\n{body}"
 
 
 def admits(member, organisation: Organisation, entry: RecordEntry) -> bool:
@@ -77,7 +92,7 @@ def corrected_elsewhere(
             "",
         )
     return (
-        f'{request.owner.name} corrected "{item(request)}" in {patient(request)}\'s record, at the '
+        f"{request.owner.name} corrected {item(request)} in {patient(request)}'s record, at the "
         f"patient's request. {organisation.name} saw an earlier version (version {seen}). Read the "
         "current version before relying on it.",
         reverse("clinician:entry", args=[entry.patient_id, entry.pk]),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from phr.columns import human_name
 from phr.models import RecordEntry
 from phr.render.dates import fhir_moment
+from phr.render.person import address_words
 
 from .record_display import decode
 
@@ -24,13 +25,7 @@ def _name(resource: dict) -> str:
 
 
 def _address(resource: dict) -> str:
-    for address in resource.get("address") or ():
-        if isinstance(address, dict) and address.get("use") != "old":
-            if address.get("text"):
-                return str(address["text"])
-            parts = [*map(str, address.get("line") or ()), address.get("city"), address.get("postalCode")]
-            return ", ".join(str(p) for p in parts if p)
-    return ""
+    return address_words(resource.get("address"))
 
 
 def _phone(resource: dict) -> str:

@@ -402,6 +402,7 @@ CHOICE_WORDS = {
     "performed": "When it was done",
 }
 STATUS_PARTS = frozenset({"status", "clinicalStatus", "verificationStatus"})
+DOSE_ELEMENTS = frozenset({"dosage", "dosageInstruction"})
 NOT_CONTENT = frozenset({"meta"})  # the server's bookkeeping, not what the item says
 
 
@@ -437,7 +438,10 @@ def _element(path: str) -> str:
 def _part(resource_type: str, path: str) -> tuple[str, str]:
     """The part a changed path lies in, and its name: as a correction request names it
     where it can ("The dose" for dosage[0].text), else by its element; ("", "") for a
-    part without a name in words."""
+    part without a name in words. A medicine's dose is one part, however many of its
+    elements (text, amount, timing) a version changed."""
+    if _element(path) in DOSE_ELEMENTS:
+        return _element(path), PART_WORDS[_element(path)]
     for element, label in elements.ELEMENTS.get(resource_type, []):
         if path == element or path.startswith((f"{element}.", f"{element}[")):
             return element, label
@@ -491,7 +495,28 @@ def _value_words(value) -> str:
     return ""
 
 
+def _dose_words(dosages) -> str:
+    """A medicine's doses as a version has them: the instructions as written and, where
+    the amount and timing say something else in words, those too, so that a change to
+    either is seen ("50mg once daily (1000 mg 3 times a day)")."""
+    said = []
+    for dosage in dosages if isinstance(dosages, list) else [dosages]:
+        if not isinstance(dosage, dict):
+            continue
+        written = render_dosage.dosage_words(dosage)
+        structured = render_dosage.dosage_words(
+            {k: v for k, v in dosage.items() if k not in ("text", "patientInstruction")}
+        )
+        if structured and written and structured.casefold() != written.casefold():
+            said.append(f"{written} ({structured[:1].lower()}{structured[1:]})")
+        else:
+            said.append(written or structured)
+    return "; ".join(w for w in said if w)
+
+
 def _part_words(part: str, value) -> str:
+    if part in DOSE_ELEMENTS:
+        return _dose_words(value)
     return (_status_word(value) if part in STATUS_PARTS else "") or _value_words(value)
 
 
@@ -561,7 +586,7 @@ def says_now(entry: RecordEntry, element: str) -> str:
     name for the empty path): never the copy a request kept of an older version."""
     if not element:
         return entry.display
-    return elements.words(elements.value_at(decode(entry.json), element))
+    return elements.says(decode(entry.json), element)
 
 
 def version_history(entry: RecordEntry, versions: list[EntryVersion]) -> list[VersionView]:

@@ -23,6 +23,7 @@ from accounts.models import Membership, Notification, Role, User
 from accounts.tasks import notify
 from audit.models import AuditEvent
 from consent.policy import Actor, ActorRole, NotFound, open_record
+from phr import contact_details
 from phr.amend import amend_entry
 from phr.ingest import UnusableInput, ingest_documents, parse_json
 from phr.models import EntryVersion, Organisation, RecordEntry
@@ -114,11 +115,48 @@ STEP_WORDS = {
 
 
 @transaction.atomic
+def contact_problems(preference: str, *, phone: str = "", address: str = "", postcode: str = "") -> list:
+    """What is wrong with how the patient asked to be contacted, as (field, message)
+    pairs: a call needs a phone number, a letter an address and a postcode, each real.
+    Every channel (the form, the JSON API) asks this, and submit_correction refuses
+    what it finds."""
+    problems = []
+    if preference not in ContactPreference.values:
+        return [("contact_preference", "Choose how we should contact you")]
+    if preference == ContactPreference.PHONE:
+        if not phone.strip():
+            problems.append(("contact_phone", "Enter the phone number to call you on"))
+        elif contact_details.phone_number(phone) is None:
+            problems.append(("contact_phone", contact_details.PHONE_PROBLEM))
+    if preference == ContactPreference.LETTER:
+        if not address.strip():
+            problems.append(("contact_address", "Enter the address to write to"))
+        elif contact_details.has_direction_controls(address):
+            problems.append(("contact_address", "Remove the hidden text-direction characters"))
+        if not postcode.strip():
+            problems.append(("contact_postcode", "Enter the postcode"))
+        elif contact_details.uk_postcode(postcode) is None:
+            problems.append(
+                ("contact_postcode", f"Enter a real postcode, like {contact_details.POSTCODE_EXAMPLE}")
+            )
+    return problems
+
+
 def submit_correction(
-    *, actor: Actor, entry_id, element: str, proposed: str, reason: str, contact_preference: str
+    *,
+    actor: Actor,
+    entry_id,
+    element: str,
+    proposed: str,
+    reason: str,
+    contact_preference: str,
+    contact_phone: str = "",
+    contact_address: str = "",
+    contact_postcode: str = "",
 ) -> CorrectionRequest:
     """A patient flags one item of their own record; the request goes to the item's
-    data owner, taken from the stored entry, never from the request."""
+    data owner, taken from the stored entry, never from the request. Where to phone or
+    write is kept only for the way of contact chosen, and only when it is real."""
     if actor.role != ActorRole.PATIENT:
         raise NotFound
     entry = open_record(actor, actor.patient_id).read_one(entry_id, detail={"purpose": "correction request"})
@@ -132,8 +170,10 @@ def submit_correction(
         raise InvalidStep("Say what it should say", "proposed")
     if len(reason.strip()) < MIN_TEXT:
         raise InvalidStep("Say why it is wrong", "reason")
-    if contact_preference not in ContactPreference.values:
-        raise InvalidStep("Choose how we should contact you", "contact_preference")
+    for field, message in contact_problems(
+        contact_preference, phone=contact_phone, address=contact_address, postcode=contact_postcode
+    ):
+        raise InvalidStep(message, field)
     rules = profile()
     today = timezone.localdate()
     due = rules.due(today)
@@ -145,12 +185,17 @@ def submit_correction(
         element=element,
         element_label=label,
         item_display=entry.display[:255],
-        current_text=elements.words(elements.value_at(json.loads(entry.json), element))[:2000]
-        if element
-        else entry.display,
+        current_text=elements.says(json.loads(entry.json), element)[:2000] if element else entry.display,
         proposed=proposed.strip(),
         reason=reason.strip(),
         contact_preference=contact_preference,
+        contact_phone=contact_details.phone_number(contact_phone) or ""
+        if contact_preference == ContactPreference.PHONE
+        else "",
+        contact_address=contact_address.strip() if contact_preference == ContactPreference.LETTER else "",
+        contact_postcode=contact_details.uk_postcode(contact_postcode) or ""
+        if contact_preference == ContactPreference.LETTER
+        else "",
         jurisdiction=rules.key,
         received_on=today,
         first_due_on=due,
@@ -310,7 +355,7 @@ def patient_reply(*, actor: Actor, request_id, revision: int, body: str) -> Corr
             title="A patient replied on a correction request",
             body=(
                 f"{notifications.patient(request)} replied on their request to correct "
-                f'"{notifications.item(request)}".'
+                f"{notifications.item(request)}."
             ),
             link=notifications.staff_page(request),
         )
@@ -374,7 +419,7 @@ def assign(*, actor: Actor, request_id, revision: int, colleague: User) -> Corre
         title="A correction request was assigned to you",
         body=(
             f"{notifications.who(actor)} assigned you {notifications.patient(request)}'s "
-            f'request to correct "{notifications.item(request)}". Decide by {day(request.due_on)}.'
+            f"request to correct {notifications.item(request)}. Decide by {day(request.due_on)}."
         ),
         link=notifications.staff_page(request),
     )
@@ -528,7 +573,7 @@ def log_disagreement(*, actor: Actor, request_id, revision: int, text: str) -> C
             title="A patient recorded a disagreement",
             body=(
                 f"{notifications.patient(request)} disagrees with the decision on "
-                f'"{notifications.item(request)}" and recorded a statement. You may add a response, '
+                f"{notifications.item(request)} and recorded a statement. You may add a response, "
                 "which the patient will see."
             ),
             link=notifications.staff_page(request),

@@ -386,6 +386,9 @@ class CorrectionList(PortalView):
                 proposed=data["proposed"],
                 reason=data["reason"],
                 contact_preference=data["contact_preference"],
+                contact_phone=data["contact_phone"],
+                contact_address=data["contact_address"],
+                contact_postcode=data["contact_postcode"],
             )
         except corrections.DuplicateRequest as duplicate:
             return Response(
@@ -412,6 +415,9 @@ def _detail(actor: Actor, request: CorrectionRequest) -> dict:
         "current_text": copies.current_text,
         "reason": copies.reason,
         "contact_preference": request.contact_preference,
+        "contact_phone": request.contact_phone,
+        "contact_address": request.contact_address,
+        "contact_postcode": request.contact_postcode,
         "first_due_on": request.first_due_on,
         "extension_reason": request.extension_reason,
         "decision_code": request.decision_code,

@@ -213,6 +213,9 @@ class CorrectionDetailSerializer(CorrectionSummarySerializer):
             "current_text",
             "reason",
             "contact_preference",
+            "contact_phone",
+            "contact_address",
+            "contact_postcode",
             "first_due_on",
             "extension_reason",
             "decision_code",
@@ -233,6 +236,15 @@ class CorrectionSubmitSerializer(serializers.Serializer):
     proposed = serializers.CharField(max_length=2000, help_text="What it should say")
     reason = serializers.CharField(max_length=4000, help_text="Why it is wrong")
     contact_preference = serializers.ChoiceField(choices=ContactPreference.choices)
+    contact_phone = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=30, help_text="Needed for a phone call"
+    )
+    contact_address = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=500, help_text="Needed for a letter"
+    )
+    contact_postcode = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=10, help_text="Needed for a letter"
+    )
 
 
 # --- Audit ----------------------------------------------------------------------------

@@ -17,10 +17,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from . import contact_details
 from .columns import concept_text
+from .contact_details import has_direction_controls, uk_postcode
 from .render.dates import fhir_moment
+from .render.dosage import dosage_words
 
 Path = tuple  # element names and list positions, e.g. ("dosage", 0, "text")
+
+
+class Refused(ValueError):
+    """A change the record cannot take as asked: ``key`` is the part it is said at,
+    ``name`` the input of that part ("" for a part with one input, "day" of a date)."""
+
+    def __init__(self, key: str, message: str, name: str = ""):
+        super().__init__(message)
+        self.key = key
+        self.name = name
 
 
 def _get(node, path: Path):
@@ -117,6 +130,7 @@ class Part:
     write: Callable[[dict, object], None] | None = None
     words: Callable[[object], str] | None = None
     clears: tuple[str, ...] = ()  # choice-type siblings a written value replaces, e.g. onsetPeriod
+    check: Callable[[object], str] | None = None  # what is wrong with a new value, or ""
 
     def value_in(self, resource: dict):
         if self.read is not None:
@@ -357,8 +371,27 @@ def _phone_part() -> Part:
             _remove(resource, ("telecom", position))
 
     return Part(
-        "phone", "The phone number", "text", ("telecom",), serves=("telecom",), read=read, write=write
+        "phone",
+        "The phone number",
+        "text",
+        ("telecom",),
+        serves=("telecom",),
+        read=read,
+        write=write,
+        check=_phone_problem,
     )
+
+
+def _phone_problem(number) -> str:
+    """A phone number in the record is one anyone can call (the one rule for phone
+    numbers, phr.contact_details)."""
+    if number and contact_details.phone_number(number) is None:
+        return contact_details.PHONE_PROBLEM
+    return ""
+
+
+def _postcode_problem(postcode) -> str:
+    return "Enter a real postcode, like LS1 4AP" if postcode and uk_postcode(postcode) is None else ""
 
 
 def _name_part(key, label, element) -> Part:
@@ -391,14 +424,16 @@ def _lines_part() -> Part:
     return Part("address_lines", "The address", "lines", path, serves=("address",), read=read, write=write)
 
 
-def _address_part(key, label, element) -> Part:
+def _address_part(key, label, element, *, check=None, keep=lambda value: value) -> Part:
+    """A part of the first address; ``keep`` is the form a new value is stored in (a
+    postcode in capitals with one space)."""
     path = ("address", 0, element)
 
     def write(resource, value):
         _clear(resource, path, ("text",))
-        _set(resource, path, value)
+        _set(resource, path, keep(value))
 
-    return Part(key, label, "text", path, serves=("address",), write=write)
+    return Part(key, label, "text", path, serves=("address",), write=write, check=check)
 
 
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -557,7 +592,13 @@ PARTS: dict[str, list[Part]] = {
         Part("birth_date", "The date of birth", "date", ("birthDate",), serves=("birthDate",), required=True),
         _lines_part(),
         _address_part("city", "The town or city", "city"),
-        _address_part("postcode", "The postcode", "postalCode"),
+        _address_part(
+            "postcode",
+            "The postcode",
+            "postalCode",
+            check=_postcode_problem,
+            keep=lambda value: uk_postcode(value) or value,
+        ),
         _phone_part(),
     ],
 }
@@ -624,21 +665,90 @@ class Change:
 def amend(resource: dict, values: dict[str, object], parts: list[Part]) -> tuple[dict, list[Change]]:
     """A deep copy of ``resource`` with every part whose new value differs from its value
     now written in; every other element stays exactly as it was. The changes are read
-    back from the result, so they say what will be stored, a FHIR rule's effect too."""
+    back from the result, so they say what will be stored, a FHIR rule's effect too.
+    Raises Refused, naming the part, for a value its rule refuses or a change that would
+    leave the item contradicting itself (dose words against a new amount, an end before
+    the start)."""
     amended = copy.deepcopy(resource)
     written = set()
     for part in parts:
         if part.key in values and not _same(part.value_in(resource), values[part.key]):
+            _check(part, values[part.key])
             part.put(amended, values[part.key])
             written.add(part.key)
     if "verification_status" in written:
         _entered_in_error_has_no_clinical_status(amended)
+    by_key = {part.key: part for part in parts}
+    if written & {"dose_quantity", "frequency"} and "dose_text" in by_key:
+        _dose_text_agrees(resource, amended, by_key)
+    if written & {"onset", "abatement"} and {"onset", "abatement"} <= by_key.keys():
+        _ends_after_it_starts(amended, by_key["onset"], by_key["abatement"])
     changes = []
     for part in parts:
         before, after = part.value_in(resource), part.value_in(amended)
         if not _same(before, after):
             changes.append(Change(part, part.say(before, resource), part.say(after, resource)))
     return amended, changes
+
+
+DIRECTION_MESSAGE = "Remove the hidden text-direction characters"
+
+
+def _check(part: Part, value) -> None:
+    """A new value is refused when its part's rule says so, and whatever is typed in words
+    may hold no hidden text-direction characters (they make stored text read otherwise)."""
+    texts = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(text, str) and has_direction_controls(text) for text in texts):
+        raise Refused(part.key, DIRECTION_MESSAGE, _text_input(part, value))
+    problem = part.check(value) if part.check else ""
+    if problem:
+        raise Refused(part.key, problem)
+
+
+def _text_input(part: Part, value) -> str:
+    """The input of a part that holds the text in question: a concept's words or code, a
+    quantity's unit."""
+    if part.kind == "concept":
+        return "text" if has_direction_controls(value[0]) else "code"
+    return "unit" if part.kind == "quantity" else ""
+
+
+def _dose_text_agrees(resource: dict, amended: dict, parts: dict[str, Part]) -> None:
+    """The dose in words must not contradict a new amount or frequency: a patient reads the
+    words ("How to take it"). Words left as they were are refused; none at all are written
+    from the new amount and frequency."""
+    text_part = parts["dose_text"]
+    changed = [
+        key
+        for key in ("dose_quantity", "frequency")
+        if key in parts and not _same(parts[key].value_in(resource), parts[key].value_in(amended))
+    ]
+    text_before, text_after = text_part.value_in(resource), text_part.value_in(amended)
+    if not changed or text_before != text_after:
+        return
+    if text_before.strip():
+        raise Refused(
+            "dose_text",
+            f'The instructions still say "{text_before}": change them to match the new amount and how often',
+        )
+    dosage = dict(_get(amended, text_part.path[:-1]) or {})
+    dosage.pop("patientInstruction", None)
+    text_part.put(amended, dosage_words({k: v for k, v in dosage.items() if k != "text"}))
+
+
+def _ends_after_it_starts(condition: dict, onset: Part, abatement: Part) -> None:
+    """A condition cannot end before it started; dates known only to the month or year are
+    compared as far as both are known."""
+    started, ended = onset.value_in(condition), abatement.value_in(condition)
+    if started and ended:
+        known = min(len(started), len(ended))
+        if ended[:known] < started[:known]:
+            name = {10: "day", 7: "month"}.get(len(ended), "year")
+            raise Refused(
+                "abatement",
+                f"{abatement.label} must be the same as or after {onset.label[0].lower()}{onset.label[1:]}",
+                name,
+            )
 
 
 def _entered_in_error_has_no_clinical_status(condition: dict) -> None:

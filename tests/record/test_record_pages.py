@@ -727,3 +727,37 @@ def test_a_change_the_short_name_would_hide_is_said_as_written():
         "The condition changed from High blood pressure (recorded as “Hypertensive disorder”)"
         " to High blood pressure (recorded as “Hypertension, resolved”)"
     ]
+
+
+def test_a_dose_change_is_one_sentence_that_shows_a_change_of_amount_as_well_as_of_text():
+    """A version that changes the instructions, the amount and the timing says so once;
+    one that changes only the amount still says what to (issue 11, from the probe)."""
+    import copy
+
+    from accuracy.record_display import changes_in_words
+
+    amount = {"value": 50, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
+    old = {
+        "resourceType": "MedicationStatement",
+        "status": "active",
+        "dosage": [
+            {
+                "text": "50mg once daily",
+                "doseAndRate": [{"doseQuantity": amount}],
+                "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+            }
+        ],
+    }
+    both = copy.deepcopy(old)
+    both["dosage"][0]["text"] = "1000mg three times a day"
+    both["dosage"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 1000
+    both["dosage"][0]["timing"]["repeat"]["frequency"] = 3
+    (change,) = changes_in_words("MedicationStatement", old, both)
+    assert change.sentence == (
+        "The dose changed from 50mg once daily (50 mg once a day) "
+        "to 1000mg three times a day (1000 mg 3 times a day)"
+    )
+    only_amount = copy.deepcopy(old)
+    only_amount["dosage"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 1000
+    (change,) = changes_in_words("MedicationStatement", old, only_amount)
+    assert "to 50mg once daily (1000 mg once a day)" in change.sentence

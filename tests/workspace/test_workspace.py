@@ -143,7 +143,7 @@ def test_the_queue_shows_open_requests_overdue_first_then_by_deadline(world, cli
     assert "Overdue by 3 days" in page
     assert "2 days left" in page
     assert "20 days left" in page
-    assert "The condition" in page
+    assert "Part </span>Condition</td>" in page  # staff words for the part, not the patient's
     assert "Hypertensive disorder" in page
 
 

@@ -8,18 +8,32 @@ fields so that the message names the part ("Enter when it started as a real date
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html
 
 from phr.amend_fields import FREQUENCY_UNITS, Part, choices_of, own_code_system
+from phr.columns import ICD10_SYSTEMS
+from phr.render.concepts import SYSTEM_NAMES
 
 MAX_TEXT = 500
 MAX_DIGITS = 12  # a dose or a result; more is a typing slip
+MAX_PLACES = 6  # decimal places: finer is no dose or result anyone measures
 MAX_TIMES = 24
+# A number as people type it: ASCII digits, an optional decimal part, no exponent ("1e-9999"
+# would be written out in full, megabytes of zeros) and no digits of other scripts.
+NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+", re.ASCII)
+
+
+def _whole_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" and "٣", which int() then refuses
+    or reads as another script's numbers."""
+    return text.isascii() and text.isdigit()
 
 
 class Problem(ValueError):
@@ -110,7 +124,8 @@ def _fields_for(part: Part, resource: dict) -> dict[str, forms.Field]:
         }
     if part.kind == "number":
         unit = (resource.get("valueQuantity") or {}).get("unit") or ""
-        hint = f"In {unit}, the unit it was recorded in." if unit else ""
+        # The unit is the sender's text: escaped here, as the hint is shown as HTML.
+        hint = format_html("In {}, the unit it was recorded in.", unit) if unit else ""
         return {key: _char(label, max_length=20, width="10", hint=hint)}
     if part.kind == "quantity":
         return {
@@ -137,11 +152,20 @@ def _fields_for(part: Part, resource: dict) -> dict[str, forms.Field]:
                 f"{label}: code",
                 max_length=64,
                 width="10",
-                hint=f"Optional. A code from the item's own code system ({system}). Leave it as it is "
-                "to keep the coding as sent, or empty it to record the words alone.",
+                hint=format_html(
+                    "Optional. A code from the item's own code system{}. Leave it as it is to keep "
+                    "the coding as sent, or empty it to record the words alone.",
+                    f" ({_system_name(system)})" if _system_name(system) else "",
+                ),
             )
         return fields
     raise ValueError(f"no inputs for a part of kind {part.kind}")
+
+
+def _system_name(system: str) -> str:
+    """A code system by the name staff know it (SNOMED CT, dm+d, LOINC, ICD-10), or "":
+    its URL is for the FHIR disclosure only."""
+    return SYSTEM_NAMES.get(system) or ("ICD-10" if system in ICD10_SYSTEMS else "")
 
 
 def initial_for(part: Part, resource: dict) -> dict[str, str]:
@@ -206,7 +230,7 @@ def value_from(part: Part, data: dict):
         text, code = get("text"), get("code")
         if not text:
             raise Problem("text", f"Enter {label} in words")
-        if code and not all(c.isalnum() or c in "-._" for c in code):
+        if code and not all(c.isascii() and (c.isalnum() or c in "-._") for c in code):
             raise Problem("code", "A code has only letters, numbers, dots, dashes and underscores")
         return (text, code)
     raise ValueError(part.kind)
@@ -215,16 +239,18 @@ def value_from(part: Part, data: dict):
 def _number(text: str, name: str, label: str) -> Decimal | None:
     if not text:
         return None
-    try:
-        amount = Decimal(text.replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise Problem(name, f"Enter {label} as a number, like 5 or 2.5") from None
-    if not amount.is_finite():
-        raise Problem(name, f"Enter {label} as a number, like 5 or 2.5")
-    if amount < 0:
+    plain = text.replace(",", "")
+    if plain.startswith("-") and NUMBER.fullmatch(plain[1:]):
         raise Problem(name, f"{label[0].upper()}{label[1:]} cannot be less than 0")
-    digits = amount.as_tuple()
-    if len(digits.digits) > MAX_DIGITS or amount >= Decimal(10) ** 9:
+    if not NUMBER.fullmatch(plain):
+        raise Problem(name, f"Enter {label} as a number, like 5 or 2.5")
+    try:
+        amount = Decimal(plain)
+    except (InvalidOperation, ValueError):  # the pattern lets none through; kept as a guard
+        raise Problem(name, f"Enter {label} as a number, like 5 or 2.5") from None
+    if "." in plain and len(plain.split(".")[1]) > MAX_PLACES:
+        raise Problem(name, f"{label[0].upper()}{label[1:]} can have at most {MAX_PLACES} decimal places")
+    if len(amount.as_tuple().digits) > MAX_DIGITS or amount >= Decimal(10) ** 9:
         raise Problem(name, f"{label[0].upper()}{label[1:]} is too large: check the number")
     return amount
 
@@ -233,7 +259,7 @@ def _frequency(get, label: str):
     times, period = get("times"), get("period")
     if not times and not period:
         return (None, "")
-    if not times.isdigit() or not 1 <= int(times) <= MAX_TIMES:
+    if not _whole_number(times) or not 1 <= int(times) <= MAX_TIMES:
         raise Problem("times", f"Enter how many times as a whole number from 1 to {MAX_TIMES}")
     if not period:
         raise Problem("period", "Choose a day or a week")
@@ -249,7 +275,7 @@ def _date(part: Part, get, label: str) -> str:
             raise Problem("day", f"Enter {label}")
         return ""
     for name, text in (("day", day), ("month", month), ("year", year)):
-        if text and not text.isdigit():
+        if text and not _whole_number(text):
             raise Problem(name, f"Enter {label} using numbers only, like 27 3 2024")
     if not year:
         raise Problem("year", f"{label[0].upper()}{label[1:]} must include a year")

@@ -9,13 +9,15 @@ is refused by the workflow as a Conflict, never merged.
 from __future__ import annotations
 
 from django import forms
+from django.forms.forms import NON_FIELD_ERRORS
 from django.utils import timezone
 
 from accounts.models import Role, User
 from accuracy import services
 from accuracy.models import BusinessStatus, CorrectionRequest, DenialReason, Statement
 from phr import fhir
-from phr.amend_fields import Change, amend, part_at, parts_for
+from phr.amend_fields import DIRECTION_MESSAGE, Change, Refused, amend, part_at, parts_for
+from phr.contact_details import has_direction_controls
 from phr.ingest import canonical_json, parse_json
 from web.clinician import amend_inputs
 
@@ -244,19 +246,41 @@ class AmendFieldsForm(_AcceptForm):
                 self.add_error(f"{part.key}_{problem.name}" if problem.name else part.key, str(problem))
         if self.in_part and len((cleaned.get("note") or "").strip()) < services.MIN_TEXT:
             self.add_error("note", "Say which part you corrected and why the rest stays as it is")
+        elif has_direction_controls(cleaned.get("note") or ""):
+            self.add_error("note", DIRECTION_MESSAGE)
         if self.errors:
             return cleaned
-        self.amended, self.changes = amend(self.current, values, self.offer.parts)
+        try:
+            self.amended, self.changes = amend(self.current, values, self.offer.parts)
+        except Refused as refused:
+            self.add_error(f"{refused.key}_{refused.name}" if refused.name else refused.key, str(refused))
+            return cleaned
         if not self.changes:
             raise forms.ValidationError(
                 "You have not changed anything. Change the part that is wrong, "
-                "or choose not to correct the item."
+                "or choose not to correct the item.",
+                code="unchanged",
             )
         for path, message in fhir.validate(self.amended):
             part = part_at(path, self.offer.parts)
             name = next((n for n in self.fields if part and n.startswith(part.key)), None)
             self.add_error(name, f"{part.label if part else 'The corrected item'} {message}")
         return cleaned
+
+    def add_error(self, field, error):
+        """A refusal of the whole step (the item changed meanwhile) replaces "you have not
+        changed anything": the fields were reset to the item as it is now, so that one
+        would blame the clinician for the reset."""
+        said = (self._errors or {}).get(NON_FIELD_ERRORS)
+        if field is None and said:
+            kept = [e for e in said.as_data() if e.code != "unchanged"]
+            if kept:
+                self._errors[NON_FIELD_ERRORS] = self.error_class(
+                    kept, error_class="nonfield", renderer=self.renderer
+                )
+            else:
+                del self._errors[NON_FIELD_ERRORS]
+        super().add_error(field, error)
 
     def call(self, **common):
         return self.accept(canonical_json(self.amended).decode(), **common)

@@ -9,11 +9,9 @@ storage, whatever else a request carries.
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 
-from accuracy import elements
+from accuracy import elements, services
 from accuracy.models import ContactPreference
 
 # The whole item is the empty FHIR path, which a required choice would read as no answer.
@@ -43,24 +41,23 @@ class StepForm(WorkflowForm):
 
 
 def current_values(resource_type: str, resource: dict, display: str) -> dict[str, str]:
-    """What each part of an item says now, in words, keyed by FHIR path ("" = whole item)."""
-    found = {"": display}
+    """What each part of an item says now, in words, keyed by FHIR path ("" = whole item):
+    the whole item by the patient's name for it, and as recorded where that differs."""
+    found = {"": elements.as_recorded(elements.says(resource, ""), display)}
     for path, _label in elements.choices_for(resource_type):
         if path:
-            found[path] = elements.words(elements.value_at(resource, path))
+            found[path] = elements.says(resource, path)
     return {path: text for path, text in found.items() if text}
-
-
-PHONE = re.compile(r"\+?[0-9 ]+")
-# A UK postcode as people write it: "LS1 4AP", "sw1a1aa".
-POSTCODE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}", re.IGNORECASE)
 
 
 class CorrectionForm(WorkflowForm):
     element = forms.ChoiceField(
         label="Which part of the item is wrong?",
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose which part of the item is wrong"},
+        error_messages={
+            "required": "Choose which part of the item is wrong",
+            "invalid_choice": "Choose which part of the item is wrong from the list",
+        },
     )
     proposed = forms.CharField(
         label="What should it say?",
@@ -81,13 +78,17 @@ class CorrectionForm(WorkflowForm):
         label="How should the organisation contact you about this?",
         choices=ContactPreference.choices,
         widget=forms.RadioSelect,
-        error_messages={"required": "Choose how we should contact you"},
+        error_messages={
+            "required": "Choose how we should contact you",
+            "invalid_choice": "Choose how we should contact you from the list",
+        },
     )
     contact_phone = forms.CharField(
         label="Phone number",
         help_text="For example, 07700 900 982 or +44 7700 900 982.",
         required=False,
         max_length=30,
+        error_messages={"max_length": "Enter a phone number of 30 characters or fewer"},
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
     contact_address = forms.CharField(
@@ -95,12 +96,14 @@ class CorrectionForm(WorkflowForm):
         help_text="The house number and street, and the town.",
         required=False,
         max_length=500,
+        error_messages={"max_length": "Enter an address of 500 characters or fewer"},
         widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
     )
     contact_postcode = forms.CharField(
         label="Postcode",
         required=False,
         max_length=10,
+        error_messages={"max_length": "Enter a postcode of 10 characters or fewer, like LS1 4AP"},
         widget=forms.TextInput(attrs={"autocomplete": "postal-code"}),
     )
 
@@ -127,39 +130,20 @@ class CorrectionForm(WorkflowForm):
 
     def clean(self):
         """The number to call when the patient chose a phone call, the address to write to
-        when they chose a letter: asked for only then, and required then."""
+        when they chose a letter: asked for only then, and required then (the domain's
+        rule, services.contact_problems, which every channel asks)."""
         data = super().clean()
-        chosen = data.get("contact_preference")
-        if chosen == ContactPreference.PHONE:
-            self._check_phone(data.get("contact_phone", "").strip())
-        elif chosen == ContactPreference.LETTER:
-            self._check_address(
-                data.get("contact_address", "").strip(), data.get("contact_postcode", "").strip()
-            )
+        if "contact_preference" in data:
+            details = {name.removeprefix("contact_"): value for name, value in self.contact_details().items()}
+            for field, message in services.contact_problems(data["contact_preference"], **details):
+                if field not in self.errors:
+                    self.add_error(field, message)
         return data
-
-    def _check_phone(self, phone: str) -> None:
-        digits = re.sub(r"\D", "", phone)
-        if not phone:
-            self.add_error("contact_phone", "Enter the phone number to call you on")
-        elif not PHONE.fullmatch(phone) or not 10 <= len(digits) <= 15:
-            self.add_error(
-                "contact_phone", "Enter a phone number using only numbers, spaces and +, like 07700 900 982"
-            )
-
-    def _check_address(self, address: str, postcode: str) -> None:
-        if not address:
-            self.add_error("contact_address", "Enter the address to write to")
-        if not postcode:
-            self.add_error("contact_postcode", "Enter the postcode")
-        elif not POSTCODE.fullmatch(postcode):
-            self.add_error("contact_postcode", "Enter a real postcode, like LS1 4AP")
 
     def contact_details(self) -> dict[str, str]:
         return {
-            "phone": self.cleaned_data.get("contact_phone", ""),
-            "address": self.cleaned_data.get("contact_address", ""),
-            "postcode": self.cleaned_data.get("contact_postcode", ""),
+            name: self.cleaned_data.get(name, "")
+            for name in ("contact_phone", "contact_address", "contact_postcode")
         }
 
     @property

@@ -122,8 +122,8 @@ def _submit(access: RecordAccess, entry: RecordEntry, form: CorrectionForm) -> C
         proposed=form.cleaned_data["proposed"],
         reason=form.cleaned_data["reason"],
         contact_preference=form.cleaned_data["contact_preference"],
+        **form.contact_details(),
     )
-    created.keep_contact_details(**form.contact_details())
     return created
 
 

@@ -30,3 +30,12 @@ def item_name(entry) -> str:
     from accuracy.record_display import patient_title
 
     return patient_title(entry)
+
+
+@register.filter
+def staff_part(correction) -> str:
+    """What staff call the part a correction request is about ("Address"), never its
+    FHIR path: accuracy.elements.staff_label."""
+    from accuracy.elements import staff_label
+
+    return staff_label(correction.entry.resource_type, correction.element, correction.element_label)
