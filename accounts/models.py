@@ -92,12 +92,15 @@ class PatientLink(models.Model):
 NOTIFICATION_TARGETS = {
     "record:correction": ("Open your correction request", ""),
     "sharing:access_log": ("See the emergency access in who has looked at your record", ""),
+    # A page's address with a fragment may have words of its own (view name#fragment).
+    "sharing:access_log#looks": ("See who has looked at your record", ""),
     "workspace:request": ("Open the correction request", "Correction request"),
     "clinician:entry": ("Open the corrected item", "An item your organisation saw"),
     "ig:corrections": ("Open the correction requests", "Overdue correction request"),
     "ig:review": ("Review the emergency access", "Emergency access to review"),
 }
 STAFF_CAPTIONS = {
+    "access": "Who has looked",
     "break_glass": "Emergency access",
     "consent": "Sharing choices",
     "correction": "Corrections",
@@ -118,6 +121,7 @@ class Notification(models.Model):
         FAILED = "failed", "Gave up after repeated failures"
 
     class Kind(models.TextChoices):
+        ACCESS = "access", "Who has looked at your record"
         BREAK_GLASS = "break_glass", "Emergency access to your record"
         CONSENT = "consent", "Your sharing choices"
         CORRECTION = "correction", "Your correction request"
@@ -150,11 +154,16 @@ class Notification(models.Model):
     def _target(self) -> tuple[str, str] | None:
         if not self.link:
             return None
+        path, _, fragment = self.link.partition("#")
         try:
-            match = resolve(self.link.partition("#")[0])
+            match = resolve(path)
         except Resolver404:
             return None
-        return NOTIFICATION_TARGETS.get(match.view_name, ("Open the page this message is about", ""))
+        return (
+            NOTIFICATION_TARGETS.get(f"{match.view_name}#{fragment}")
+            or NOTIFICATION_TARGETS.get(match.view_name)
+            or ("Open the page this message is about", "")
+        )
 
     @property
     def link_words(self) -> str:
@@ -208,3 +217,78 @@ class LinkageKey(models.Model):
     def formatted_account_id(self) -> str:
         """The account id in groups of four, as printed in the letter."""
         return "-".join(self.account_id[i : i + 4] for i in range(0, len(self.account_id), 4))
+
+
+class AccessAlertPreference(models.Model):
+    """How a patient wants to be told that an organisation read their record (EHDS
+    Art. 9): by default only of emergency access, which is always told
+    (consent.services.declare_break_glass); each time, or once a day, on request."""
+
+    class Mode(models.TextChoices):
+        EACH_TIME = "each_time", "Tell me each time an organisation looks at my record"
+        DAILY = "daily", "Send me one message a day listing who looked"
+        EMERGENCY_ONLY = "emergency_only", "Only tell me about emergency access (recommended)"
+
+    patient = models.OneToOneField("phr.Patient", on_delete=models.CASCADE, related_name="access_alerts")
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.EMERGENCY_ONLY)
+    # Looks before the choice was made are never alerted: "each time" starts now.
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"access alerts for patient {self.patient_id}: {self.mode}"
+
+
+class AccessAlertCursor(models.Model):
+    """The one row that says how far the access alert scan has read the audit trail: the
+    last sequence number processed, moved in the transaction that sent the alerts, so a
+    scan run twice (or by two workers) tells nobody twice."""
+
+    last_seq = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"access alerts read the audit trail up to #{self.last_seq}"
+
+
+class AccessAlert(models.Model):
+    """An "each time" alert sent: the look it told of, so that later looks by the same
+    organisation within the hour are folded into it rather than sent again."""
+
+    patient = models.ForeignKey("phr.Patient", on_delete=models.CASCADE, related_name="+")
+    organisation = models.ForeignKey("phr.Organisation", on_delete=models.CASCADE, related_name="+")
+    looked_at = models.DateTimeField()
+    notified_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["patient", "organisation", "looked_at"], name="access_alert_recent")]
+
+    def __str__(self) -> str:
+        return f"alert to patient {self.patient_id} of a look by {self.organisation_id}"
+
+
+class AccessDigestRun(models.Model):
+    """A day's run of the access digest. Beat asks often whether one is due; this row
+    makes it once a day, and lets a run that died half way be taken over (each patient's
+    digest is sent once: AccessDigestSent)."""
+
+    day = models.DateField(unique=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"access digest of {self.day}"
+
+
+class AccessDigestSent(models.Model):
+    """One patient's digest of the looks on one day, sent: at most one per patient per day."""
+
+    patient = models.ForeignKey("phr.Patient", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "day"], name="one_access_digest_a_day")]
+
+    def __str__(self) -> str:
+        return f"access digest of {self.day} for patient {self.patient_id}"

@@ -292,3 +292,33 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return f"deadline sweep of {self.day}"
+
+
+class CheckOutcome(models.TextChoices):
+    LOOKS_RIGHT = "looks_right", "This looks right"
+    SOMETHING_WRONG = "something_wrong", "Something is wrong"
+
+
+class RecordCheck(models.Model):
+    """That the patient looked at one version of one item of their record and said
+    whether it looks right. A check is of a version: when the item changes, it needs a
+    new look (accuracy.record_check). What a patient marked is theirs alone: IG sees
+    only totals."""
+
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="record_checks")
+    entry = models.ForeignKey("phr.RecordEntry", on_delete=models.PROTECT, related_name="checks")
+    version = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20, choices=CheckOutcome.choices)
+    checked_at = models.DateTimeField(db_index=True)
+    checked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["checked_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "entry", "version"], name="one_check_per_item_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} for entry {self.entry_id} version {self.version}"

@@ -1,6 +1,6 @@
 """The daily deadline sweep: reminders before each deadline, escalation after it."""
 
-from datetime import date, timedelta
+from datetime import date
 
 from celery import shared_task
 from django.conf import settings
@@ -9,13 +9,13 @@ from django.utils import timezone
 
 from accounts.models import Notification, Role, User
 from accounts.tasks import notify
+from phr.background import take_the_day
 from phr.render.dates import day
 
 from . import notifications
 from .models import CorrectionRequest, SweepMark, SweepRun, TimelineEvent
 
 # A run that started this long ago and never finished died with its worker.
-ABANDONED_AFTER = timedelta(minutes=30)
 
 
 def _mark(request: CorrectionRequest, kind: str) -> bool:
@@ -73,20 +73,6 @@ def deadline_sweep(today: str | None = None) -> dict:
     return sent
 
 
-def _take_the_day(on: date) -> SweepRun | None:
-    """The day's run for this caller, or None when it ran (or is running) already."""
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            return SweepRun.objects.create(day=on, started_at=now)
-    except IntegrityError:
-        pass
-    taken = SweepRun.objects.filter(
-        day=on, finished_at__isnull=True, started_at__lt=now - ABANDONED_AFTER
-    ).update(started_at=now)
-    return SweepRun.objects.get(day=on) if taken else None
-
-
 @shared_task(acks_late=True)
 def daily_deadline_sweep() -> dict | None:
     """Run today's deadline sweep if it is due and has not run: beat asks every few
@@ -94,7 +80,7 @@ def daily_deadline_sweep() -> dict | None:
     now = timezone.localtime()
     if now.hour < settings.DEADLINE_SWEEP_HOUR:
         return None
-    run = _take_the_day(now.date())
+    run = take_the_day(SweepRun, now.date())
     if run is None:
         return None
     outcome = deadline_sweep(now.date().isoformat())

@@ -5,7 +5,8 @@ Celery's default scheduler keeps each entry's last run in a file; a new containe
 with a fresh file and waits a whole interval, so a service redeployed daily would never
 run its daily sweep. Here every entry is due the moment beat starts, and the work that
 must happen once a day asks the database whether it has happened (accuracy.tasks
-.daily_deadline_sweep), so starting beat again is always safe and never late. Each tick
+.daily_deadline_sweep, consent.tasks.daily_access_digest; the entries are
+settings.CELERY_BEAT_SCHEDULE), so starting beat again is always safe and never late. Each tick
 touches BEAT_HEARTBEAT_PATH, which the container's health check reads.
 """
 

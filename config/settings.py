@@ -27,7 +27,7 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -37,6 +37,8 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {value}")
     return value
 
 
@@ -343,11 +345,21 @@ OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 20, minimum=1)
 DEADLINE_SWEEP_HOUR = env_int("DEADLINE_SWEEP_HOUR", 7, minimum=0)
 if DEADLINE_SWEEP_HOUR > 23:
     raise ImproperlyConfigured(f"DEADLINE_SWEEP_HOUR must be an hour (0-23), not {DEADLINE_SWEEP_HOUR}")
+# Patients who asked for a daily list of who looked at their record get it from this
+# hour (Europe/London), covering the day before.
+ACCESS_DIGEST_HOUR = env_int("ACCESS_DIGEST_HOUR", 7, minimum=0)
+if ACCESS_DIGEST_HOUR > 23:
+    raise ImproperlyConfigured(f"ACCESS_DIGEST_HOUR must be an hour (0-23), not {ACCESS_DIGEST_HOUR}")
 CELERY_BEAT_SCHEDULE: dict = {
     "email-outbox-sweep": {"task": "accounts.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     # Asks every five minutes whether today's sweep (reminders before correction
     # deadlines, escalation after them) is due; it runs once a day whatever beat does.
     "correction-deadline-sweep": {"task": "accuracy.tasks.daily_deadline_sweep", "schedule": 5 * 60},
+    # Reads the audit trail's new events and tells patients who asked "each time" which
+    # organisation looked (a cursor makes each event count once).
+    "access-alert-scan": {"task": "consent.tasks.access_alert_scan", "schedule": 2 * 60},
+    # Asks every five minutes whether today's digest of who looked is due; once a day.
+    "access-digest": {"task": "consent.tasks.daily_access_digest", "schedule": 5 * 60},
 }
 
 # --- Cache ----------------------------------------------------------------------------
@@ -411,7 +423,23 @@ DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "")
 # opt-out: implied consent for direct care, the patient may object (the NHS default);
 # opt-in: nothing is shared with other organisations until the patient grants it.
 CONSENT_MODEL = env_choice("CONSENT_MODEL", ("opt-out", "opt-in"), "opt-out")
+# The categories whose items stay with the organisation that holds them unless the
+# patient chooses to share that category (a choice naming it: sharing "everything" is
+# not enough); the other categories follow CONSENT_MODEL. The defaults and their basis
+# (README, "What is shared by default"): sexual health (NHS (Venereal Diseases)
+# Regulations 1974 and the NHS Trusts and PCTs (Sexually Transmitted Diseases)
+# Directions 2000), assisted conception (HFE Act 1990 s.33A), gender identity (Gender
+# Recognition Act 2004 s.22) and safeguarding (clinical safety: the risk may live in the
+# household). The consent app's system check refuses an unknown category.
+CATEGORIES_KEPT_TO_HOLDER = env_list(
+    "CATEGORIES_KEPT_TO_HOLDER", "sexual_health,assisted_conception,gender_identity,safeguarding"
+)
 BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
+# New results (Observation, DiagnosticReport) are held from the patient for this many
+# days after the portal receives them, so that a clinician can explain them first, unless
+# the holder releases them sooner. 0 (the default) shows results at once. Safeguarding and
+# third-party items are always held until the holder reviews them.
+RESULTS_REVIEW_DAYS = env_int("RESULTS_REVIEW_DAYS", 0, minimum=0, maximum=90)
 # The audit chain's HMAC key; kept apart from the database so that someone who can
 # write to the database cannot forge a consistent chain. Required with DEBUG off; with
 # DEBUG on, unset, SECRET_KEY is used.

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Role
@@ -21,6 +21,7 @@ from phr.models import Organisation, Patient, RecordEntry
 from . import sharing_text
 from .models import BreakGlass
 from .policy import READ_ACTIONS, RecordAccess
+from .share_links import PURPOSE as SHARE_LINK_PURPOSE
 
 RECORD_ACCESS = tuple(action.value for action in READ_ACTIONS)
 # Information governance looks at consent and audit metadata, never clinical content.
@@ -57,15 +58,33 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def record_looks() -> QuerySet[AuditEvent]:
+    """Permitted reads, searches and exports of records, other than patients' own."""
+    return AuditEvent.objects.filter(action__in=RECORD_ACCESS, outcome=Outcome.PERMIT).exclude(
+        purpose="patient-access"
+    )
+
+
+def organisation_reads() -> QuerySet[AuditEvent]:
+    """The looks that are an organisation reading a record: its staff or its system,
+    acting for it; never the patient, someone acting for them, a share link (none has an
+    organisation) or information governance (audit metadata only, no organisation)."""
+    return (
+        record_looks()
+        .filter(organisation__isnull=False)
+        .exclude(actor__role__in=(Role.PATIENT, Role.IG_OFFICER))
+    )
+
+
 def looks(patient: Patient, *, viewer, filters: LogFilters) -> QuerySet[AuditEvent]:
     """Permitted reads, searches and exports of the patient's record by others, newest first.
 
     The viewer's own looks are left out: the log answers "who else has looked".
     """
     events = (
-        AuditEvent.objects.filter(patient_id=patient.pk, action__in=RECORD_ACCESS, outcome=Outcome.PERMIT)
+        record_looks()
+        .filter(patient_id=patient.pk)
         .exclude(actor_id=viewer.pk)
-        .exclude(purpose="patient-access")
         .select_related("organisation", "actor", "disclosure")
         .order_by("-seq")
     )
@@ -81,17 +100,19 @@ def looks(patient: Patient, *, viewer, filters: LogFilters) -> QuerySet[AuditEve
 
 
 def refused_attempts(patient: Patient, *, limit: int = 20) -> list[AuditEvent]:
-    """Recent refused attempts by staff of member organisations, newest first.
+    """Recent refused attempts by staff of member organisations, and wrong passcodes on
+    the patient's own share links, newest first.
 
-    Refusals without an organisation (someone else's account, a mistyped address) are
-    for information governance: naming those people to this patient would disclose them.
+    Other refusals without an organisation (someone else's account, a mistyped address)
+    are for information governance: naming those people to this patient would disclose
+    them.
     """
     return list(
         AuditEvent.objects.filter(
+            Q(organisation__isnull=False) | Q(purpose=SHARE_LINK_PURPOSE),
             patient_id=patient.pk,
             action__in=RECORD_ACCESS,
             outcome=Outcome.DENY,
-            organisation__isnull=False,
         )
         .select_related("organisation", "actor")
         .order_by("-seq")[:limit]

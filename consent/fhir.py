@@ -25,7 +25,7 @@ from django.utils import timezone
 from phr.models import Category, Patient
 
 from .models import ConsentChoice, Scope
-from .policy import current_choices
+from .policy import current_choices, kept_to_holder
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
@@ -50,12 +50,16 @@ POLICY_RULES = {
 #   safeguarding  -> SDV (sexual assault, abuse, or domestic violence information
 #                    sensitivity): the nearest HL7 code; safeguarding is wider (neglect,
 #                    exploitation), so the exact category travels in `code` as well.
+#   assisted conception, gender identity -> SEX as well (reproductive health; sexuality):
+#                    HL7 has no narrower code, so the exact category travels in `code`.
 #   general       -> no label: general information carries no sensitivity policy.
 SECURITY_LABELS = {
     Category.MENTAL_HEALTH: ("PSY", "psychiatry disorder information sensitivity"),
     Category.SEXUAL_HEALTH: ("SEX", "sexuality and reproductive health information sensitivity"),
     Category.SOCIAL_CARE: ("SOC", "social services information sensitivity"),
     Category.SAFEGUARDING: ("SDV", "sexual assault, abuse, or domestic violence information sensitivity"),
+    Category.ASSISTED_CONCEPTION: ("SEX", "sexuality and reproductive health information sensitivity"),
+    Category.GENDER_IDENTITY: ("SEX", "sexuality and reproductive health information sensitivity"),
 }
 
 # Least specific first, the order in which consent.policy.sharing_for lets them yield.
@@ -75,8 +79,15 @@ def consent_resource(patient: Patient, *, now: datetime | None = None) -> dict:
         "type": default,
         "purpose": [{"system": ACT_REASON, "code": "TREAT", "display": "treatment"}],
     }
-    if choices:
-        provision["provision"] = [_provision(choice) for choice in choices]
+    # The deployment's categories kept to their holder: exceptions to the default until
+    # the patient shares them by name (their own choices, listed after, say so).
+    kept = [
+        {"type": "deny", **_category_parts(category)}
+        for category in Category.values
+        if kept_to_holder(category) and default == "permit"
+    ]
+    if choices or kept:
+        provision["provision"] = kept + [_provision(choice) for choice in choices]
     patient_ref = {"reference": f"Patient/{patient.pk}"}
     return {
         "resourceType": "Consent",
@@ -127,21 +138,20 @@ def _provision(choice: ConsentChoice) -> dict:
             }
         ]
     if choice.category:
-        label = SECURITY_LABELS.get(choice.category)
-        if label is not None:
-            rule["securityLabel"] = [{"system": ACT_CODE, "code": label[0], "display": label[1]}]
-        rule["code"] = [
-            {
-                "coding": [
-                    {
-                        "system": CATEGORY_SYSTEM,
-                        "code": choice.category,
-                        "display": Category(choice.category).label,
-                    }
-                ]
-            }
-        ]
+        rule.update(_category_parts(choice.category))
     return rule
+
+
+def _category_parts(category: str) -> dict:
+    """A category in a provision: its security label (where HL7 has one) and its code."""
+    parts: dict = {}
+    label = SECURITY_LABELS.get(category)
+    if label is not None:
+        parts["securityLabel"] = [{"system": ACT_CODE, "code": label[0], "display": label[1]}]
+    parts["code"] = [
+        {"coding": [{"system": CATEGORY_SYSTEM, "code": category, "display": Category(category).label}]}
+    ]
+    return parts
 
 
 def _instant(moment: datetime) -> str:

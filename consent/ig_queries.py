@@ -23,7 +23,7 @@ from accounts.models import PatientLink, Role, User
 from audit.models import AuditEvent, Outcome
 from phr.models import Category, Organisation, Patient, RecordEntry
 
-from .models import BreakGlass, BreakGlassReview, ConsentChoice, Decision, Scope
+from .models import PAUSE_REASON, BreakGlass, BreakGlassReview, ConsentChoice, Decision, Scope
 from .policy import READ_ACTIONS, choices_in_force, item_names, sharing_for
 
 RECORD_ACCESS = tuple(action.value for action in READ_ACTIONS)
@@ -41,6 +41,8 @@ ACTION_CHOICES = [
     ("record.move", "Item moved to or from a record by its owner"),
     ("consent.change", "Sharing choice changed"),
     ("consent.read", "Sharing choices viewed"),
+    ("consent.alerts", "Choice of being told who looked changed"),
+    ("record.check", "Patient checked an item of their record"),
     ("breakglass.open", "Emergency access opened"),
     ("breakglass.review", "Emergency access reviewed"),
     ("audit.read", "Audit trail viewed"),
@@ -924,4 +926,25 @@ def withholdings():
             "released_by__last_name",
         )
         .order_by(F("released_at").desc(nulls_first=True), "-withheld_at")
+    )
+
+
+def patients_with_a_pause(*, now: datetime | None = None) -> int:
+    """How many patients have sharing paused while they check their record (a pause in
+    force for one organisation or more): a number for the IG console, never who."""
+    now = now or timezone.now()
+    candidates = (
+        ConsentChoice.objects.filter(reason=PAUSE_REASON, decision=Decision.DENY, recorded_at__lte=now)
+        .values_list("patient_id", flat=True)
+        .distinct()
+    )
+    by_patient: dict = defaultdict(list)
+    for choice in ConsentChoice.objects.filter(patient_id__in=candidates, recorded_at__lte=now):
+        by_patient[choice.patient_id].append(choice)
+    return sum(
+        any(
+            c.reason == PAUSE_REASON and c.decision == Decision.DENY
+            for c in choices_in_force(found, now).values()
+        )
+        for found in by_patient.values()
     )

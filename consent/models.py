@@ -23,6 +23,12 @@ class Decision(models.TextChoices):
     DEFAULT = "default", "Back to the default"
 
 
+# The reason a "do not share" choice carries while the patient checks their record before
+# sharing it (accuracy.record_check): an ordinary choice the policy enforces as any other,
+# told apart only so that the pages can say why and offer to end it.
+PAUSE_REASON = "Paused while I check my record"
+
+
 class ConsentChoiceQuerySet(ImmutableQuerySet):
     def of_patient(self, patient) -> "ConsentChoiceQuerySet":
         return self.filter(patient=patient)
@@ -144,6 +150,26 @@ class Withholding(models.Model):
 
     def __str__(self) -> str:
         return f"entry {self.entry_id} withheld from the patient"
+
+
+class HarmReview(models.Model):
+    """The holder's review of an item held from the patient until a clinician has looked
+    (consent.policy.awaiting_review: safeguarding and third-party items, and new results
+    while settings.RESULTS_REVIEW_DAYS runs): released to the patient, or kept withheld
+    with a reason (then a Withholding holds it, as any other)."""
+
+    class Decision(models.TextChoices):
+        RELEASED = "released", "Released to the patient"
+        WITHHELD = "withheld", "Kept from the patient"
+
+    entry = models.OneToOneField("phr.RecordEntry", on_delete=models.PROTECT, related_name="harm_review")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(auto_now_add=True)
+    reason = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"review of entry {self.entry_id}: {self.decision}"
 
 
 from .share_models import ShareLink  # noqa: E402,F401

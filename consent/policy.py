@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -57,7 +57,7 @@ from phr.nhs_number import mask_nhs_numbers
 from phr.render.item import item_title
 from phr.vocabulary import NOT_ITEMS, type_name
 
-from .models import BreakGlass, ConsentChoice, Decision, Scope, Withholding
+from .models import PAUSE_REASON, BreakGlass, ConsentChoice, Decision, Scope, Withholding
 
 T = TypeVar("T")
 _INSIDE_POLICY = contextvars.ContextVar("inside_policy", default=False)
@@ -234,6 +234,33 @@ def choices_in_force(choices: Iterable[ConsentChoice], at: datetime) -> dict[tup
     }
 
 
+def kept_to_holder(category: str) -> bool:
+    """Whether items of this category stay with their holder unless the patient chooses
+    to share the category (settings.CATEGORIES_KEPT_TO_HOLDER: the deployment's table)."""
+    return category in settings.CATEGORIES_KEPT_TO_HOLDER
+
+
+def categories_kept_to_holder() -> set[str]:
+    """The categories kept to their holder unless the patient shares them by name: the
+    patient's "sensitive records"."""
+    return {c for c in Category.values if kept_to_holder(c)}
+
+
+def shared_by_default(category: str) -> bool:
+    """Whether an organisation other than the holder sees items of this category when
+    the patient has made no choice about it: never for a category kept to its holder,
+    otherwise as the deployment's consent model says."""
+    return not kept_to_holder(category) and settings.CONSENT_MODEL == "opt-out"
+
+
+def _pauses(choice: ConsentChoice | None) -> bool:
+    return _denies(choice) and choice.reason == PAUSE_REASON
+
+
+def _denies(choice: ConsentChoice | None) -> bool:
+    return choice is not None and choice.decision == Decision.DENY
+
+
 @dataclass(frozen=True)
 class CategoryRuling:
     permitted: bool
@@ -245,22 +272,30 @@ def sharing_for(organisation: Organisation, choices: dict[tuple, ConsentChoice])
 
     Specificity: a choice for this organisation and this category (3) beats a choice for
     the organisation or for the category (2), which beats sharing across the network (1),
-    which beats the deployment's default (0). At equal specificity, deny wins.
+    which beats the deployment's default (0). At equal specificity, deny wins. A pause
+    (a "do not share" made while the patient checks their record) beats them all.
     """
-    default = settings.CONSENT_MODEL == "opt-out"
     network = choices.get((Scope.NETWORK, None, ""))
     for_org = choices.get((Scope.ORGANISATION, organisation.pk, ""))
+    # A pause while the patient checks their record stops everything it names, whatever
+    # the patient chose before: that is what pausing means.
+    pause = next((c for c in (for_org, network) if _pauses(c)), None)
+    if pause is not None:
+        return {category: CategoryRuling(False, pause) for category in Category.values}
     ruling = {}
     for category in Category.values:
+        kept = kept_to_holder(category)
         candidates = [
             (3, choices.get((Scope.ORGANISATION_CATEGORY, organisation.pk, category))),
-            (2, for_org),
+            # A category kept to its holder is shared only by a choice that names it:
+            # "share everything" does not reach it, "share nothing" still does.
+            (2, for_org if not kept or _denies(for_org) else None),
             (2, choices.get((Scope.CATEGORY, None, category))),
-            (1, network),
+            (1, network if not kept or _denies(network) else None),
         ]
         present = [(level, c) for level, c in candidates if c is not None]
         if not present:
-            ruling[category] = CategoryRuling(default, None)
+            ruling[category] = CategoryRuling(shared_by_default(category), None)
             continue
         top = max(level for level, _ in present)
         winners = [c for level, c in present if level == top]
@@ -399,13 +434,27 @@ def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) 
         entries = entries.filter(resource_type__in=actor.readable_types)
     if decision.basis == "own-record":
         withheld = Withholding.objects.filter(released_at__isnull=True).values("entry_id")
-        return entries.exclude(pk__in=withheld)
+        return entries.exclude(pk__in=withheld).exclude(awaiting_review())
     if decision.break_glass is not None or decision.categories == ALL_CATEGORIES:
         return entries
     return entries.filter(Q(owner=actor.organisation) | Q(category__in=decision.categories))
 
 
 ALL_CATEGORIES = frozenset(Category.values)
+RESULT_TYPES = ("Observation", "DiagnosticReport")
+
+
+def awaiting_review(*, now: datetime | None = None) -> Q:
+    """The entries held from the patient (and so from anyone acting for them, their share
+    links and their apps) until the holder's clinicians have reviewed them: safeguarding
+    items always, items the sender labelled as about a third party, and new results for
+    settings.RESULTS_REVIEW_DAYS after they arrived. A review that released an item ends
+    the hold; one that kept it withheld leaves a Withholding, which holds it instead."""
+    held = Q(category=Category.SAFEGUARDING) | Q(third_party=True)
+    if settings.RESULTS_REVIEW_DAYS:
+        since = (now or timezone.now()) - timedelta(days=settings.RESULTS_REVIEW_DAYS)
+        held |= Q(resource_type__in=RESULT_TYPES, first_received_at__gt=since)
+    return held & Q(harm_review__isnull=True)
 
 
 def admits_entry(actor: Actor, entry: RecordEntry) -> bool:

@@ -1,6 +1,7 @@
 """Share links: a patient's time-limited, passcode-protected link to their own record,
-in the spirit of SMART Health Links. Only hashes are stored: neither the link nor its
-passcode can be recovered from the database."""
+issued as a SMART Health Link. Only hashes of the link and passcode are stored, and the
+link's file key only sealed under a key derived from SECRET_KEY: none of them can be
+recovered from a copy of the database alone."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class ShareLink(models.Model):
     class Scope(models.TextChoices):
         SUMMARY = "summary", "A summary"
         FULL = "full", "My whole record"
+        ITEMS = "items", "Items I chose"
 
     patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="share_links")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -41,6 +43,12 @@ class ShareLink(models.Model):
     label = models.CharField(max_length=60)
     token_hash = models.CharField(max_length=64, unique=True)
     passcode_hash = models.CharField(max_length=128)
+    # What the patient chose (consent.share_links.released reads them): the sensitivity
+    # categories a summary or whole record carries, and the items an "items" link carries.
+    categories = models.JSONField(default=list, blank=True)
+    item_ids = models.JSONField(default=list, blank=True)
+    # The SMART Health Link's 32-byte file key, sealed (consent.share_links.seal_key).
+    sealed_key = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)

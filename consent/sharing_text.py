@@ -11,11 +11,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from phr import vocabulary
-from phr.models import Category, Organisation
+from phr.models import Category, Organisation, OrganisationKind
 from phr.render.dates import day
 
-from .models import ConsentChoice, Decision, Scope
-from .policy import CategoryRuling
+from .models import PAUSE_REASON, ConsentChoice, Decision, Scope
+from .policy import CategoryRuling, categories_kept_to_holder
 
 # How each sensitivity category reads in "your ... records".
 CATEGORY_WORDS = {
@@ -24,6 +24,8 @@ CATEGORY_WORDS = {
     Category.SEXUAL_HEALTH: "sexual health",
     Category.SOCIAL_CARE: "social care",
     Category.SAFEGUARDING: "safeguarding",
+    Category.ASSISTED_CONCEPTION: "assisted conception (fertility treatment)",
+    Category.GENDER_IDENTITY: "gender identity",
 }
 CATEGORY_ORDER = list(Category.values)
 
@@ -63,7 +65,9 @@ def organisation_sentence(
 ) -> str:
     """What one organisation can see under the patient's choices, in one sentence.
 
-    ``holds``: the organisation holds items of this record, which it always sees.
+    ``holds``: the organisation holds items of this record, which it always sees. The
+    categories kept to their holder, while the patient has made no choice about them,
+    are "your sensitive records" (default_sentence says which they are).
     """
     name = organisation.name
     shared = permitted(ruling)
@@ -75,9 +79,17 @@ def organisation_sentence(
             return f"{name} can see only what it holds itself."
         return f"{name} cannot see your record."
     own = " It also sees everything it holds itself." if holds else ""
-    if len(shared) >= len(hidden):
-        return f"{name} can see everything except your {categories_words(hidden)} records.{own}"
-    return f"{name} can see only your {categories_words(shared)} records.{own}"
+    kept = categories_kept_to_holder()
+    grouped = bool(kept) and kept <= hidden  # all of them hidden: "your sensitive records"
+    named = hidden - kept if grouped else hidden
+    # General health is most of a record: while it is shared, say what is not, unless
+    # little else is shared.
+    if Category.GENERAL not in shared or len(shared) < len(named):
+        return f"{name} can see only your {categories_words(shared)} records.{own}"
+    parts = [f"your {categories_words(named)} records"] if named else []
+    if grouped:
+        parts.append("your sensitive records")
+    return f"{name} can see everything except {join_words(parts)}.{own}"
 
 
 def deciding_choices(ruling: Mapping[str, CategoryRuling]) -> list[ConsentChoice]:
@@ -90,7 +102,8 @@ def deciding_choices(ruling: Mapping[str, CategoryRuling]) -> list[ConsentChoice
 
 
 def choice_sentence(choice: ConsentChoice) -> str:
-    """One choice in words: "Do not share your mental health records with X, until 1 March 2027"."""
+    """One choice in words: "Do not share your mental health records with X, until 1 March 2027",
+    and, for a pause, that it is one."""
     org = choice.organisation.name if choice.organisation_id else ""
     cats = f"your {CATEGORY_WORDS.get(choice.category, choice.category)} records" if choice.category else ""
     if choice.decision == Decision.DEFAULT:
@@ -109,13 +122,26 @@ def choice_sentence(choice: ConsentChoice) -> str:
         + ("every organisation" if choice.decision == Decision.PERMIT else "any organisation"),
         Scope.ORGANISATION_CATEGORY: f"{verb} {cats} with {org}",
     }[choice.scope]
-    return f"{text}{until_words(choice.until)}"
+    paused = " (paused while you check your record)" if choice.reason == PAUSE_REASON else ""
+    return f"{text}{until_words(choice.until)}{paused}"
 
 
 def default_sentence(consent_model: str) -> str:
+    """The deployment's default, in words: the consent model, and the categories that
+    stay with the organisation holding them (settings.CATEGORIES_KEPT_TO_HOLDER)."""
     if consent_model == "opt-out":
-        return "Unless you choose otherwise, your record is shared with the organisations caring for you."
-    return "Unless you choose to share it, your record is seen only by the organisations that hold it."
+        sentence = "Unless you choose otherwise, your record is shared with the organisations caring for you."
+    else:
+        sentence = (
+            "Unless you choose to share it, your record is seen only by the organisations that hold it."
+        )
+    kept = categories_kept_to_holder()
+    if kept:
+        sentence += (
+            f" Your sensitive records ({categories_words(kept)}) stay with the organisation that"
+            " holds them unless you choose to share them."
+        )
+    return sentence
 
 
 # --- What a change will do ------------------------------------------------------------
@@ -137,10 +163,36 @@ def change_sentences(
         was, will = permitted(before[org.pk]), permitted(after[org.pk])
         lost, gained = was - will, will - was
         if lost:
-            what = "your record" if lost == everything else f"your {categories_words(lost)} records"
+            what = "your record" if not will else f"your {categories_words(lost)} records"
             own = " (it will still see what it holds itself)" if org.pk in holders else ""
             lines.append(f"From now on, {org.name} will not be able to see {what}{suffix}{own}.")
         if gained:
             what = "your whole record" if will == everything else f"your {categories_words(gained)} records"
             lines.append(f"From now on, {org.name} will be able to see {what}{suffix}.")
+    return lines
+
+
+# --- What a "do not share" choice risks -----------------------------------------------
+
+# The kinds of organisation that may treat the patient in an emergency, and the category
+# in which allergies and medicines are recorded (general health).
+EMERGENCY_KINDS = (OrganisationKind.AMBULANCE, OrganisationKind.ACUTE_TRUST, OrganisationKind.GP_PRACTICE)
+
+
+def emergency_risks(
+    organisations: Iterable[Organisation],
+    before: Mapping[int, Mapping[str, CategoryRuling]],
+    after: Mapping[int, Mapping[str, CategoryRuling]],
+) -> list[str]:
+    """For each organisation that may treat the patient in an emergency and would stop
+    seeing their allergies and medicines, one sentence saying so."""
+    lines = []
+    for org in organisations:
+        if org.kind not in EMERGENCY_KINDS:
+            continue
+        if Category.GENERAL in permitted(before[org.pk]) and Category.GENERAL not in permitted(after[org.pk]):
+            lines.append(
+                f"If you needed urgent care, staff at {org.name} would not see your allergies or the "
+                "medicines you take, unless the organisation holds them itself."
+            )
     return lines

@@ -35,6 +35,11 @@ SNOMED_CATEGORY = {
     "191736004": Category.MENTAL_HEALTH,  # obsessive-compulsive disorder
     "69322001": Category.MENTAL_HEALTH,  # psychotic disorder
     "74732009": Category.MENTAL_HEALTH,  # mental disorder
+    # assisted conception (HFE Act 1990 s.33A)
+    "58533008": Category.ASSISTED_CONCEPTION,  # artificial insemination
+    "304023008": Category.ASSISTED_CONCEPTION,  # in vitro fertilisation
+    # gender identity (Gender Recognition Act 2004 s.22)
+    "93461009": Category.GENDER_IDENTITY,  # gender dysphoria
     # sexual health
     "105629000": Category.SEXUAL_HEALTH,  # chlamydial infection
     "15628003": Category.SEXUAL_HEALTH,  # gonorrhoea
@@ -45,6 +50,9 @@ SNOMED_CATEGORY = {
 ICD10_SYSTEMS = {"http://hl7.org/fhir/sid/icd-10", "http://hl7.org/fhir/sid/icd-10-uk"}
 
 # ICD-10 A50-A64 (infections with a predominantly sexual mode of transmission), B20-B24 (HIV)
+# Z31 procreative management: .1 artificial insemination, .2 in vitro fertilisation,
+# .3 other assisted fertilisation methods (written Z31.2 or Z312).
+ICD10_ASSISTED_CONCEPTION = frozenset("123")
 ICD10_SEXUAL_HEALTH = frozenset({f"A{n}" for n in range(50, 65)} | {f"B{n}" for n in range(20, 25)})
 
 OWNER_KIND_CATEGORY = {
@@ -198,6 +206,22 @@ def _codings(resource: dict):
                 yield from (c for c in concept.get("coding") or () if isinstance(c, dict))
 
 
+# Security label codes a sender uses to mark information about a third party (someone
+# other than the patient). HL7 has no code for it; these are the ones the portal reads.
+THIRD_PARTY_LABELS = frozenset({"THIRDPARTY", "3RDPARTY", "third_party"})
+
+
+def third_party(resource: dict) -> bool:
+    """Whether the sender labelled the item as information about someone else."""
+    meta = resource.get("meta")
+    if not isinstance(meta, dict):
+        return False
+    return any(
+        isinstance(label, dict) and label.get("code") in THIRD_PARTY_LABELS
+        for label in meta.get("security") or ()
+    )
+
+
 def category(resource: dict, owner_kind: str) -> str:
     """The sensitivity category: an explicit security label wins, then a sensitive code,
     then the kind of organisation that owns the item, else general."""
@@ -211,6 +235,10 @@ def category(resource: dict, owner_kind: str) -> str:
         if system == SNOMED and code in SNOMED_CATEGORY:
             return SNOMED_CATEGORY[code]
         if system in ICD10_SYSTEMS:
+            if code[:3] == "F64":  # gender identity disorders, before the rest of F
+                return Category.GENDER_IDENTITY
+            if code[:3] == "Z31" and code.replace(".", "")[3:4] in ICD10_ASSISTED_CONCEPTION:
+                return Category.ASSISTED_CONCEPTION
             if code.startswith("F"):
                 return Category.MENTAL_HEALTH
             if code[:3] in ICD10_SEXUAL_HEALTH:

@@ -511,6 +511,7 @@ class NewEntry:
         "patient_id",
         "resource_type",
         "subject_ref",
+        "third_party",
         "version",
     )
 
@@ -584,6 +585,7 @@ ENTRY_COLUMNS = [
     "patient",
     "subject_ref",
     "category",
+    "third_party",
     "clinical_status",
     "entered_in_error",
     "display",
@@ -610,6 +612,7 @@ UPDATED_FIELDS = [
     "patient",
     "subject_ref",
     "category",
+    "third_party",
     "clinical_status",
     "entered_in_error",
     "display",
@@ -623,6 +626,7 @@ UPDATED_FIELDS = [
 
 def apply_columns(entry: RecordEntry | NewEntry, item: Checked, resource: dict, owner_kind: str) -> None:
     entry.category = columns.category(resource, owner_kind)
+    entry.third_party = columns.third_party(resource)
     entry.clinical_status = columns.clinical_status(resource)
     entry.entered_in_error = columns.is_entered_in_error(resource)
     entry.display = columns.display_text(resource)

@@ -31,6 +31,8 @@ class Category(models.TextChoices):
     SEXUAL_HEALTH = "sexual_health", "Sexual health"
     SOCIAL_CARE = "social_care", "Social care"
     SAFEGUARDING = "safeguarding", "Safeguarding"
+    ASSISTED_CONCEPTION = "assisted_conception", "Assisted conception"
+    GENDER_IDENTITY = "gender_identity", "Gender identity"
 
 
 class Organisation(models.Model):
@@ -185,6 +187,9 @@ class RecordEntry(models.Model):
     )
     subject_ref = models.CharField(max_length=140, blank=True)
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.GENERAL)
+    # Information about someone other than the patient (a relative, a person who raised a
+    # concern), as the sender labelled it: held from the patient until the holder reviews it.
+    third_party = models.BooleanField(default=False)
     clinical_status = models.CharField(max_length=40, blank=True)
     entered_in_error = models.BooleanField(default=False)
     display = models.CharField(max_length=255, blank=True)

@@ -106,6 +106,9 @@ PATIENTS = {"A": "9434765919", "B": "9990000018"}
 PATIENT_REF = {"A": "Patient/pa", "B": "Patient/pb"}
 TYPES = ("Condition", "Observation")
 CATEGORIES = ("general", "mental_health", "sexual_health", "social_care", "safeguarding")
+# Kept to their holder unless the patient shares the category by name (the deployment's
+# default table, settings.CATEGORIES_KEPT_TO_HOLDER).
+KEPT_TO_HOLDER = frozenset({"sexual_health", "safeguarding"})
 BREAK_GLASS = timedelta(minutes=60)
 
 # How an item says what it is: (meta.security label, code system, code). The category
@@ -243,8 +246,15 @@ class Model:
                 (1, ("network", None, "")),
             ]
             found = [(level, in_force[key]) for level, key in levels if key in in_force]
+            if cat in KEPT_TO_HOLDER:
+                # Shared only by a choice naming the category; a general "no" still counts.
+                named = [(lv, in_force[key]) for lv, key in levels if key in in_force and key[2] == cat]
+                generic_denies = [
+                    (lv, "deny") for lv, key in levels if not key[2] and in_force.get(key) == "deny"
+                ]
+                found = named + generic_denies
             if not found:
-                permitted = self.consent_model == "opt-out"
+                permitted = self.consent_model == "opt-out" and cat not in KEPT_TO_HOLDER
             else:
                 top = max(level for level, _ in found)
                 permitted = "deny" not in {d for level, d in found if level == top}
@@ -261,7 +271,9 @@ class Model:
         if viewer.kind in ("patient", "token", "link"):
             if viewer.patient != patient or not self.live(viewer):
                 return set()
-            shown = [i for i in record if not i.withholdings]
+            # Withheld items, and safeguarding items (held until the holder reviews them,
+            # which no sequence does), are kept from the patient and all who read as them.
+            shown = [i for i in record if not i.withholdings and i.current.category != "safeguarding"]
         elif viewer.kind in ("clinician", "system"):
             if self.glass_open(viewer, patient):
                 shown = record
@@ -1045,6 +1057,13 @@ class PortalMachine(RuleBasedStateMachine):
                 response = client.get(url)
             assert response.status_code < 500, f"a share link answered {response.status_code}"
             expected = self.model.current(self.model.visible(viewer, viewer.patient))
+            # A link carries the categories the patient ticked: all but those kept to their
+            # holder, as the form offers them.
+            expected = {
+                (fid, n)
+                for fid, n in expected
+                if self.model.items[fid].current.category not in KEPT_TO_HOLDER
+            }
             if viewer.scope == "summary":
                 # Problems (and other kinds without results) and the ten newest results.
                 results = sorted(
@@ -1195,7 +1214,8 @@ def every_read_agrees(machine: PortalMachine) -> int:
 @pytest.mark.django_db
 def test_a_relabelled_items_earlier_version_follows_its_own_category(long_sessions):
     """Found by CI's random sequences: a mental health service's item relabelled sexual
-    health, for a patient who shares everything with the hospital except mental health.
+    health, for a patient who shares everything with the hospital except mental health (and
+    shares sexual health by name, as a category kept to its holder needs).
     The hospital sees the item now, but not its mental health version, on every channel,
     before and after a clinician there breaks glass (which shows it, while it lasts)."""
     with time_machine.travel(T0, tick=False) as traveller:
@@ -1209,6 +1229,15 @@ def test_a_relabelled_items_earlier_version_follows_its_own_category(long_sessio
             machine.new_item("acute", "A", "Condition", (None, SNOMED, "38341003"))
             machine.choose_at_one_level(
                 patient="A", org="acute", category="mental_health", for_org="permit", until_days=None
+            )
+            # Sexual health is kept to its holder unless shared by name: the patient does.
+            machine.choose(
+                patient="A",
+                scope="category",
+                org=None,
+                category="sexual_health",
+                decision="permit",
+                until_days=None,
             )
             machine.amend(fid=held, coding=("HIV", SNOMED, "38341003"))
             hospital = machine.viewer("system_acute")

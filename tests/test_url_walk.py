@@ -26,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
@@ -60,7 +61,7 @@ CLINICAL_COLUMNS = re.compile(r'(?:"\w+"|\b[A-Z]\d+)\."(json|display)"')
 # is in the tests: ADMIN_ENABLED follows DEBUG). A new route changes these numbers on
 # purpose: add it to this walk (a value in BY_GROUP or SPECIFIC if it takes one) and to
 # the model-based access test.
-PORTAL_PATTERN_COUNT = 120
+PORTAL_PATTERN_COUNT = 127
 ADMIN_PATTERN_COUNT = 82
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -113,6 +114,7 @@ BY_GROUP: dict[str, Value] = {
     "token": lambda w, s: w.values["token"],
     "kind": lambda w, s: "problems",
     "step": lambda w, s: "start_review",
+    "decision": lambda w, s: "release",
     "rest": lambda w, s: "nope",  # lower case: no resource type, so only the catch-all
     "object_id": lambda w, s: "1",
     "content_type_id": lambda w, s: "1",
@@ -347,7 +349,7 @@ PATIENT_QUERIES = [
 # What an IG officer may read of any patient: consent and audit metadata, never content.
 IG_READS_ANY = ("ig:", "fhir:consent-read", "/fhir/Consent?", "/fhir/AuditEvent?")
 # The patterns whose path names a patient's record (a patient, an item, a request).
-SUBJECT_PATTERN_COUNT = 20
+SUBJECT_PATTERN_COUNT = 22
 
 
 def shape_of(response, subject: Subject) -> tuple:
@@ -496,7 +498,40 @@ def run_daily_deadline_sweep(world: World, tmp_path: Path) -> None:
         assert daily_deadline_sweep.delay().get() is None  # once a day
 
 
+def run_access_alert_scan(world: World, tmp_path: Path) -> None:
+    from accounts.models import AccessAlertPreference
+    from consent.policy import actor_for, open_record
+    from consent.tasks import access_alert_scan
+
+    AccessAlertPreference.objects.update_or_create(
+        patient=world.pa,
+        defaults={"mode": "each_time", "changed_at": timezone.now() - timedelta(days=1)},
+    )
+    open_record(actor_for(world.users["clin_owner"]), world.pa.pk).read()
+    assert access_alert_scan.delay().get()["alerts"] >= 1
+    assert access_alert_scan.delay().get()["alerts"] == 0  # each look once
+    for note in Notification.objects.filter(kind=Notification.Kind.ACCESS):
+        assert A_TEXT not in note.body
+
+
+def run_daily_access_digest(world: World, tmp_path: Path) -> None:
+    from accounts.models import AccessAlertPreference, AccessDigestSent
+    from consent.policy import actor_for, open_record
+    from consent.tasks import daily_access_digest
+
+    AccessAlertPreference.objects.update_or_create(patient=world.pa, defaults={"mode": "daily"})
+    open_record(actor_for(world.users["clin_owner"]), world.pa.pk).read()
+    with override_settings(ACCESS_DIGEST_HOUR=0), time_machine.travel(timezone.now() + timedelta(days=1)):
+        assert daily_access_digest.delay().get() == {"digests": 1}
+        assert daily_access_digest.delay().get() is None  # once a day
+    assert AccessDigestSent.objects.filter(patient=world.pa).count() == 1
+    for note in Notification.objects.filter(kind=Notification.Kind.ACCESS):
+        assert A_TEXT not in note.body
+
+
 TASK_RUNS = {
+    "consent.tasks.access_alert_scan": run_access_alert_scan,
+    "consent.tasks.daily_access_digest": run_daily_access_digest,
     "accuracy.tasks.deadline_sweep": run_deadline_sweep,
     "accuracy.tasks.daily_deadline_sweep": run_daily_deadline_sweep,
     "accounts.tasks.outbox_sweep": run_outbox_sweep,

@@ -243,6 +243,7 @@ def test_the_record_shows_every_shared_item_with_its_owner_date_and_status(clien
     assert "20 August 2024" in html
     assert '<strong class="nhsuk-tag nhsuk-tag--purple">Mental health</strong>' in html
     assert "Some of this patient's record is not shared" not in html
+    assert "Sensitive records (such as sexual health and safeguarding) stay with the organisation" in html
     assert_no_nhs_number_in_addresses(response)
 
 

@@ -48,7 +48,13 @@ def exported(patient, **kwargs) -> dict:
 
 
 def nested(resource) -> list[dict]:
-    return resource["provision"].get("provision", [])
+    """The patient's own choices: the nested provisions with a period (the deployment's
+    categories kept to their holder have none)."""
+    return [p for p in resource["provision"].get("provision", []) if "period" in p]
+
+
+def kept_by_deployment(resource) -> list[dict]:
+    return [p for p in resource["provision"].get("provision", []) if "period" not in p]
 
 
 def ods_codes(provision) -> list[str]:
@@ -81,6 +87,20 @@ def test_a_patient_without_choices_gets_the_deployment_default(patient, settings
     assert resource["provision"]["type"] == "permit"
     assert resource["provision"]["purpose"][0]["code"] == "TREAT"
     assert nested(resource) == []
+    # The categories kept to their holder are exceptions to the default: denied until the
+    # patient shares them by name.
+    kept = kept_by_deployment(resource)
+    assert [(p["type"], categories(p)[0], labels(p)) for p in kept] == [
+        ("deny", "sexual_health", ["SEX"]),
+        ("deny", "safeguarding", ["SDV"]),
+        ("deny", "assisted_conception", ["SEX"]),
+        ("deny", "gender_identity", ["SEX"]),
+    ]
+
+
+def test_an_opt_in_deployment_lists_no_kept_categories_as_everything_is_denied(patient, settings):
+    settings.CONSENT_MODEL = "opt-in"
+    assert kept_by_deployment(exported(patient)) == []
 
 
 def test_the_top_level_provision_follows_the_consent_model(patient, choose, hospital, settings):

@@ -6,7 +6,7 @@ The record of patient A holds four entries:
   o-gen  owned by O (the GP practice), general
   o-mh   owned by O, mental health
   x-gen  owned by X (the hospital), general
-  x-sex  owned by X, sexual health
+  x-sex  owned by X, sexual health: a category kept to its holder by default
 Organisation P always has an explicit "share with P" choice; D is the organisation a
 state may deny; the clinician at D is the one who may break the glass.
 """
@@ -114,6 +114,23 @@ def apply_state(world, state):
             until=now - timedelta(minutes=1),
         )
         choice.save()
+    elif state == "sexual_health_shared_with_p":
+        ConsentChoice.objects.create(
+            patient=pa,
+            scope=Scope.ORGANISATION_CATEGORY,
+            organisation=orgs["P"],
+            category="sexual_health",
+            decision=Decision.PERMIT,
+        )
+    elif state == "sexual_health_shared":
+        ConsentChoice.objects.create(
+            patient=pa, scope=Scope.CATEGORY, category="sexual_health", decision=Decision.PERMIT
+        )
+        ConsentChoice.objects.create(
+            patient=pa, scope=Scope.ORGANISATION, organisation=orgs["D"], decision=deny
+        )
+    elif state == "network_shared":
+        ConsentChoice.objects.create(patient=pa, scope=Scope.NETWORK, decision=Decision.PERMIT)
     elif state in ("withdrawn", "bg_open", "bg_lapsed"):
         ConsentChoice.objects.create(patient=pa, scope=Scope.NETWORK, decision=deny)
     if state in ("bg_open", "bg_lapsed"):
@@ -129,20 +146,39 @@ def apply_state(world, state):
         )
 
 
-WITHDRAWN = {"clin_owner": {"o-gen", "o-mh"}, "clin_perm": ALL, "system_p": ALL, "clin_denied": NOT_FOUND}
+# x-sex is sexual health, a category kept to its holder (X) by default: only a choice
+# naming the category shares it; "share with P" or sharing everything does not.
+NO_SEX = ALL - {"x-sex"}
+WITHDRAWN = {
+    "clin_owner": {"o-gen", "o-mh"},
+    "clin_perm": NO_SEX,
+    "system_p": NO_SEX,
+    "clin_denied": NOT_FOUND,
+}
 EXPECTED = {
-    "default": {"clin_owner": ALL, "clin_perm": ALL, "clin_denied": ALL, "system_p": ALL},
-    "org_denied": {"clin_owner": ALL, "clin_perm": ALL, "clin_denied": NOT_FOUND, "system_p": ALL},
+    "default": {"clin_owner": NO_SEX, "clin_perm": NO_SEX, "clin_denied": NO_SEX, "system_p": NO_SEX},
+    "org_denied": {"clin_owner": NO_SEX, "clin_perm": NO_SEX, "clin_denied": NOT_FOUND, "system_p": NO_SEX},
     "category_denied": {
-        "clin_owner": ALL,  # O owns o-mh
-        "clin_perm": {"o-gen", "x-gen", "x-sex"},  # "share with P" and "not mental health" tie: deny wins
-        "clin_denied": {"o-gen", "x-gen", "x-sex"},
-        "system_p": {"o-gen", "x-gen", "x-sex"},
+        "clin_owner": NO_SEX,  # O owns o-mh
+        "clin_perm": {"o-gen", "x-gen"},  # "share with P" and "not mental health" tie: deny wins
+        "clin_denied": {"o-gen", "x-gen"},
+        "system_p": {"o-gen", "x-gen"},
     },
-    "expired": {"clin_owner": ALL, "clin_perm": ALL, "clin_denied": ALL, "system_p": ALL},
+    "expired": {"clin_owner": NO_SEX, "clin_perm": NO_SEX, "clin_denied": NO_SEX, "system_p": NO_SEX},
     "withdrawn": WITHDRAWN,
-    "bg_open": {**WITHDRAWN, "clin_denied": ALL},
+    "bg_open": {**WITHDRAWN, "clin_denied": ALL},  # emergency access sees every category
     "bg_lapsed": WITHDRAWN,
+    # The patient shares sexual health with P by name: P alone sees it.
+    "sexual_health_shared_with_p": {
+        "clin_owner": NO_SEX,
+        "clin_perm": ALL,
+        "clin_denied": NO_SEX,
+        "system_p": ALL,
+    },
+    # The patient shares sexual health with every organisation, but not with D at all.
+    "sexual_health_shared": {"clin_owner": ALL, "clin_perm": ALL, "clin_denied": NOT_FOUND, "system_p": ALL},
+    # Sharing everything with the network does not reach a category kept to its holder.
+    "network_shared": {"clin_owner": NO_SEX, "clin_perm": NO_SEX, "clin_denied": NO_SEX, "system_p": NO_SEX},
 }
 ALWAYS = {"patient_a": ALL, "patient_b": NOT_FOUND, "ig": NOT_FOUND, "anonymous": NOT_FOUND}
 ROLES = [*ALWAYS, "clin_owner", "clin_perm", "clin_denied", "system_p"]
@@ -207,7 +243,7 @@ def test_opt_in_shares_nothing_until_the_patient_grants_it(world, settings):
     settings.CONSENT_MODEL = "opt-in"
     assert visible(world, "clin_denied") == NOT_FOUND
     assert visible(world, "clin_owner") == {"o-gen", "o-mh"}
-    assert visible(world, "clin_perm") == ALL  # the explicit "share with P"
+    assert visible(world, "clin_perm") == NO_SEX  # "share with P" (sexual health stays with X)
     ConsentChoice.objects.create(
         patient=world["pa"], scope=Scope.CATEGORY, category="general", decision=Decision.PERMIT
     )
@@ -239,7 +275,7 @@ def test_a_later_choice_replaces_an_earlier_one_and_default_withdraws_it(world):
     ConsentChoice.objects.create(
         patient=pa, scope=Scope.ORGANISATION, organisation=orgs["D"], decision=Decision.DEFAULT
     )
-    assert visible(world, "clin_denied") == ALL
+    assert visible(world, "clin_denied") == NO_SEX
     assert ConsentChoice.objects.filter(patient=pa).count() == 3  # history kept
 
 
@@ -253,7 +289,7 @@ def test_an_owner_can_withhold_an_item_from_the_patient_with_a_reason(world):
         reason="Would cause serious harm if read before the appointment",
     )
     assert visible(world, "patient_a") == ALL - {"o-mh"}
-    assert visible(world, "clin_owner") == ALL  # clinicians still see it
+    assert visible(world, "clin_owner") == NO_SEX  # clinicians still see it
     release_withholding(actor=actor(world, "clin_owner"), withholding=held)
     assert visible(world, "patient_a") == ALL
 
@@ -306,7 +342,10 @@ def test_every_read_and_every_refusal_is_audited_with_what_was_shown(world):
     permit, deny = AuditEvent.objects.filter(seq__gt=before).order_by("seq")
     assert (permit.action, permit.outcome, permit.organisation.ods_code) == ("record.read", "permit", "RP200")
     assert permit.patient == world["pa"]
-    assert len(permit.entries) == world["pa"].entries.filter(owner__ods_code__in=["A10001", "RX100"]).count()
+    shown = (
+        world["pa"].entries.filter(owner__ods_code__in=["A10001", "RX100"]).exclude(category="sexual_health")
+    )
+    assert len(permit.entries) == shown.count()
     assert permit.purpose == "direct-care"
     assert (deny.outcome, deny.organisation.ods_code) == ("deny", "RD300")
     assert deny.entries == []

@@ -49,7 +49,9 @@ def test_a_patient_reports_a_mistake_and_records_their_disagreement(
     page.get_by_role("button", name="Report something wrong with this item").click()
     page.wait_for_url("**/correct/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Report something wrong with this item")
-    expect(page.locator("#correction-form")).to_contain_text("It says now: Hypertensive disorder")
+    expect(page.locator("#correction-form")).to_contain_text(
+        "It says now: High blood pressure (recorded as “Hypertensive disorder”)"
+    )
     accessible("form")
 
     # Sent with nothing filled in: the error summary names every question and links to it.

@@ -64,7 +64,9 @@ def test_a_patient_checks_and_changes_who_can_see_their_record(
     page.wait_for_url(live_server.url + "/sharing/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Who can see my record")
     who = page.locator("#who-can-see")
-    expect(who).to_contain_text("Northbridge Ambulance Service can see everything on your record.")
+    expect(who).to_contain_text(
+        "Northbridge Ambulance Service can see everything except your sensitive records."
+    )
     expect(who).to_contain_text("City Mind Partnership cannot see your record.")
     expect(page.locator("#emergency-access")).to_be_visible()
     assert axe_violations() == []

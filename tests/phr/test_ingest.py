@@ -542,6 +542,11 @@ def test_malformed_structures_are_rejected_or_refused_never_crash(gp):
         ("A56.0", Category.SEXUAL_HEALTH),
         ("B20", Category.SEXUAL_HEALTH),
         ("J45", Category.GENERAL),
+        ("F64.0", Category.GENDER_IDENTITY),  # before the rest of chapter F
+        ("F640", Category.GENDER_IDENTITY),
+        ("Z31.2", Category.ASSISTED_CONCEPTION),
+        ("Z311", Category.ASSISTED_CONCEPTION),
+        ("Z31.4", Category.GENERAL),  # procreative investigation, not assisted conception
     ],
 )
 def test_icd10_chapters_mark_mental_and_sexual_health(code, expected):
@@ -551,6 +556,35 @@ def test_icd10_chapters_mark_mental_and_sexual_health(code, expected):
         "resourceType": "Condition",
         "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code}]},
     }
+    assert category(resource, "gp_practice") == expected
+
+
+@pytest.mark.parametrize(
+    ("coding", "security", "expected"),
+    [
+        ({"system": "http://snomed.info/sct", "code": "93461009"}, None, Category.GENDER_IDENTITY),
+        ({"system": "http://snomed.info/sct", "code": "58533008"}, None, Category.ASSISTED_CONCEPTION),
+        ({"system": "http://snomed.info/sct", "code": "304023008"}, None, Category.ASSISTED_CONCEPTION),
+        (
+            {"system": "http://snomed.info/sct", "code": "38341003"},
+            "assisted_conception",
+            Category.ASSISTED_CONCEPTION,
+        ),
+        (
+            {"system": "http://snomed.info/sct", "code": "38341003"},
+            "gender_identity",
+            Category.GENDER_IDENTITY,
+        ),
+    ],
+)
+def test_assisted_conception_and_gender_identity_are_classified_from_codes_and_labels(
+    coding, security, expected
+):
+    from phr.columns import category
+
+    resource = {"resourceType": "Condition", "code": {"coding": [coding]}}
+    if security:
+        resource["meta"] = {"security": [{"code": security}]}
     assert category(resource, "gp_practice") == expected
 
 

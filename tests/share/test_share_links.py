@@ -26,6 +26,8 @@ pytestmark = pytest.mark.django_db
 LINKS = reverse("share:links")
 NEW = reverse("share:new")
 PASSCODE = "holiday-2026"
+# What the page ticks by default: every category but those kept to their holder.
+DEFAULT_CATEGORIES = ["general", "mental_health", "social_care"]
 
 
 @pytest.fixture
@@ -104,7 +106,16 @@ def shared_items(response) -> str:
 
 
 def test_a_patient_makes_a_link_and_sees_it_once_with_a_qr_code(as_ada, ada):
-    response = as_ada.post(NEW, {"label": "For my holiday", "scope": "full", "days": "10", "passcode": ""})
+    response = as_ada.post(
+        NEW,
+        {
+            "label": "For my holiday",
+            "scope": "full",
+            "days": "10",
+            "passcode": "",
+            "categories": DEFAULT_CATEGORIES,
+        },
+    )
     assert response.status_code == 200
     body = response.content.decode()
     link = ShareLink.objects.get()
@@ -362,7 +373,16 @@ def test_views_appear_in_the_patients_access_log(client, as_ada, ada_user):
 
 
 def test_no_nhs_number_or_record_id_in_any_share_address(as_ada, ada, ada_user):
-    response = as_ada.post(NEW, {"label": "x", "scope": "summary", "days": "3", "passcode": PASSCODE})
+    response = as_ada.post(
+        NEW,
+        {
+            "label": "x",
+            "scope": "summary",
+            "days": "3",
+            "passcode": PASSCODE,
+            "categories": DEFAULT_CATEGORIES,
+        },
+    )
     addresses = re.findall(r'(?:href|action)="([^"]+)"', response.content.decode())
     addresses += re.findall(r'(?:href|action)="([^"]+)"', as_ada.get(LINKS).content.decode())
     for address in addresses:

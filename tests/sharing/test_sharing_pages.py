@@ -24,8 +24,7 @@ from consent.policy import (
     permitted_entries,
 )
 from consent.services import change_consent, declare_break_glass, withhold_from_patient
-from phr.models import Category, Organisation, OrganisationKind, Patient
-from tests.clinician.network import build_record
+from phr.models import Category, Organisation, Patient
 from tests.personas import ClinicianFactory, IGOfficerFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,29 +35,6 @@ CONFIRM = reverse("sharing:confirm")
 HISTORY = reverse("sharing:history")
 FHIR = reverse("sharing:consent_fhir")
 LOG = reverse("sharing:access_log")
-
-
-@pytest.fixture
-def ambulance(db):
-    return Organisation.objects.create(
-        ods_code="RYA", name="Northbridge Ambulance Service", kind=OrganisationKind.AMBULANCE
-    )
-
-
-@pytest.fixture
-def ada(gp, hospital, mental_health_trust, ambulance) -> Patient:
-    return build_record(gp, hospital)
-
-
-@pytest.fixture
-def ada_user(ada):
-    return PatientUserFactory(email="ada@example.com", patient=ada)
-
-
-@pytest.fixture
-def signed_in(client, ada_user):
-    client.force_login(ada_user)
-    return client
 
 
 def choose(user, patient, scope, decision, **kwargs):
@@ -80,14 +56,40 @@ def future_day() -> date:
 # --- Who can see my record: one sentence per organisation --------------------------------
 
 
-def test_by_default_every_organisation_sees_everything(signed_in):
+def test_by_default_every_organisation_sees_everything_but_the_sensitive_records(signed_in):
     said = sentences(signed_in)
+    holds = " It also sees everything it holds itself."
     assert said == {
-        "City Mind Partnership": "City Mind Partnership can see everything on your record.",
-        "City Teaching Hospitals": "City Teaching Hospitals can see everything on your record.",
-        "Northbridge Ambulance Service": "Northbridge Ambulance Service can see everything on your record.",
-        "Riverside Surgery": "Riverside Surgery can see everything on your record.",
+        "City Mind Partnership": "City Mind Partnership can see everything except your sensitive records.",
+        "City Teaching Hospitals": "City Teaching Hospitals can see everything except your sensitive records."
+        + holds,
+        "Northbridge Ambulance Service": "Northbridge Ambulance Service can see everything except your "
+        "sensitive records.",
+        "Riverside Surgery": "Riverside Surgery can see everything except your sensitive records." + holds,
     }
+    page = signed_in.get(WHO).content.decode()
+    assert (
+        "Your sensitive records (sexual health, safeguarding, assisted conception (fertility treatment) and "
+        "gender identity) stay with the organisation that holds them unless you choose to share them."
+    ) in page
+
+
+def test_sharing_a_sensitive_category_by_name_shares_it(signed_in, ada, ada_user, ambulance):
+    for category in ("sexual_health", "safeguarding", "assisted_conception", "gender_identity"):
+        choose(ada_user, ada, Scope.CATEGORY, Decision.PERMIT, category=category)
+    choose(
+        ada_user,
+        ada,
+        Scope.ORGANISATION_CATEGORY,
+        Decision.DENY,
+        organisation=ambulance,
+        category="safeguarding",
+    )
+    said = sentences(signed_in)
+    assert said["City Mind Partnership"] == "City Mind Partnership can see everything on your record."
+    assert said["Northbridge Ambulance Service"] == (
+        "Northbridge Ambulance Service can see everything except your safeguarding records."
+    )
 
 
 def test_a_refused_organisation_sees_only_what_it_holds_or_nothing(
@@ -98,17 +100,21 @@ def test_a_refused_organisation_sees_only_what_it_holds_or_nothing(
     said = sentences(signed_in)
     assert said["City Teaching Hospitals"] == "City Teaching Hospitals can see only what it holds itself."
     assert said["Northbridge Ambulance Service"] == "Northbridge Ambulance Service cannot see your record."
-    assert said["Riverside Surgery"] == "Riverside Surgery can see everything on your record."
+    assert said["Riverside Surgery"] == (
+        "Riverside Surgery can see everything except your sensitive records. "
+        "It also sees everything it holds itself."
+    )
 
 
 def test_a_refused_category_is_named_for_every_organisation(signed_in, ada, ada_user):
     choose(ada_user, ada, Scope.CATEGORY, Decision.DENY, category=Category.MENTAL_HEALTH)
     said = sentences(signed_in)
     assert said["Northbridge Ambulance Service"] == (
-        "Northbridge Ambulance Service can see everything except your mental health records."
+        "Northbridge Ambulance Service can see everything except your mental health records "
+        "and your sensitive records."
     )
     assert said["Riverside Surgery"] == (
-        "Riverside Surgery can see everything except your mental health records. "
+        "Riverside Surgery can see everything except your mental health records and your sensitive records. "
         "It also sees everything it holds itself."
     )
 
@@ -132,21 +138,31 @@ def test_a_category_at_one_organisation_changes_only_that_organisation(signed_in
     )
     said = sentences(signed_in)
     assert said["Northbridge Ambulance Service"] == (
-        "Northbridge Ambulance Service can see everything except your mental health "
-        "and sexual health records."
+        "Northbridge Ambulance Service can see everything except your mental health records "
+        "and your sensitive records."
     )
-    assert said["City Mind Partnership"] == "City Mind Partnership can see everything on your record."
+    assert (
+        said["City Mind Partnership"]
+        == "City Mind Partnership can see everything except your sensitive records."
+    )
 
 
 def test_network_off_with_one_organisation_permitted(signed_in, ada, ada_user, mental_health_trust):
     choose(ada_user, ada, Scope.NETWORK, Decision.DENY)
     choose(ada_user, ada, Scope.ORGANISATION, Decision.PERMIT, organisation=mental_health_trust)
     said = sentences(signed_in)
-    assert said["City Mind Partnership"] == "City Mind Partnership can see everything on your record."
+    # "Share your record with City Mind" does not reach the categories kept to their holder.
+    assert (
+        said["City Mind Partnership"]
+        == "City Mind Partnership can see everything except your sensitive records."
+    )
     assert said["Riverside Surgery"] == "Riverside Surgery can see only what it holds itself."
     assert said["Northbridge Ambulance Service"] == "Northbridge Ambulance Service cannot see your record."
     rows = {row.organisation.name: row for row in signed_in.get(WHO).context["rows"]}
-    assert rows["City Mind Partnership"].because == ["Share your record with City Mind Partnership"]
+    assert rows["City Mind Partnership"].because == [
+        "Do not share your record across the network",  # still decides the sensitive records
+        "Share your record with City Mind Partnership",
+    ]
     assert rows["Riverside Surgery"].because == ["Do not share your record across the network"]
 
 
@@ -186,7 +202,7 @@ def test_an_expired_choice_no_longer_counts(signed_in, ada, ada_user, ambulance)
     with time_machine.travel(start + timedelta(days=3), tick=False):
         signed_in.force_login(ada_user)  # the session timed out meanwhile
         assert sentences(signed_in)["Northbridge Ambulance Service"] == (
-            "Northbridge Ambulance Service can see everything on your record."
+            "Northbridge Ambulance Service can see everything except your sensitive records."
         )
 
 
@@ -296,8 +312,28 @@ def test_the_form_leads_to_a_confirmation_in_plain_words(signed_in, ambulance):
         "From now on, Northbridge Ambulance Service will not be able to see your mental health records, "
         f"until 1 March {future_day().year}." in body
     )
-    assert "Riverside Surgery can see everything on your record." in body  # unchanged, listed after
+    assert (
+        "Riverside Surgery can see everything except your sensitive records." in body
+    )  # unchanged, listed after
     assert ConsentChoice.objects.count() == 0
+
+
+def test_hiding_allergies_and_medicines_from_an_emergency_service_says_what_it_risks(signed_in, ambulance):
+    """Issue 12 part 7: the confirmation names the risk and explains emergency access."""
+    body = signed_in.post(
+        CONFIRM, form_data(scope="organisation", organisation=ambulance.pk, category="", step="review")
+    ).content.decode()
+    assert 'id="emergency-risks"' in body
+    assert (
+        "If you needed urgent care, staff at Northbridge Ambulance Service would not see your allergies or "
+        "the medicines you take" in body
+    )
+    assert "a clinician can use emergency access to open your whole record for a short time" in body
+
+
+def test_hiding_only_mental_health_risks_nothing_in_an_emergency(signed_in, ambulance):
+    body = signed_in.post(CONFIRM, form_data(organisation=ambulance.pk, step="review")).content.decode()
+    assert 'id="emergency-risks"' not in body
 
 
 def test_confirming_saves_exactly_one_choice_with_the_values(signed_in, ada, ada_user, ambulance):
@@ -609,7 +645,7 @@ def test_the_log_is_paginated(signed_in, ada, hospital):
 def test_the_access_log_answers_extreme_dates(client, db):
     from django.urls import reverse
 
-    from phr.models import Organisation, Patient
+    from phr.models import Patient
 
     Organisation.objects.create(ods_code="X1", name="X")
     patient = Patient.objects.create(nhs_number="9990000018")

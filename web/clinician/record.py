@@ -28,7 +28,7 @@ from accuracy.record_display import (
     type_name,
 )
 from accuracy.services import disputed_entry_ids
-from consent.policy import Action, NotFound, decide, open_record
+from consent.policy import Action, NotFound, categories_kept_to_holder, decide, open_record
 from consent.policy import find_patient as patient_by_id
 from consent.services import InvalidChange, declare_break_glass, end_break_glass
 from consent.web import request_actor
@@ -153,6 +153,7 @@ def record(request, patient_id):
             detail={"page": page.number, **query},
         )
     decision = access.decision
+    hidden = set(Category.values) - set(decision.categories)
     return render(
         request,
         "clinician/record.html",
@@ -172,9 +173,9 @@ def record(request, patient_id):
             "moved_away": access.moved_away(),
             # The policy's own answer: which categories this organisation may see. Whether
             # any withheld items exist is not asked, since asking would disclose it.
-            "partly_withheld": (
-                decision.break_glass is None and set(decision.categories) != set(Category.values)
-            ),
+            "partly_withheld": decision.break_glass is None and bool(hidden - categories_kept_to_holder()),
+            # Only the categories kept to their holder, as for every patient by default.
+            "sensitive_kept": decision.break_glass is None and bool(hidden & categories_kept_to_holder()),
         },
     )
 

@@ -6,6 +6,7 @@ Patients appear in these addresses only as their random UUID: never an NHS numbe
 from django.urls import path
 
 from web.clinician import record as views
+from web.clinician import reviews
 
 app_name = "clinician"
 urlpatterns = [
@@ -19,4 +20,6 @@ urlpatterns = [
         name="end_emergency_access",
     ),
     path("patients/<uuid:patient_id>/entries/<uuid:entry_id>/", views.entry, name="entry"),
+    path("reviews/", reviews.reviews, name="reviews"),
+    path("reviews/<uuid:entry_id>/<slug:decision>/", reviews.decide, name="review_decide"),
 ]

@@ -26,6 +26,7 @@ import audit
 from accounts.access import staff_required
 from accounts.models import User
 from accuracy.figures import network_figures
+from accuracy.record_check import check_figures
 from accuracy.record_display import type_name
 from audit.models import Outcome
 from consent import ig_queries as q
@@ -457,6 +458,9 @@ def corrections(request):
                 for chart_id, caption, bars, warning in charts
             ],
             "total": sum(f.received for f in rows),
+            # Checking before sharing: totals only, never a patient or what they marked.
+            "pauses_in_force": q.patients_with_a_pause(),
+            "checks": check_figures(),
         },
     )
 

@@ -50,6 +50,12 @@ def current_values(resource_type: str, resource: dict, display: str) -> dict[str
     return {path: text for path, text in found.items() if text}
 
 
+def element_initial(element: str) -> dict[str, str]:
+    """The form's starting values from a link's ?element= (at most 100 characters); the
+    form offers only the item's own parts, so an unknown one simply preselects nothing."""
+    return {"element": element[:100]} if element else {}
+
+
 class CorrectionForm(WorkflowForm):
     element = forms.ChoiceField(
         label="Which part of the item is wrong?",

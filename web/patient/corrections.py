@@ -32,6 +32,7 @@ from web.patient.correction_forms import (
     ReplyForm,
     WithdrawForm,
     current_values,
+    element_initial,
 )
 from web.patient.record import no_record_page, not_found_page, patient_record
 
@@ -145,6 +146,9 @@ def correct(request, entry_id):
         request.POST if request.method == "POST" else None,
         resource_type=entry.resource_type,
         current=current_values(entry.resource_type, display.decode(entry.json), entry.display),
+        # A link may pre-select the part that is wrong (checking the record does): a
+        # starting point on the page only, never taken from anything but the form.
+        initial=element_initial(request.GET.get("element", "")) if request.method == "GET" else None,
     )
     existing = CorrectionRequest.objects.open().filter(entry=entry).first()
     if request.method == "POST" and existing is None and form.is_valid():

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET
 
 from accuracy import record_display as display
 from accuracy.result_series import series_for
+from consent import harm_review
 from consent.policy import Action, ActorRole, NotFound, RecordAccess, open_record
 from consent.web import request_actor
 from web.clinician.banner import Banner, patient_banner
@@ -155,6 +156,8 @@ def summary(request):
             "recent": display.item_rows(recent),
             "corrections": display.correction_counts(access.patient.pk),
             "moved_away": access.moved_away(),
+            # Whether any wait, never which: "Some items are waiting for your care team".
+            "awaiting_review": harm_review.waiting_for_patient(access.patient) > 0,
         },
     )
 

@@ -25,8 +25,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 import audit
+from accounts.models import AccessAlertPreference
 from accuracy import record_display as display
-from consent import access_log, sharing_text
+from consent import access_alerts, access_log, sharing_text
 from consent.fhir import consent_resource
 from consent.models import ConsentChoice, Decision, Scope
 from consent.policy import (
@@ -424,6 +425,7 @@ def confirm(request, actor: Actor):
             "changes": sharing_text.change_sentences(
                 organisations, ruling_before, ruling_after, holders=held, until=data["until"]
             ),
+            "risks": sharing_text.emergency_risks(organisations, ruling_before, ruling_after),
             "after": [
                 sharing_text.organisation_sentence(org, ruling_after[org.pk], holds=org.pk in held)
                 for org in organisations
@@ -499,10 +501,42 @@ class LogFilterForm(DayRangeForm):
         )
 
 
-@require_GET
+class AccessAlertsForm(forms.Form):
+    """How the patient wants to be told that an organisation looked at their record."""
+
+    mode = forms.ChoiceField(
+        label="When should we tell you?",
+        choices=AccessAlertPreference.Mode.choices,
+        widget=forms.RadioSelect,
+        help_text="We send a message to your inbox and an email. They never say what was looked at.",
+        error_messages={
+            "required": "Choose when we should tell you",
+            "invalid_choice": "Choose when we should tell you",
+        },
+    )
+
+
+ALERT_SAVED = {
+    AccessAlertPreference.Mode.EACH_TIME: "We will tell you each time an organisation looks at your record.",
+    AccessAlertPreference.Mode.DAILY: "We will send you one message a day listing who looked.",
+    AccessAlertPreference.Mode.EMERGENCY_ONLY: "We will tell you only about emergency access.",
+}
+
+
+@require_http_methods(["GET", "POST"])
 @patient_page
 def access_log_page(request, actor: Actor):
-    """Who has looked at my record: when, what and why, newest first."""
+    """Who has looked at my record: when, what and why, newest first; a POST changes how
+    the patient is told when an organisation looks."""
+    alerts_form = AccessAlertsForm(
+        request.POST if request.method == "POST" else None,
+        prefix="alerts",
+        initial={"mode": access_alerts.mode_of(actor.patient_id)},
+    )
+    if alerts_form.is_valid():
+        access_alerts.choose_alerts(actor=actor, mode=alerts_form.cleaned_data["mode"])
+        messages.success(request, ALERT_SAVED[alerts_form.cleaned_data["mode"]])
+        return redirect(reverse("sharing:access_log") + "#alerts")
     form = LogFilterForm(request.GET or None)
     filters = form.filters() if form.is_bound else access_log.LogFilters()
     # The page's one audit event is the patient's read of their own audit trail, naming
@@ -522,6 +556,7 @@ def access_log_page(request, actor: Actor):
         "sharing/access_log.html",
         {
             "form": form,
+            "alerts_form": alerts_form,
             "looks": looks,
             "page": page,
             "query": urlencode(filters.as_query()),

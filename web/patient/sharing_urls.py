@@ -5,6 +5,7 @@ Only the signed-in patient's own record: no patient id ever appears in these add
 
 from django.urls import path
 
+from web.patient import check
 from web.patient import sharing as views
 
 app_name = "sharing"
@@ -16,4 +17,9 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("consent.json", views.consent_fhir, name="consent_fhir"),
     path("access-log/", views.access_log_page, name="access_log"),
+    # Check before you share: pause, check item by item, then choose where to share.
+    path("check/", check.start, name="check_start"),
+    path("check/items/", check.items, name="check_items"),
+    path("check/items/<uuid:entry_id>/", check.mark, name="check_mark"),
+    path("check/finish/", check.finish, name="check_finish"),
 ]

@@ -11,4 +11,6 @@ urlpatterns = [
     path("<int:link_id>/revoke/", share_views.revoke, name="revoke"),
     # The token is the only thing in the address: no name, NHS number or record id.
     path("v/<str:token>/", share_views.view, name="view"),
+    # The link's SMART Health Link manifest: apps POST the passcode here.
+    path("m/<str:token>/", share_views.manifest, name="manifest"),
 ]
