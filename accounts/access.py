@@ -10,6 +10,9 @@ from django.http import Http404
 from django.shortcuts import redirect
 
 ACTING_FOR_SESSION_KEY = "acting_for_organisation"
+# The proxy grant (accounts.ProxyAccess id) a signed-in person acts under, when they have
+# chosen to act for someone else; absent, they act for themselves.
+PROXY_SESSION_KEY = "acting_for_patient"
 
 
 def has_mfa(user) -> bool:

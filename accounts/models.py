@@ -292,3 +292,65 @@ class AccessDigestSent(models.Model):
 
     def __str__(self) -> str:
         return f"access digest of {self.day} for patient {self.patient_id}"
+
+
+class ProxyAccess(models.Model):
+    """One person's permission to act for a patient: who, in what relationship, what they
+    may do, until when and why (time- and purpose-limited, as the EHDS regulation's
+    Art. 4 asks). Given by the patient, or by their practice for a child or for an adult
+    who lacks capacity; ended by the patient, the practice, the proxy, or its date.
+    consent.proxies holds the rules; the policy reads what an active one allows."""
+
+    class Relationship(models.TextChoices):
+        CHILD = "child", "Parent or guardian of a child under 11"
+        YOUNG_PERSON = (
+            "young_person",
+            "Parent or guardian of a young person aged 11 to 15, agreed by the practice",
+        )
+        CHOSEN = "chosen", "Someone the patient chose to act for them"
+        LASTING_POWER = (
+            "lasting_power",
+            "Lasting power of attorney for health and welfare, checked by the practice",
+        )
+
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="proxies")
+    proxy = models.ForeignKey(User, on_delete=models.PROTECT, related_name="proxy_grants")
+    relationship = models.CharField(max_length=20, choices=Relationship.choices)
+    may_see = models.BooleanField(default=True)
+    may_correct = models.BooleanField(default=False)
+    may_share = models.BooleanField(default=False)
+    reason = models.TextField()
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    granted_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    granted_by_organisation = models.ForeignKey(
+        "phr.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    granted_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    end_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-granted_at", "-pk"]
+        indexes = [models.Index(fields=["proxy", "ended_at"], name="proxy_grants_of_user")]
+
+    def __str__(self) -> str:
+        return f"{self.proxy} for patient {self.patient_id} ({self.relationship})"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.ended_at is None and self.starts_at <= now < self.ends_at
+
+    @property
+    def rights(self) -> frozenset[str]:
+        """What the proxy may do, as the policy names it: see, correct, share."""
+        return frozenset(
+            right
+            for right, given in (
+                ("see", self.may_see),
+                ("correct", self.may_correct),
+                ("share", self.may_share),
+            )
+            if given
+        )

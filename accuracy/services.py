@@ -22,7 +22,7 @@ import audit
 from accounts.models import Membership, Notification, Role, User
 from accounts.tasks import notify
 from audit.models import AuditEvent
-from consent.policy import Actor, ActorRole, NotFound, open_record
+from consent.policy import Actor, ActorRole, NotFound, open_record, proxy_may
 from phr import contact_details
 from phr.amend import amend_entry
 from phr.ingest import UnusableInput, ingest_documents, parse_json
@@ -157,7 +157,7 @@ def submit_correction(
     """A patient flags one item of their own record; the request goes to the item's
     data owner, taken from the stored entry, never from the request. Where to phone or
     write is kept only for the way of contact chosen, and only when it is real."""
-    if actor.role != ActorRole.PATIENT:
+    if actor.role != ActorRole.PATIENT or not proxy_may(actor, "correct"):
         raise NotFound
     entry = open_record(actor, actor.patient_id).read_one(entry_id, detail={"purpose": "correction request"})
     existing = CorrectionRequest.objects.open().filter(entry=entry).first()
@@ -288,7 +288,7 @@ def disputed_entry_ids(entry_ids) -> set:
 def _step(actor: Actor, request_id, revision: int, step: str, *, by_patient: bool) -> CorrectionRequest:
     """Lock the request, check who acts, the revision and the guide's state rules."""
     request = request_for(actor, request_id)
-    if (actor.role == ActorRole.PATIENT) != by_patient:
+    if (actor.role == ActorRole.PATIENT) != by_patient or not proxy_may(actor, "correct"):
         raise NotFound
     request = CorrectionRequest.objects.select_for_update().get(pk=request.pk)
     if request.revision != revision:

@@ -360,6 +360,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "access-alert-scan": {"task": "consent.tasks.access_alert_scan", "schedule": 2 * 60},
     # Asks every five minutes whether today's digest of who looked is due; once a day.
     "access-digest": {"task": "consent.tasks.daily_access_digest", "schedule": 5 * 60},
+    # Ends a parent's access to a child's record at the review ages (PROXY_REVIEW_AGES);
+    # hourly, so a birthday is acted on the same morning; a second run ends nothing twice.
+    "proxy-age-review": {"task": "consent.tasks.proxy_age_review", "schedule": 60 * 60},
 }
 
 # --- Cache ----------------------------------------------------------------------------
@@ -435,6 +438,15 @@ CATEGORIES_KEPT_TO_HOLDER = env_list(
     "CATEGORIES_KEPT_TO_HOLDER", "sexual_health,assisted_conception,gender_identity,safeguarding"
 )
 BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
+# The ages at which a parent's proxy access ends for review: access for a child under the
+# first ends at it (the practice reviews it with the young person), access for a young
+# person at the second (from then on they decide). NHS England's proxy standard: 11, 16.
+PROXY_REVIEW_AGES = tuple(env_list("PROXY_REVIEW_AGES", "11,16"))
+if not all(age.isascii() and age.isdigit() for age in PROXY_REVIEW_AGES):
+    raise ImproperlyConfigured("PROXY_REVIEW_AGES must be two whole numbers, like 11,16")
+PROXY_REVIEW_AGES = tuple(int(age) for age in PROXY_REVIEW_AGES)
+if len(PROXY_REVIEW_AGES) != 2 or not 0 < PROXY_REVIEW_AGES[0] < PROXY_REVIEW_AGES[1] <= 18:
+    raise ImproperlyConfigured("PROXY_REVIEW_AGES must be two ages, the first lower, at most 18")
 # New results (Observation, DiagnosticReport) are held from the patient for this many
 # days after the portal receives them, so that a clinician can explain them first, unless
 # the holder releases them sooner. 0 (the default) shows results at once. Safeguarding and

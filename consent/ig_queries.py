@@ -42,6 +42,8 @@ ACTION_CHOICES = [
     ("consent.change", "Sharing choice changed"),
     ("consent.read", "Sharing choices viewed"),
     ("consent.alerts", "Choice of being told who looked changed"),
+    ("proxy.grant", "Access to act for the patient given"),
+    ("proxy.end", "Access to act for the patient ended"),
     ("record.check", "Patient checked an item of their record"),
     ("breakglass.open", "Emergency access opened"),
     ("breakglass.review", "Emergency access reviewed"),

@@ -42,6 +42,7 @@ from django.utils import timezone
 
 import audit
 from accounts.access import has_mfa
+from accounts.models import ProxyAccess
 from accounts.models import Role as UserRole
 from phr import columns
 from phr.models import (
@@ -129,6 +130,11 @@ class Actor:
     # The record's resource types the credentials release (a token's read scopes); None
     # for every type (a session, or a token granted <context>/*.read).
     readable_types: frozenset[str] | None = None
+    # Someone acting for the patient (accounts.ProxyAccess): the grant's id, what it lets
+    # them do (see, correct, share) and the relationship, for the audit trail.
+    proxy: int | None = None
+    proxy_rights: frozenset[str] = frozenset()
+    proxy_relationship: str = ""
 
     def releases(self, resource_type: str) -> bool:
         """Whether the credentials release entries of this resource type."""
@@ -136,6 +142,8 @@ class Actor:
 
     @property
     def label(self) -> str:
+        if self.user is not None and self.proxy is not None:
+            return f"{self.user}, acting for the patient ({self.proxy_relationship})"
         if self.user is not None:
             return str(self.user)
         if self.client_id:
@@ -151,10 +159,29 @@ class Actor:
         }
 
 
-def actor_for(user, *, organisation: Organisation | None = None, source_address: str | None = None) -> Actor:
-    """The actor a signed-in (or anonymous) user is, acting for one of their organisations."""
+def actor_for(
+    user,
+    *,
+    organisation: Organisation | None = None,
+    source_address: str | None = None,
+    proxy_grant: int | None = None,
+) -> Actor:
+    """The actor a signed-in (or anonymous) user is, acting for one of their organisations,
+    or, with ``proxy_grant``, for the patient an active grant of theirs names."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return Actor(ActorRole.ANONYMOUS, source_address=source_address)
+    if user.role == UserRole.PATIENT and proxy_grant is not None:
+        grant = active_grant(user, proxy_grant)
+        if grant is not None:
+            return Actor(
+                ActorRole.PATIENT,
+                user=user,
+                patient_id=grant.patient_id,
+                source_address=source_address,
+                proxy=grant.pk,
+                proxy_rights=grant.rights,
+                proxy_relationship=grant.get_relationship_display().lower(),
+            )
     if user.role == UserRole.PATIENT:
         link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
         return Actor(
@@ -182,6 +209,33 @@ def actor_for(user, *, organisation: Organisation | None = None, source_address:
         source_address=source_address,
         second_factor_missing=missing,
     )
+
+
+def active_grant(user, grant_id) -> ProxyAccess | None:
+    """The user's own grant of this id, if it is in force now."""
+    now = timezone.now()
+    return (
+        ProxyAccess.objects.filter(
+            pk=grant_id, proxy=user, ended_at__isnull=True, starts_at__lte=now, ends_at__gt=now
+        ).first()
+        if str(grant_id).isdigit()
+        else None
+    )
+
+
+# What a proxy's grant must allow for each action on the patient's behalf (NHS England's
+# proxy standard: a proxy does only what the grant names, never more than the patient).
+PROXY_RIGHT_FOR = {
+    **{action: "see" for action in ("record.read", "record.search", "record.export", "audit.read")},
+    "consent.read": "share",
+    "consent.change": "share",
+}
+
+
+def proxy_may(actor: Actor, right: str) -> bool:
+    """Whether the actor may do this for the patient: always, for the patient themself;
+    for a proxy, only what their grant names."""
+    return actor.proxy is None or right in actor.proxy_rights
 
 
 def system_actor(organisation: Organisation, client_id: str, *, source_address: str | None = None) -> Actor:
@@ -346,6 +400,11 @@ def decide(
     if role == ActorRole.PATIENT:
         if actor.patient_id != patient.pk:
             return AccessDecision(False, "not this patient's own record", "role")
+        if actor.proxy is not None:
+            right = PROXY_RIGHT_FOR.get(action.value)
+            if right is None or right not in actor.proxy_rights:
+                return AccessDecision(False, "the proxy's grant does not allow this", "role")
+            return AccessDecision(True, "acting for the patient under a proxy grant", "own-record")
         if action in (*READ_ACTIONS, Action.READ_CONSENT, Action.CHANGE_CONSENT, Action.READ_AUDIT):
             return AccessDecision(True, "the patient's own record", "own-record")
         return AccessDecision(False, "patients cannot do this", "role")
@@ -434,7 +493,11 @@ def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) 
         entries = entries.filter(resource_type__in=actor.readable_types)
     if decision.basis == "own-record":
         withheld = Withholding.objects.filter(released_at__isnull=True).values("entry_id")
-        return entries.exclude(pk__in=withheld).exclude(awaiting_review())
+        entries = entries.exclude(pk__in=withheld).exclude(awaiting_review())
+        if actor.proxy is not None:
+            # A proxy never sees the patient's sensitive records or what is about others.
+            entries = entries.exclude(category__in=categories_kept_to_holder()).exclude(third_party=True)
+        return entries
     if decision.break_glass is not None or decision.categories == ALL_CATEGORIES:
         return entries
     return entries.filter(Q(owner=actor.organisation) | Q(category__in=decision.categories))

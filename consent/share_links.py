@@ -233,7 +233,10 @@ def encrypt_file(*, link: ShareLink, content: str, content_type: str = FILE_TYPE
 
 
 def _own_patient(actor: Actor) -> None:
+    """The patient themself: a share link is theirs to make, never a proxy's (DAPB3051)."""
     if actor.role != ActorRole.PATIENT or actor.patient_id is None or actor.user is None:
+        raise NotFound
+    if actor.proxy is not None:
         raise NotFound
 
 

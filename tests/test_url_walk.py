@@ -529,7 +529,27 @@ def run_daily_access_digest(world: World, tmp_path: Path) -> None:
         assert A_TEXT not in note.body
 
 
+def run_proxy_age_review(world: World, tmp_path: Path) -> None:
+    from accounts.models import ProxyAccess
+    from consent.tasks import proxy_age_review
+
+    world.pa.birth_date = timezone.localdate().replace(year=timezone.localdate().year - 11)
+    world.pa.save(update_fields=["birth_date"])
+    ProxyAccess.objects.create(
+        patient=world.pa,
+        proxy=world.users["patient_b"],
+        relationship=ProxyAccess.Relationship.CHILD,
+        reason="Parent of a child under 11",
+        ends_at=timezone.now() + timedelta(days=30),
+        granted_by=world.users["clin_owner"],
+        granted_by_organisation=world.gp,
+    )
+    assert proxy_age_review.delay().get() == 1
+    assert proxy_age_review.delay().get() == 0  # ended once
+
+
 TASK_RUNS = {
+    "consent.tasks.proxy_age_review": run_proxy_age_review,
     "consent.tasks.access_alert_scan": run_access_alert_scan,
     "consent.tasks.daily_access_digest": run_daily_access_digest,
     "accuracy.tasks.deadline_sweep": run_deadline_sweep,

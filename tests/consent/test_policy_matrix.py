@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import ProxyAccess, User
 from audit.models import AuditEvent
 from consent.models import BreakGlass, ConsentChoice, Decision, Scope
 from consent.policy import Action, NotFound, actor_for, decide, open_record, system_actor
@@ -81,7 +81,17 @@ def world(ig_officer):
     ConsentChoice.objects.create(
         patient=pa, scope=Scope.ORGANISATION, organisation=orgs["P"], decision=Decision.PERMIT
     )
-    return {"orgs": orgs, "pa": pa, "pb": pb, "users": users}
+    # Someone patient A chose to act for them, who may see the record only.
+    users["proxy_a"] = PatientUserFactory(email="proxy@example.com")
+    grant = ProxyAccess.objects.create(
+        patient=pa,
+        proxy=users["proxy_a"],
+        relationship=ProxyAccess.Relationship.CHOSEN,
+        reason="Helps with appointments",
+        ends_at=timezone.now() + timedelta(days=30),
+        granted_by=users["patient_a"],
+    )
+    return {"orgs": orgs, "pa": pa, "pb": pb, "users": users, "grant": grant}
 
 
 def actor(world, role):
@@ -91,6 +101,8 @@ def actor(world, role):
         return actor_for(AnonymousUser())
     if role == "system_p":
         return system_actor(world["orgs"]["P"], "p-system")
+    if role == "proxy_a":
+        return actor_for(User.objects.get(pk=world["users"][role].pk), proxy_grant=world["grant"].pk)
     return actor_for(User.objects.get(pk=world["users"][role].pk))
 
 
@@ -180,7 +192,14 @@ EXPECTED = {
     # Sharing everything with the network does not reach a category kept to its holder.
     "network_shared": {"clin_owner": NO_SEX, "clin_perm": NO_SEX, "clin_denied": NO_SEX, "system_p": NO_SEX},
 }
-ALWAYS = {"patient_a": ALL, "patient_b": NOT_FOUND, "ig": NOT_FOUND, "anonymous": NOT_FOUND}
+# A proxy sees what the patient sees, but never the sensitive records (x-sex).
+ALWAYS = {
+    "patient_a": ALL,
+    "proxy_a": NO_SEX,
+    "patient_b": NOT_FOUND,
+    "ig": NOT_FOUND,
+    "anonymous": NOT_FOUND,
+}
 ROLES = [*ALWAYS, "clin_owner", "clin_perm", "clin_denied", "system_p"]
 
 
