@@ -533,7 +533,7 @@ def run_proxy_age_review(world: World, tmp_path: Path) -> None:
     from accounts.models import ProxyAccess
     from consent.tasks import proxy_age_review
 
-    world.pa.birth_date = timezone.localdate().replace(year=timezone.localdate().year - 11)
+    world.pa.birth_date = timezone.localdate() - timedelta(days=11 * 366)  # 11 years old, or just over
     world.pa.save(update_fields=["birth_date"])
     ProxyAccess.objects.create(
         patient=world.pa,

@@ -35,8 +35,8 @@ def condition(cid: str, text: str, label: str | None = None) -> dict:
 
 
 def born(years: int) -> date:
-    today = timezone.localdate()
-    return today.replace(year=today.year - years) - timedelta(days=1)
+    """A birth date ``years`` and a few days ago (any day of the year, 29 February too)."""
+    return proxies.birthday(timezone.localdate() - timedelta(days=3), -years)
 
 
 @pytest.fixture
