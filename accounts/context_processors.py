@@ -2,7 +2,8 @@
 
 from functools import cached_property
 
-from .models import Notification
+from .access import PROXY_SESSION_KEY
+from .models import Notification, ProxyAccess
 
 
 class UnreadCount:
@@ -36,3 +37,26 @@ def unread_notifications(request) -> dict:
     if user is None or not user.is_authenticated:
         return {"unread_notifications": 0}
     return {"unread_notifications": UnreadCount(user)}
+
+
+class ProxyBanner:
+    """Whose record the signed-in person is acting for, by the name in the patient index
+    (never clinical content), while their chosen grant is in force."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def proxy_banner(request) -> dict:
+    """The banner every page shows while someone acts for another person: the grant the
+    session names, if it is this user's and in force (ProxyAccess.is_active); the policy
+    checks the same grant again for every read."""
+    user = getattr(request, "user", None)
+    session = getattr(request, "session", None)
+    grant_id = session.get(PROXY_SESSION_KEY) if session is not None else None
+    if grant_id is None or user is None or not user.is_authenticated or not str(grant_id).isdigit():
+        return {"proxy_banner": None}
+    grant = ProxyAccess.objects.select_related("patient").filter(pk=grant_id, proxy=user).first()
+    if grant is None or not grant.is_active():
+        return {"proxy_banner": None}
+    return {"proxy_banner": ProxyBanner(grant.patient.display_name or "someone whose name is not recorded")}

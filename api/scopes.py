@@ -41,6 +41,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "Provenance": "who changed what in your record",
     "Task": "your correction requests",
     "Communication": "messages about your correction requests",
+    "RelatedPerson": "the people who can act for you",
 }
 
 # The network's reference data, read in any context: not part of anyone's record, but an
@@ -72,8 +73,8 @@ PATIENT_WRITES = ("Communication", "Task")
 def _patient_scopes() -> dict[str, str]:
     scopes = {
         "patient/*.read": "see your whole record, your sharing choices, who has looked at your record,"
-        " your correction requests and messages about them, the organisations that hold your record"
-        " and the staff handling your correction requests"
+        " the people who can act for you, your correction requests and messages about them,"
+        " the organisations that hold your record and the staff handling your correction requests"
     }
     for resource_type, words in RESOURCE_TYPES.items():
         scopes[f"patient/{resource_type}.read"] = f"see {words}"

@@ -132,6 +132,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.unread_notifications",
+                "accounts.context_processors.proxy_banner",
             ],
             # Dates in one style on every page, with no {% load %} to forget.
             "builtins": ["web.templatetags.words"],

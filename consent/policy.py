@@ -225,8 +225,10 @@ def active_grant(user, grant_id) -> ProxyAccess | None:
 
 # What a proxy's grant must allow for each action on the patient's behalf (NHS England's
 # proxy standard: a proxy does only what the grant names, never more than the patient).
+# The patient's access log stays the patient's: it names what others read, sensitive
+# items included, which a proxy never sees.
 PROXY_RIGHT_FOR = {
-    **{action: "see" for action in ("record.read", "record.search", "record.export", "audit.read")},
+    **{action: "see" for action in ("record.read", "record.search", "record.export")},
     "consent.read": "share",
     "consent.change": "share",
 }

@@ -149,7 +149,7 @@ def _grant(
     return grant
 
 
-def _own_patient(actor: Actor) -> Patient:
+def own_patient(actor: Actor) -> Patient:
     """The patient themself, never anyone acting for them."""
     if actor.role != ActorRole.PATIENT or actor.proxy is not None or actor.patient_id is None:
         raise NotFound
@@ -161,7 +161,7 @@ def grant_by_patient(
     *, actor: Actor, email: str, rights: Rights, until: datetime, reason: str
 ) -> ProxyAccess:
     """A patient aged 16 or over lets someone they choose act for them."""
-    patient = _own_patient(actor)
+    patient = own_patient(actor)
     _checked(patient, Relationship.CHOSEN, rights, until, reason, timezone.now())
     proxy = _proxy_account(email, patient)
     return _grant(
@@ -246,7 +246,7 @@ def end_grant(*, actor: Actor, grant_id, reason: str = "") -> ProxyAccess:
         audit.record(
             "proxy.end",
             patient_id=grant.patient_id,
-            purpose="patient-choice",
+            purpose="direct-care" if actor.role == ActorRole.CLINICIAN else "patient-choice",
             detail={"grant": grant.pk},
             **actor.audit_fields(),
         )
@@ -258,6 +258,11 @@ def grants_for(patient_id) -> list[ProxyAccess]:
     return list(
         ProxyAccess.objects.filter(patient_id=patient_id).select_related("proxy", "granted_by_organisation")
     )
+
+
+def own_grants(actor: Actor) -> list[ProxyAccess]:
+    """The patient's own list of who can act for them: theirs alone, never a proxy's."""
+    return grants_for(own_patient(actor).pk)
 
 
 def active_grants_of(user) -> list[ProxyAccess]:

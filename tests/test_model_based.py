@@ -265,15 +265,19 @@ class Model:
     def glass_open(self, viewer: Viewer, patient: str) -> bool:
         return self.now < self.glass.get((viewer.name, patient), T0)
 
+    @staticmethod
+    def kept_from_patient(item: Item) -> bool:
+        """Withheld items, and safeguarding items (held until the holder reviews them,
+        which no sequence does), are kept from the patient and all who read as them."""
+        return bool(item.withholdings) or item.current.category == "safeguarding"
+
     def visible(self, viewer: Viewer, patient: str) -> set[tuple[str, int]]:
         """Who may see which version of what: (item id, version) of the patient's record."""
         record = [i for i in self.items.values() if i.current.patient == patient]
         if viewer.kind in ("patient", "token", "link"):
             if viewer.patient != patient or not self.live(viewer):
                 return set()
-            # Withheld items, and safeguarding items (held until the holder reviews them,
-            # which no sequence does), are kept from the patient and all who read as them.
-            shown = [i for i in record if not i.withholdings and i.current.category != "safeguarding"]
+            shown = [i for i in record if not self.kept_from_patient(i)]
         elif viewer.kind in ("clinician", "system"):
             if self.glass_open(viewer, patient):
                 shown = record
@@ -698,8 +702,8 @@ class PortalMachine(RuleBasedStateMachine):
     @rule(fid=items, element=st.sampled_from(["code", ""]))
     def request_correction(self, fid, element):
         """The item's patient asks its owner to correct it (the whole item or its code),
-        through the JSON API: refused for an item withheld from them, or with a request
-        already open on it."""
+        through the JSON API: refused for an item withheld from them or held for review,
+        or with a request already open on it."""
         item = self.model.items[fid]
         patient = item.current.patient
         body = {
@@ -713,7 +717,7 @@ class PortalMachine(RuleBasedStateMachine):
             "/api/v1/corrections/", json.dumps(body), content_type="application/json"
         )
         open_on_item = any(f == fid for _, f, _, _ in self.model.requests.values())
-        expected = 400 if item.withholdings else 409 if open_on_item else 201
+        expected = 400 if self.model.kept_from_patient(item) else 409 if open_on_item else 201
         assert response.status_code == expected, response.content[:300]
         if response.status_code == 201:
             request_id = response.json()["id"]

@@ -61,7 +61,7 @@ CLINICAL_COLUMNS = re.compile(r'(?:"\w+"|\b[A-Z]\d+)\."(json|display)"')
 # is in the tests: ADMIN_ENABLED follows DEBUG). A new route changes these numbers on
 # purpose: add it to this walk (a value in BY_GROUP or SPECIFIC if it takes one) and to
 # the model-based access test.
-PORTAL_PATTERN_COUNT = 127
+PORTAL_PATTERN_COUNT = 135
 ADMIN_PATTERN_COUNT = 82
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -123,6 +123,8 @@ BY_GROUP: dict[str, Value] = {
     "name": lambda w, s: "icon-search.svg",
     "key": lambda w, s: "walk-key",
     "uidb36": lambda w, s: "1",
+    # A proxy grant that no grant has (pks start at 1): every caller is refused.
+    "grant_id": lambda w, s: "0",
 }
 
 # Patterns whose groups need a value of their own.
@@ -133,6 +135,7 @@ SPECIFIC: dict[str, dict[str, Value]] = {
     "fhir:organization-read": {"resource_id": lambda w, s: "A10001"},
     "fhir:practitioner-read": {"resource_id": lambda w, s: w.values["practitioner"]},
     "fhir:communication-read": {"resource_id": lambda w, s: w.values["communication"]},
+    "fhir:relatedperson-read": {"resource_id": lambda w, s: w.values["proxy_grant"]},
     "mfa_remove_webauthn": {"pk": lambda w, s: "1"},
     "mfa_edit_webauthn": {"pk": lambda w, s: "1"},
 }
@@ -345,11 +348,12 @@ PATIENT_QUERIES = [
     "/fhir/Task?patient={patient}",
     "/fhir/Consent?patient={patient}",
     "/fhir/AuditEvent?patient={patient}",
+    "/fhir/RelatedPerson?patient={patient}",
 ]
 # What an IG officer may read of any patient: consent and audit metadata, never content.
 IG_READS_ANY = ("ig:", "fhir:consent-read", "/fhir/Consent?", "/fhir/AuditEvent?")
 # The patterns whose path names a patient's record (a patient, an item, a request).
-SUBJECT_PATTERN_COUNT = 22
+SUBJECT_PATTERN_COUNT = 24
 
 
 def shape_of(response, subject: Subject) -> tuple:

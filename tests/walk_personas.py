@@ -3,10 +3,11 @@ clients it walks as.
 
 Patient A's record at Riverside Surgery holds two problems; one of them has an open
 correction request waiting for A's answer, the other was corrected (so a Provenance and
-a second version exist). Patient B's record is held by a third trust. Both refused
-sharing across the network, so only the owners (and the patients themselves) may read
-their items. Each record's problem text is a sentinel: a body that contains it shows
-clinical content, and the walk knows exactly who may be shown which.
+a second version exist). Patient B's record is held by a third trust. Both refused sharing
+across the network, so only the owners (and the patients themselves) may read their
+items. Each record's problem text is a sentinel: a body that contains it shows clinical
+content, and the walk knows exactly who may be shown which. Someone A chose may act for
+A (a proxy grant, read as a RelatedPerson), but walks as nobody.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 
-from accounts.models import Notification, User
+from accounts.models import Notification, ProxyAccess, User
 from accuracy import services as corrections
 from api.fhir.reference import STAFF_PREFIX
 from api.oauth_server import cli_application, issue_access_token, system_application
@@ -169,6 +171,16 @@ def build_world() -> World:
         actor=patient_b, entry_id=entries["cb"].pk, element="code", **asking
     )
     link = create_share_link(actor=patient_a, label="Walk", scope="full", days=7, passcode="walk-passcode")
+    # Someone Patient A chose to act for them, who walks as nobody: A's RelatedPerson.
+    carer = PatientUserFactory(email="carer@example.com", patient=None)
+    grant = ProxyAccess.objects.create(
+        patient=pa,
+        proxy=carer,
+        relationship=ProxyAccess.Relationship.CHOSEN,
+        reason="Walk test carer",
+        ends_at=pa.created_at + timedelta(days=365),
+        granted_by=users["patient_a"],
+    )
 
     narrow, _ = issue_access_token(
         application=cli_application(),
@@ -202,6 +214,7 @@ def build_world() -> World:
         "provenance": f"correction-{done.pk.hex}",
         "practitioner": f"{STAFF_PREFIX}{users['clin_owner'].pk}",
         "communication": f"{waiting.pk.hex[:24]}-m{message.pk}",
+        "proxy_grant": str(grant.pk),
     }
     return world
 

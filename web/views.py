@@ -17,6 +17,7 @@ from accounts.models import Notification
 from accuracy.models import CorrectionRequest
 from accuracy.services import workload
 from consent.ig_queries import unreviewed_break_glass
+from consent.proxies import active_grants_of
 from consent.web import request_actor
 
 STAFF_HOMES = {"clinician": "home/clinician.html", "ig_officer": "home/ig.html"}
@@ -80,7 +81,8 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     role = user.role if user.is_authenticated else None
     if role not in STAFF_HOMES:
-        return render(request, "home.html", patient_home(user) if role == "patient" else {})
+        context = {**patient_home(user), "proxy_grants": active_grants_of(user)} if role == "patient" else {}
+        return render(request, "home.html", context)
     context = {"has_mfa": has_mfa(user)}
     if context["has_mfa"] and role == "clinician":
         organisation = request_actor(request).organisation

@@ -8,6 +8,7 @@ from accuracy.fhir import ASSIGNEE_EXTENSION, DISAGREEMENT
 
 from .bundle import response
 from .common import base_url, fhir_view
+from .proxies import RIGHTS_EXTENSION as PROXY_RIGHTS
 
 CORRECTION_REQUEST = "https://patient-record-portal.example/OperationDefinition/correction-request"
 SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
@@ -155,6 +156,16 @@ def capability_statement(request, base: str) -> dict:
                 " statement of disagreement; the patient's app (patient/Communication.write)"
                 " replies, or with that category logs a disagreement after a refusal. The"
                 " Location answered reads it back."
+            ),
+        ),
+        _resource(
+            "RelatedPerson",
+            ("read", "search-type"),
+            (("patient", "reference"), *_portal_answers("date: period.start")),
+            documentation=(
+                "The people who can act, or could act, for the patient (proxy access), shown to"
+                " the patient themself alone; the id is the grant's. What each may do is the"
+                f" extension {PROXY_RIGHTS} (valueCode see, correct or share, one per right)."
             ),
         ),
         _resource(

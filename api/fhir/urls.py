@@ -2,9 +2,23 @@
 
 from django.urls import path, re_path
 
-from . import capability, common, corrections, portal, record, reference, write
+from . import capability, common, corrections, portal, proxies, record, reference, write
 
 app_name = "fhir"
+
+
+def related_person_search(request):
+    if proxies.asks_for_proxies(request.GET):
+        return proxies.related_person_search(request)
+    return record.search(request, resource_type="RelatedPerson")
+
+
+def related_person_read(request, resource_id: str):
+    if proxies.is_grant_id(resource_id):
+        return proxies.related_person_read(request, resource_id=resource_id)
+    return record.read(request, resource_type="RelatedPerson", resource_id=resource_id)
+
+
 TYPE = r"(?P<resource_type>[A-Z][A-Za-z]{1,63})"
 ID = r"(?P<resource_id>[A-Za-z0-9\-.]{1,64})"
 
@@ -21,6 +35,10 @@ urlpatterns = [
     re_path(rf"^AuditEvent/{ID}$", portal.audit_read, name="audit-read"),
     path("Provenance", portal.provenance_search, name="provenance-search"),
     re_path(rf"^Provenance/{ID}$", portal.provenance_read, name="provenance-read"),
+    # The portal's proxy grants (_tag=proxy; ids are whole numbers) beside the
+    # RelatedPersons organisations send (next of kin), which the record search serves.
+    path("RelatedPerson", related_person_search, name="relatedperson-search"),
+    re_path(rf"^RelatedPerson/{ID}$", related_person_read, name="relatedperson-read"),
     path("Organization", reference.organization_search, name="organization-search"),
     re_path(rf"^Organization/{ID}$", reference.organization_read, name="organization-read"),
     path("Practitioner", reference.practitioner_search, name="practitioner-search"),

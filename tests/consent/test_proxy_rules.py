@@ -246,3 +246,11 @@ def test_a_grant_needs_a_reason_an_end_date_and_something_to_do(world):
             proxies.grant_by_patient(actor=ada, **given)
         assert problem.value.field == field, change
     assert not ProxyAccess.objects.exists()
+
+
+def test_a_proxy_never_reads_the_patients_access_log(world):
+    """The log names what others read, sensitive items included: it stays the patient's."""
+    actor = as_proxy(world, chosen(world, Rights(see=True, correct=True, share=True)))
+    with pytest.raises(NotFound):
+        authorise(actor, Action.READ_AUDIT, world["patient"].pk)
+    authorise(actor_for(world["ada"]), Action.READ_AUDIT, world["patient"].pk)

@@ -30,6 +30,7 @@ from accuracy.record_display import (
 from accuracy.services import disputed_entry_ids
 from consent.policy import Action, NotFound, categories_kept_to_holder, decide, open_record
 from consent.policy import find_patient as patient_by_id
+from consent.proxies import practice_of
 from consent.services import InvalidChange, declare_break_glass, end_break_glass
 from consent.web import request_actor
 from phr.models import Category, EntryVersion, Organisation, Patient
@@ -169,6 +170,8 @@ def record(request, patient_id):
             "kinds": [(kind.slug, kind.title) for kind in KINDS],
             "owners": Organisation.objects.order_by("name"),
             "break_glass": decision.break_glass,
+            # The practice that holds the record manages who may act for the patient.
+            "manages_proxies": _manages_proxies(access.actor, access.patient.pk),
             # Items this organisation re-filed from this record to another patient's.
             "moved_away": access.moved_away(),
             # The policy's own answer: which categories this organisation may see. Whether
@@ -178,6 +181,14 @@ def record(request, patient_id):
             "sensitive_kept": decision.break_glass is None and bool(hidden & categories_kept_to_holder()),
         },
     )
+
+
+def _manages_proxies(actor, patient_id) -> bool:
+    try:
+        practice_of(actor, patient_id)
+    except NotFound:
+        return False
+    return True
 
 
 def _banner_if_readable(request, patient_id):

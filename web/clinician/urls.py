@@ -5,8 +5,8 @@ Patients appear in these addresses only as their random UUID: never an NHS numbe
 
 from django.urls import path
 
+from web.clinician import proxies, reviews
 from web.clinician import record as views
-from web.clinician import reviews
 
 app_name = "clinician"
 urlpatterns = [
@@ -20,6 +20,8 @@ urlpatterns = [
         name="end_emergency_access",
     ),
     path("patients/<uuid:patient_id>/entries/<uuid:entry_id>/", views.entry, name="entry"),
+    path("patients/<uuid:patient_id>/proxies/", proxies.proxies, name="proxies"),
+    path("patients/<uuid:patient_id>/proxies/<int:grant_id>/end/", proxies.proxy_end, name="proxy_end"),
     path("reviews/", reviews.reviews, name="reviews"),
     path("reviews/<uuid:entry_id>/<slug:decision>/", reviews.decide, name="review_decide"),
 ]

@@ -1,9 +1,10 @@
-"""Linking an account to a record, and the inbox."""
+"""Linking an account to a record, the inbox, and choosing whose record a proxy acts for."""
 
 from django.urls import path
 
 from web.patient import inbox as inbox_views
 from web.patient import linking as linking_views
+from web.patient import proxies as proxy_views
 
 app_name = "portal"
 urlpatterns: list = [
@@ -11,4 +12,5 @@ urlpatterns: list = [
     path("linkage-keys/", linking_views.issue_key, name="issue_linkage_key"),
     path("inbox/", inbox_views.inbox, name="inbox"),
     path("inbox/<int:pk>/", inbox_views.inbox_item, name="inbox_item"),
+    path("acting-for/", proxy_views.acting_for, name="acting_for"),
 ]

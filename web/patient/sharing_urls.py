@@ -5,7 +5,7 @@ Only the signed-in patient's own record: no patient id ever appears in these add
 
 from django.urls import path
 
-from web.patient import check
+from web.patient import check, proxies
 from web.patient import sharing as views
 
 app_name = "sharing"
@@ -22,4 +22,8 @@ urlpatterns = [
     path("check/items/", check.items, name="check_items"),
     path("check/items/<uuid:entry_id>/", check.mark, name="check_mark"),
     path("check/finish/", check.finish, name="check_finish"),
+    # People who can act for the patient (proxy access).
+    path("proxies/", proxies.proxies, name="proxies"),
+    path("proxies/add/", proxies.proxy_add, name="proxy_add"),
+    path("proxies/<int:grant_id>/end/", proxies.proxy_end, name="proxy_end"),
 ]

@@ -1,0 +1,343 @@
+"""Issue 12 part 4, the pages: a patient lets someone act for them and ends it; the
+proxy chooses whose record they look at and acts within their grant; the practice gives
+a parent access to a child; access for a child ends at a review age."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import PROXY_SESSION_KEY
+from accounts.models import Notification, ProxyAccess
+from audit.models import AuditEvent
+from consent import proxies
+from consent.policy import actor_for
+from consent.proxies import Rights
+from consent.share_models import ShareLink
+from phr.models import Patient, RecordEntry
+from tests.feeds import patient_resource, send
+from tests.personas import ClinicianFactory, PatientUserFactory
+
+pytestmark = pytest.mark.django_db
+
+NHS = "9990000018"
+
+
+def born(years: int) -> date:
+    """A birth date that makes someone ``years`` old today (and not a day more)."""
+    today = timezone.localdate()
+    return today.replace(year=today.year - years) - timedelta(days=1)
+
+
+def condition(cid: str, text: str, label: str | None = None) -> dict:
+    resource = {
+        "resourceType": "Condition",
+        "id": cid,
+        "subject": {"reference": "Patient/p"},
+        "code": {"text": text},
+    }
+    if label:
+        resource["meta"] = {"security": [{"code": label}]}
+    return resource
+
+
+@pytest.fixture
+def mia(gp) -> Patient:
+    """A patient whose record the GP holds: a plain problem and a sexual-health one."""
+    send(gp, patient_resource("p", NHS), condition("plain", "Asthma"), condition("sex", "Chlamydia", "SEX"))
+    patient = Patient.objects.get(nhs_number=NHS)
+    patient.given_names, patient.family_name, patient.birth_date = "Mia", "Jones", born(40)
+    patient.save()
+    return patient
+
+
+@pytest.fixture
+def mia_user(mia):
+    return PatientUserFactory(email="mia@example.com", patient=mia)
+
+
+@pytest.fixture
+def ben(db):
+    """Someone with an account of their own and no record linked to it."""
+    return PatientUserFactory(email="ben@example.com", patient=None)
+
+
+def until(days: int = 30):
+    return timezone.now() + timedelta(days=days)
+
+
+def grant(mia_user, rights: Rights | None = None) -> ProxyAccess:
+    return proxies.grant_by_patient(
+        actor=actor_for(mia_user),
+        email="ben@example.com",
+        rights=rights or Rights(),
+        until=until(),
+        reason="My husband helps",
+    )
+
+
+def acting(client, user, grant_id):
+    client.force_login(user)
+    response = client.post(reverse("portal:acting_for"), {"whose": str(grant_id)})
+    assert response.status_code == 302
+    return client
+
+
+def day_fields(when: date) -> dict:
+    return {"until_day": when.day, "until_month": when.month, "until_year": when.year}
+
+
+# --- The patient's page ----------------------------------------------------------------
+
+
+def test_a_patient_adds_a_proxy_and_sees_them_listed(client, mia_user, ben):
+    client.force_login(mia_user)
+    response = client.post(
+        reverse("sharing:proxy_add"),
+        {
+            "email": "ben@example.com",
+            "rights": ["see", "correct"],
+            **day_fields(timezone.localdate() + timedelta(days=60)),
+            "reason": "My husband helps me with appointments",
+        },
+    )
+    assert response.status_code == 302
+    made = ProxyAccess.objects.get()
+    assert (made.proxy, made.rights, made.relationship) == (ben, {"see", "correct"}, "chosen")
+    page = client.get(reverse("sharing:proxies")).content.decode()
+    assert "ben@example.com" in page
+    assert "Ask for corrections to the record" in page
+    assert "Manage sharing choices" not in page
+    assert "My husband helps me with appointments" in page
+    assert "Active" in page
+    assert "End access" in page
+
+
+def test_the_add_form_names_each_problem_beside_its_field(client, mia_user, ben):
+    client.force_login(mia_user)
+    response = client.post(reverse("sharing:proxy_add"), {"email": "nobody@example.com", "reason": "Short"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert 'href="#until-day">Enter the date their access ends' in page
+    assert ProxyAccess.objects.count() == 0
+    # The domain's refusal comes back on the field it is about.
+    response = client.post(
+        reverse("sharing:proxy_add"),
+        {
+            "email": "nobody@example.com",
+            "rights": ["see"],
+            **day_fields(timezone.localdate() + timedelta(days=5)),
+            "reason": "Helps me a lot",
+        },
+    )
+    assert 'href="#id_email">There is no patient account with this email address' in response.content.decode()
+
+
+def test_the_patients_page_links_from_the_sharing_pages(client, mia_user):
+    client.force_login(mia_user)
+    assert reverse("sharing:proxies") in client.get(reverse("sharing:choices")).content.decode()
+
+
+# --- Acting for someone ------------------------------------------------------------------
+
+
+def test_a_proxy_chooses_whose_record_and_reads_it_as_their_proxy(client, mia_user, ben):
+    made = grant(mia_user)
+    client.force_login(ben)
+    home = client.get(reverse("home")).content.decode()
+    assert "You can act for: Mia Jones" in home
+    assert reverse("portal:acting_for") in home
+    chooser = client.get(reverse("portal:acting_for")).content.decode()
+    assert "Mia Jones" in chooser
+    assert "My own record" not in chooser
+    acting(client, ben, made.pk)
+    assert client.session[PROXY_SESSION_KEY] == made.pk
+    page = client.get(reverse("record:kind", kwargs={"kind": "problems"})).content.decode()
+    assert "Asthma" in page
+    assert "You are acting for Mia Jones." in page
+    event = AuditEvent.objects.filter(action="record.read", actor=ben).last()
+    assert event.patient_id == mia_user.patient_link.patient_id
+    assert "acting for the patient" in event.actor_label
+
+
+def test_choosing_my_own_record_stops_acting_for_someone(client, mia_user, ben, gp):
+    own = PatientUserFactory(email="kim@example.com")
+    made = ProxyAccess.objects.create(
+        patient=mia_user.patient_link.patient,
+        proxy=own,
+        relationship="chosen",
+        reason="She helps me",
+        ends_at=until(),
+        granted_by=mia_user,
+    )
+    acting(client, own, made.pk)
+    response = client.post(reverse("portal:acting_for"), {"whose": "own"})
+    assert response.status_code == 302
+    assert PROXY_SESSION_KEY not in client.session
+    assert "You are acting for" not in client.get(reverse("record:summary")).content.decode()
+
+
+def test_the_chooser_refuses_a_grant_that_is_not_theirs(client, mia_user, ben):
+    made = grant(mia_user)
+    stranger = PatientUserFactory(email="eve@example.com")
+    client.force_login(stranger)
+    response = client.post(reverse("portal:acting_for"), {"whose": str(made.pk)})
+    assert response.status_code == 400
+    assert PROXY_SESSION_KEY not in client.session
+
+
+def test_a_proxy_without_the_share_right_gets_no_sharing_choices(client, mia_user, ben):
+    acting(client, ben, grant(mia_user, Rights(see=True)).pk)
+    assert client.get(reverse("sharing:choices")).status_code == 404
+
+
+def test_a_proxy_never_sees_a_sensitive_item_the_patient_sees(client, mia_user, ben):
+    url = reverse("record:kind", kwargs={"kind": "problems"})
+    client.force_login(mia_user)
+    assert "Chlamydia" in client.get(url).content.decode()
+    acting(client, ben, grant(mia_user).pk)
+    page = client.get(url).content.decode()
+    assert "Asthma" in page
+    assert "Chlamydia" not in page
+    sensitive = RecordEntry.objects.get(fhir_id="sex")
+    assert client.get(reverse("record:item", kwargs={"entry_id": sensitive.pk})).status_code == 404
+
+
+def test_a_proxy_makes_no_share_links_and_gives_no_one_access(client, mia_user, ben):
+    acting(client, ben, grant(mia_user, Rights(see=True, correct=True, share=True)).pk)
+    made = client.post(reverse("share:new"), {"label": "For the dentist", "scope": "full", "days": "7"})
+    assert made.status_code in (403, 404)
+    assert ShareLink.objects.count() == 0
+    assert client.get(reverse("sharing:proxies")).status_code == 404
+    added = client.post(
+        reverse("sharing:proxy_add"),
+        {
+            "email": "mia@example.com",
+            "rights": ["see"],
+            **day_fields(timezone.localdate() + timedelta(days=5)),
+            "reason": "Let me add more people",
+        },
+    )
+    assert added.status_code == 404
+    assert ProxyAccess.objects.count() == 1
+
+
+def test_once_access_ends_the_proxy_acts_as_themselves(client, mia_user):
+    kim = PatientUserFactory(email="kim@example.com")  # with a record of her own
+    made = proxies.grant_by_patient(
+        actor=actor_for(mia_user),
+        email="kim@example.com",
+        rights=Rights(),
+        until=until(),
+        reason="My sister helps",
+    )
+    item = reverse("record:item", kwargs={"entry_id": RecordEntry.objects.get(fhir_id="plain").pk})
+    acting(client, kim, made.pk)
+    assert client.get(item).status_code == 200
+
+    patient = type(client)()
+    patient.force_login(mia_user)
+    assert patient.post(reverse("sharing:proxy_end", kwargs={"grant_id": made.pk})).status_code == 302
+    made.refresh_from_db()
+    assert made.ended_at is not None
+    assert made.ended_by == mia_user
+
+    # Kim's next request is her own: Mia's item is not hers to see, and no banner says otherwise.
+    assert client.get(item).status_code == 404
+    assert "You are acting for" not in client.get(reverse("record:summary")).content.decode()
+
+
+def test_a_patient_cannot_end_someone_elses_grant(client, mia_user, ben):
+    made = grant(mia_user)
+    client.force_login(PatientUserFactory(email="eve@example.com"))
+    assert client.post(reverse("sharing:proxy_end", kwargs={"grant_id": made.pk})).status_code == 404
+    made.refresh_from_db()
+    assert made.ended_at is None
+
+
+# --- The practice's page -----------------------------------------------------------------
+
+
+@pytest.fixture
+def dr_gp_client(client, dr_gp):
+    client.force_login(dr_gp)
+    return client
+
+
+def practice_grant(client, patient, relationship="child", days=365):
+    return client.post(
+        reverse("clinician:proxies", kwargs={"patient_id": patient.pk}),
+        {
+            "email": "ben@example.com",
+            "relationship": relationship,
+            "rights": ["see"],
+            **day_fields(timezone.localdate() + timedelta(days=days)),
+            "reason": "Mother of the child, identity checked at the desk",
+        },
+    )
+
+
+def test_the_practice_gives_a_parent_access_to_a_child(dr_gp_client, mia, ben):
+    mia.birth_date = born(5)
+    mia.save()
+    record = dr_gp_client.get(reverse("clinician:record", kwargs={"patient_id": mia.pk})).content.decode()
+    assert reverse("clinician:proxies", kwargs={"patient_id": mia.pk}) in record
+    response = practice_grant(dr_gp_client, mia)
+    assert response.status_code == 302
+    made = ProxyAccess.objects.get()
+    assert (made.patient, made.proxy, made.relationship) == (mia, ben, "child")
+    assert made.granted_by_organisation.name == "Riverside Surgery"
+    page = dr_gp_client.get(reverse("clinician:proxies", kwargs={"patient_id": mia.pk})).content.decode()
+    assert "ben@example.com" in page
+    assert "Parent or guardian of a child under 11" in page
+
+
+def test_the_practice_cannot_give_child_access_to_an_adults_record(dr_gp_client, mia, ben):
+    mia.birth_date = born(20)
+    mia.save()
+    response = practice_grant(dr_gp_client, mia)
+    assert response.status_code == 400
+    assert (
+        'href="#id_relationship_0">This relationship is for a patient aged 0 to 10'
+        in response.content.decode()
+    )
+    assert ProxyAccess.objects.count() == 0
+
+
+def test_the_practice_ends_a_grant(dr_gp_client, mia, ben):
+    mia.birth_date = born(5)
+    mia.save()
+    practice_grant(dr_gp_client, mia)
+    made = ProxyAccess.objects.get()
+    url = reverse("clinician:proxy_end", kwargs={"patient_id": mia.pk, "grant_id": made.pk})
+    assert dr_gp_client.post(url).status_code == 302
+    made.refresh_from_db()
+    assert made.ended_at is not None
+
+
+def test_a_clinician_outside_a_holding_gp_practice_gets_no_proxy_page(client, mia, hospital):
+    client.force_login(ClinicianFactory(email="dr.h@example.com", organisation=hospital))
+    assert client.get(reverse("clinician:proxies", kwargs={"patient_id": mia.pk})).status_code == 404
+    record = client.get(reverse("clinician:record", kwargs={"patient_id": mia.pk})).content.decode()
+    assert reverse("clinician:proxies", kwargs={"patient_id": mia.pk}) not in record
+
+
+def test_access_for_a_child_ends_at_eleven_and_the_practice_is_told(dr_gp_client, dr_gp, mia, ben):
+    mia.birth_date = born(10)
+    mia.save()
+    assert practice_grant(dr_gp_client, mia, days=30).status_code == 302
+    made = ProxyAccess.objects.get()
+    eleventh = proxies.birthday(mia.birth_date, 11)
+    assert proxies.review_by_age(today=eleventh - timedelta(days=1)) == 0
+    assert proxies.review_by_age(today=eleventh) == 1
+    made.refresh_from_db()
+    assert made.ended_at is not None
+    assert Notification.objects.filter(user=dr_gp, title="Proxy access to review").exists()
+    assert Notification.objects.filter(user=ben, title="Your access to act for someone has ended").exists()
+
+
+def test_the_chooser_is_for_patients_only(client, dr_gp):
+    assert client.get(reverse("portal:acting_for")).status_code == 302  # to sign in
+    client.force_login(dr_gp)
+    assert client.get(reverse("portal:acting_for")).status_code == 404
