@@ -245,7 +245,7 @@ def mark(access: RecordAccess, entry_id, outcome: str) -> tuple[RecordEntry, Rec
     """Record the patient's answer for the current version of one item of their own
     record; NotFound alike for an item that is missing, not theirs or not shown to them."""
     actor = access.actor
-    if actor.role != ActorRole.PATIENT or actor.patient_id != access.patient.pk:
+    if actor.role != ActorRole.PATIENT or actor.patient_id != access.patient.pk or actor.proxy is not None:
         raise NotFound
     if outcome not in CheckOutcome.values:
         raise InvalidChange("Choose whether the item looks right", field="outcome")

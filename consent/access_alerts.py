@@ -58,8 +58,8 @@ def mode_of(patient_id) -> str:
 def choose_alerts(*, actor: Actor, mode: str) -> bool:
     """A patient chooses, for their own record only, how they are told who looked; each
     change is audited. False when the choice was already in force (nothing written)."""
-    if actor.role != ActorRole.PATIENT or actor.patient_id is None:
-        raise NotFound
+    if actor.role != ActorRole.PATIENT or actor.patient_id is None or actor.proxy is not None:
+        raise NotFound  # the patient's own choice: never someone acting for them
     if mode not in Mode.values:
         raise ValueError(f"unknown alert choice {mode!r}")
     patient = Patient.objects.get(pk=actor.patient_id)

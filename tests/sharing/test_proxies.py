@@ -243,9 +243,62 @@ def test_once_access_ends_the_proxy_acts_as_themselves(client, mia_user):
     assert made.ended_at is not None
     assert made.ended_by == mia_user
 
-    # Kim's next request is her own: Mia's item is not hers to see, and no banner says otherwise.
+    # Kim is told on her next request, which acts for no one; after it she acts for
+    # herself: Mia's item is not hers to see, and no banner says otherwise.
+    told = client.get(item).content.decode()
+    assert "Your access to act for someone else has ended" in told
+    assert "Asthma" not in told
     assert client.get(item).status_code == 404
     assert "You are acting for" not in client.get(reverse("record:summary")).content.decode()
+
+
+def test_a_form_opened_for_the_patient_never_lands_on_the_proxys_own_record_after_access_ends(
+    client, mia_user
+):
+    """From the outside probe: the grant ends while the proxy has a form open; its POST
+    acts for no one and the proxy is told, instead of saving on their own record."""
+    from consent.models import ConsentChoice
+
+    kim = PatientUserFactory(email="kim@example.com")  # with a record of her own
+    made = proxies.grant_by_patient(
+        actor=actor_for(mia_user),
+        email="kim@example.com",
+        rights=Rights(share=True),
+        until=until(),
+        reason="My sister helps",
+    )
+    acting(client, kim, made.pk)
+    proxies.end_grant(actor=actor_for(mia_user), grant_id=made.pk)
+    response = client.post(
+        reverse("sharing:confirm"), {"scope": "network", "decision": "deny", "step": "save"}, follow=True
+    )
+    assert not ConsentChoice.objects.exists()
+    assert "Your access to act for someone else has ended" in response.content.decode()
+
+
+def test_a_see_only_proxy_changes_no_alert_choice_and_marks_no_check(client, mia_user, ben):
+    from accounts.models import AccessAlertPreference
+    from accuracy.models import RecordCheck
+
+    acting(client, ben, grant(mia_user).pk)
+    response = client.post(reverse("sharing:access_log"), {"alerts-mode": "emergency_only"})
+    assert response.status_code == 404
+    assert not AccessAlertPreference.objects.exists()
+    entry = RecordEntry.objects.get(fhir_id="plain")
+    marked = client.post(
+        reverse("sharing:check_mark", kwargs={"entry_id": entry.pk}), {"outcome": "looks_right"}
+    )
+    assert marked.status_code == 404
+    assert not RecordCheck.objects.exists()
+
+
+def test_a_proxy_is_not_told_that_items_wait_for_review(client, mia_user, ben, gp):
+    send(gp, condition("held", "Concern raised by a neighbour", "SDV"))
+    patient = type(client)()
+    patient.force_login(mia_user)
+    assert "Some items are waiting" in patient.get(reverse("record:summary")).content.decode()
+    acting(client, ben, grant(mia_user).pk)
+    assert "Some items are waiting" not in client.get(reverse("record:summary")).content.decode()
 
 
 def test_a_patient_cannot_end_someone_elses_grant(client, mia_user, ben):

@@ -157,7 +157,8 @@ def summary(request):
             "corrections": display.correction_counts(access.patient.pk),
             "moved_away": access.moved_away(),
             # Whether any wait, never which: "Some items are waiting for your care team".
-            "awaiting_review": harm_review.waiting_for_patient(access.patient) > 0,
+            "awaiting_review": access.actor.proxy is None
+            and harm_review.waiting_for_patient(access.patient) > 0,
         },
     )
 

@@ -410,7 +410,7 @@ def manifest(request, token: str):
             "label": link.label,
             "scope": link.scope,
             "format": "smart-health-link",
-            "recipient": recipient.strip()[:RECIPIENT_LENGTH],
+            "recipient": "".join(ch for ch in recipient if ch.isprintable()).strip()[:RECIPIENT_LENGTH],
         },
     )
     share_links.count_view(link)
