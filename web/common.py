@@ -4,9 +4,11 @@ staff read stored JSON. Each page module keeps what is its own."""
 import json
 import re
 import secrets
+from datetime import date, datetime, time
 
 from django import forms
 from django.db.models import F, QuerySet
+from django.utils import timezone
 
 from phr.dates import range_error
 
@@ -48,3 +50,22 @@ class DayRangeForm(forms.Form):
         if error:
             self.add_error("date_to", error)
         return data
+
+
+UNTIL_PARTS = ("day", "month", "year")
+
+
+def typed_end_date(data) -> tuple[datetime | None, str]:
+    """An end date typed in three boxes (until_day, until_month, until_year), as the
+    moment it takes effect (the start of that day), or None and what to fix; ("", None)
+    when nothing was typed. ASCII digits only: other scripts' digits are refused."""
+    parts = [str(data.get(f"until_{p}") or "").strip() for p in UNTIL_PARTS]
+    if not any(parts):
+        return None, ""
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        return None, "Enter the end date as numbers, for example 1 3 2027"
+    try:
+        chosen = date(int(parts[2]), int(parts[1]), int(parts[0]))
+    except ValueError:
+        return None, "The end date must be a real date, for example 1 3 2027"
+    return timezone.make_aware(datetime.combine(chosen, time.min)), ""

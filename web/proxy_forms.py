@@ -4,13 +4,13 @@ consent.proxies, whose refusals come back here attached to the field they are ab
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import datetime
 
 from django import forms
-from django.utils import timezone
 
 from accounts.models import ProxyAccess
 from consent.proxies import ProxyProblem, Rights
+from web.common import typed_end_date
 
 RIGHT_WORDS = [
     ("see", "See the record"),
@@ -75,20 +75,11 @@ class GrantForm(forms.Form):
         return data
 
     def _until(self, data) -> datetime | None:
-        parts = [(data.get(f"until_{p}") or "").strip() for p in ("day", "month", "year")]
-        if not any(parts):
+        # Whether the date is allowed (in the future, not too far) is the domain's rule.
+        until, self.until_error = typed_end_date(data)
+        if until is None and not self.until_error:
             self.until_error = "Enter the date their access ends"
-            return None
-        if not all(part.isdigit() for part in parts):
-            self.until_error = "Enter the end date as numbers, for example 1 3 2027"
-            return None
-        try:
-            chosen = date(int(parts[2]), int(parts[1]), int(parts[0]))
-        except ValueError:
-            self.until_error = "The end date must be a real date, for example 1 3 2027"
-            return None
-        # Access ends as the chosen day begins; whether that is allowed is the domain's rule.
-        return timezone.make_aware(datetime.combine(chosen, time.min))
+        return until
 
     def is_valid(self) -> bool:
         return super().is_valid() and not self.until_error

@@ -394,3 +394,22 @@ def test_the_chooser_is_for_patients_only(client, dr_gp):
     assert client.get(reverse("portal:acting_for")).status_code == 302  # to sign in
     client.force_login(dr_gp)
     assert client.get(reverse("portal:acting_for")).status_code == 404
+
+
+def test_an_end_date_in_another_scripts_digits_is_refused(client, mia_user, ben):
+    """From the outside probe: "٣" is not 3 (one reading of a typed end date, web.common)."""
+    client.force_login(mia_user)
+    when = timezone.localdate() + timedelta(days=40)
+    response = client.post(
+        reverse("sharing:proxy_add"),
+        {
+            "email": "ben@example.com",
+            "rights": ["see"],
+            **day_fields(when),
+            "until_day": "\u0663",
+            "reason": "My husband helps with appointments",
+        },
+    )
+    assert response.status_code in (200, 400)
+    assert "Enter the end date as numbers" in response.content.decode()
+    assert not ProxyAccess.objects.exists()

@@ -9,7 +9,7 @@ parse input, ask, audit the page and render.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time
+from datetime import datetime
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -47,7 +47,7 @@ from consent.services import InvalidChange, change_consent, holders
 from consent.services import who_can_see as who_can_see_rows
 from consent.web import request_actor
 from phr.models import Category, Organisation, RecordEntry
-from web.common import DayRangeForm
+from web.common import DayRangeForm, typed_end_date
 
 LOG_PAGE_SIZE = 20
 
@@ -270,22 +270,13 @@ class ChoiceForm(forms.Form):
         return data
 
     def _until(self, data) -> datetime | None:
-        parts = [(data.get(f"until_{p}") or "").strip() for p in ("day", "month", "year")]
-        if not any(parts):
-            return None
-        if not all(part.isdigit() for part in parts):
-            self.until_error = "Enter the end date as numbers, for example 1 3 2027, or leave it empty"
-            return None
-        try:
-            chosen = date(int(parts[2]), int(parts[1]), int(parts[0]))
-        except ValueError:
-            self.until_error = "The end date must be a real date, for example 1 3 2027"
-            return None
-        if chosen <= timezone.localdate():
+        until, error = typed_end_date(data)
+        if error:
+            self.until_error = f"{error}, or leave it empty" if "numbers" in error else error
+        elif until is not None and until.date() <= timezone.localdate():
             self.until_error = "The end date must be in the future"
             return None
-        # The choice lapses as the chosen day begins.
-        return timezone.make_aware(datetime.combine(chosen, time.min))
+        return until  # the choice lapses as the chosen day begins
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
