@@ -10,7 +10,9 @@ decides every read, and gives a token's actor only entries of the resource types
 read scopes name (consent.policy.Actor.readable_types, from api.scopes.readable_types).
 
 With an ``Authorization: Bearer`` header:
-- a token of a patient's app acts as that patient, on their own linked record only;
+- a token of a patient's app acts as that patient, on their own linked record only; one
+  a proxy connected to someone they act for (api.models.ProxyApp) acts as that proxy
+  for that patient, under the grant, and is refused once the grant has ended;
 - a token of an organisation's system (api.models.SystemClient) acts as that
   organisation's system (consent.policy.system_actor);
 - an unknown, expired or revoked token, or one whose patient is no longer linked to a
@@ -27,7 +29,7 @@ from dataclasses import replace
 
 from oauthlib.common import Request as OAuthRequest
 
-from consent.policy import Actor, actor_for, system_actor
+from consent.policy import Actor, actor_for, proxy_may, system_actor
 from consent.web import client_address, request_actor
 
 from . import scopes as smart
@@ -107,7 +109,10 @@ def _token_actor(http, token: str) -> tuple[Actor, frozenset[str]]:
     user = access_token.user
     if user is None or not user.is_active or user.role != "patient":
         raise InvalidToken("the token does not belong to a patient")
-    actor = actor_for(user, source_address=source)
+    grant_id = getattr(access_token, "proxy_grant_id", None)  # annotated by the validator
+    actor = actor_for(user, source_address=source, proxy_grant=grant_id)
+    if grant_id is not None and (actor.proxy is None or not proxy_may(actor, "see")):
+        raise InvalidToken("the proxy's access to the record has ended")
     if actor.patient_id is None:
         raise InvalidToken("the account is not linked to a record")
     scopes = frozenset(s for s in granted if s in smart.PATIENT_APP_SCOPES)

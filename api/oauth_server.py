@@ -9,6 +9,11 @@
   screen says so then, and only then. A refresh that drops ``offline_access`` ends it.
 - A patient may see which apps can read their record and stop any of them: every
   access and refresh token (and unused code) of that app for that patient goes.
+- Someone who acts for a patient (a proxy) may connect an app to that patient's record:
+  with ``launch/patient`` the consent screen asks whose record, the token response names
+  that patient, and the app acts as the proxy for them under the same grant, refused
+  the moment the grant ends (api.models.ProxyApp). The patient sees such apps and may
+  stop them too.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from oauth2_provider.models import (
     AbstractApplication,
@@ -32,8 +37,11 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.common import generate_token
 
 import audit
+from accounts.models import ProxyAccess
+from consent.proxies import patient_name
 
 from . import scopes as smart
+from .models import ProxyApp
 from .scopes import is_system_application
 
 # What api.auth and django-oauth-toolkit's validate_bearer_token read of a token row and
@@ -74,17 +82,30 @@ class SmartValidator(OAuth2Validator):
         the patient's record link that api.auth acts on in the same query, and only the
         columns a bearer check and the actor need: the application's secrets and
         redirect URIs and the user's password hash stay in the database (loading the
-        four whole rows took longer than the query). Joining the system client and its
+        four whole rows took longer than the query). The grant a proxy connected the app
+        under (api.models.ProxyApp) comes in the same query. Joining the system client and its
         organisation too cost more than the query it saved: a system's token looks
         those up on its own."""
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        acting_for = ProxyApp.objects.filter(user=OuterRef("user_id"), application=OuterRef("application_id"))
         found = (
             get_access_token_model()
             .objects.select_related("application", "user__patient_link")
             .only(*BEARER_CHECK_FIELDS)
+            .annotate(proxy_grant_id=Subquery(acting_for.values("grant_id")[:1]))
             .filter(token_checksum=checksum)
         )
         return next(iter(found[:1]), None)  # the checksum is unique: no ORDER BY needed
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        return super().validate_code(client_id, code, client, request, *args, **kwargs) and _record_open(
+            request.user, client
+        )
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        return super().validate_refresh_token(
+            refresh_token, client, request, *args, **kwargs
+        ) and _record_open(request.user, client)
 
     def _save_bearer_token(self, token, request, *args, **kwargs):
         # oauthlib mints a refresh token for every code (and refresh) grant; without
@@ -99,9 +120,71 @@ class SmartValidator(OAuth2Validator):
         # The dict is serialised as the token response after this: SMART's launch context.
         user = getattr(request, "user", None)
         if user is not None and "launch/patient" in smart.parse(token.get("scope", "")):
-            link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
-            if link is not None:
-                token["patient"] = str(link.patient_id)
+            patient_id = record_of_app(user, request.client)
+            if patient_id is not None:
+                token["patient"] = str(patient_id)
+
+
+def acting_grant(user_id, application_id) -> ProxyAccess | None:
+    """The grant under which this user's tokens for this app act for someone else, or
+    None when the app sees the user's own record."""
+    row = (
+        ProxyApp.objects.select_related("grant", "grant__patient")
+        .filter(user_id=user_id, application_id=application_id)
+        .first()
+    )
+    return row.grant if row is not None else None
+
+
+def _own_patient_id(user):
+    link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
+    return link.patient_id if link is not None else None
+
+
+def record_of_app(user, application):
+    """The id of the patient whose record the app sees for this user, or None."""
+    grant = acting_grant(user.pk, application.pk)
+    if grant is None:
+        return _own_patient_id(user)
+    return grant.patient_id if grant.is_active() and grant.may_see else None
+
+
+def _record_open(user, client) -> bool:
+    """A code or refresh token is spent only while the record it names may still be
+    seen: never once the proxy's grant has ended."""
+    return user is None or client is None or record_of_app(user, client) is not None
+
+
+def _revoke(user, application) -> bool:
+    refresh_tokens = get_refresh_token_model().objects.filter(
+        user=user, application=application, revoked__isnull=True
+    )
+    access_tokens = get_access_token_model().objects.filter(user=user, application=application)
+    codes = get_grant_model().objects.filter(user=user, application=application)
+    if not (refresh_tokens.exists() or access_tokens.exists() or codes.exists()):
+        return False
+    for refresh_token in refresh_tokens:
+        refresh_token.revoke()
+    access_tokens.delete()
+    codes.delete()
+    return True
+
+
+@transaction.atomic
+def choose_record(*, user, application, grant: ProxyAccess | None) -> None:
+    """The record this user's app will see: their own (``grant`` None) or the patient of
+    one of their active grants that lets them see it. An app sees one record per person:
+    choosing another stops every token it holds for the first."""
+    if grant is not None and not (grant.proxy_id == user.pk and grant.is_active() and grant.may_see):
+        raise ValueError("not a grant this person may connect an app under")
+    current = ProxyApp.objects.select_for_update().filter(user=user, application=application).first()
+    if (current.grant_id if current else None) == (grant.pk if grant else None):
+        return
+    _revoke(user, application)
+    if current is not None:
+        current.delete()
+    if grant is not None:
+        ProxyApp.objects.create(user=user, application=application, grant=grant)
 
 
 @dataclass
@@ -110,23 +193,61 @@ class ConnectedApp:
     scopes: frozenset[str]
     granted_at: datetime
     last_renewed_at: datetime
+    whose: str = ""  # the name of the patient a proxy connected it for; "" for one's own
+    connected_by: str = ""  # on the patient's page: the proxy who connected it
+    proxy_app: int | None = None
 
     @property
     def may_see(self) -> list[str]:
         return smart.describe(self.scopes)
 
 
-def connected_apps(user, *, now: datetime | None = None) -> list[ConnectedApp]:
-    """The apps that can still read this user's record: a live access token, or a
-    refresh token that could get one."""
-    now = now or timezone.now()
-    tokens = (
+def _live_tokens(now, **which):
+    return (
         get_access_token_model()
-        .objects.filter(user=user)
+        .objects.filter(**which)
         .filter(Q(expires__gt=now) | Q(refresh_token__isnull=False, refresh_token__revoked__isnull=True))
         .select_related("application")
         .order_by("created")
     )
+
+
+def connected_apps(user, *, now: datetime | None = None) -> list[ConnectedApp]:
+    """The apps that can still read a record for this user: a live access token, or a
+    refresh token that could get one; an app connected for someone they act for names
+    that person, and goes from the list when the grant ends."""
+    now = now or timezone.now()
+    acting = {
+        row.application_id: row.grant
+        for row in ProxyApp.objects.filter(user=user).select_related("grant", "grant__patient")
+    }
+    apps = _gathered(_live_tokens(now, user=user))
+    for app in list(apps):
+        grant = acting.get(app.application.pk)
+        if grant is not None:
+            if not (grant.is_active(now) and grant.may_see):
+                apps.remove(app)
+                continue
+            app.whose = patient_name(grant)
+    return apps
+
+
+def apps_of_proxies(patient_id, *, now: datetime | None = None) -> list[ConnectedApp]:
+    """Apps that people acting for this patient connected to the patient's record, while
+    their grants are active: the patient sees them and may stop any."""
+    now = now or timezone.now()
+    found = []
+    rows = ProxyApp.objects.filter(grant__patient_id=patient_id).select_related("grant", "user")
+    for row in rows:
+        if not (row.grant.is_active(now) and row.grant.may_see):
+            continue
+        for app in _gathered(_live_tokens(now, user_id=row.user_id, application_id=row.application_id)):
+            app.connected_by, app.proxy_app = row.user.email, row.pk
+            found.append(app)
+    return found
+
+
+def _gathered(tokens) -> list[ConnectedApp]:
     apps: dict[int, ConnectedApp] = {}
     for token in tokens:
         found = apps.get(token.application_id)
@@ -140,44 +261,65 @@ def connected_apps(user, *, now: datetime | None = None) -> list[ConnectedApp]:
     return sorted(apps.values(), key=lambda a: a.application.name.lower())
 
 
+def _acting_label(user, grant: ProxyAccess | None) -> str:
+    if grant is None:
+        return str(user)[:200]
+    return f"{user}, acting for the patient ({grant.get_relationship_display().lower()})"[:200]
+
+
 def record_grant(*, user, application, scope: str) -> None:
-    """The patient allowed an app to see their record: an audit event for their record."""
-    link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
+    """The patient, or someone acting for them, allowed an app to see the record: an
+    audit event on the record it sees."""
+    grant = acting_grant(user.pk, application.pk)
     audit.record(
         "oauth.grant",
         actor=user,
-        actor_label=str(user)[:200],
-        patient=link.patient if link else None,
-        detail={"client": application.client_id, "name": application.name[:100], "scope": scope[:500]},
+        actor_label=_acting_label(user, grant),
+        patient_id=grant.patient_id if grant is not None else _own_patient_id(user),
+        detail={
+            "client": application.client_id,
+            "name": application.name[:100],
+            "scope": scope[:500],
+            **({"grant": grant.pk} if grant is not None else {}),
+        },
     )
 
 
 @transaction.atomic
-def stop_app(*, user, application) -> bool:
-    """Stop an app seeing a patient's record: revoke its tokens and codes, audited.
+def stop_app(*, user, application, stopped_by=None) -> bool:
+    """Stop an app seeing a record: revoke its tokens and codes for this user, audited
+    on the record it saw, as the act of ``stopped_by`` (the user themself by default;
+    the patient when they stop an app their proxy connected).
 
     Returns False when the app had nothing left to revoke for this user.
     """
-    refresh_tokens = get_refresh_token_model().objects.filter(
-        user=user, application=application, revoked__isnull=True
-    )
-    access_tokens = get_access_token_model().objects.filter(user=user, application=application)
-    codes = get_grant_model().objects.filter(user=user, application=application)
-    if not (refresh_tokens.exists() or access_tokens.exists() or codes.exists()):
+    grant = acting_grant(user.pk, application.pk)
+    if not _revoke(user, application):
         return False
-    for refresh_token in refresh_tokens:
-        refresh_token.revoke()
-    access_tokens.delete()
-    codes.delete()
-    link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
+    ProxyApp.objects.filter(user=user, application=application).delete()
+    by = stopped_by or user
     audit.record(
         "oauth.revoke",
-        actor=user,
-        actor_label=str(user)[:200],
-        patient=link.patient if link else None,
+        actor=by,
+        actor_label=_acting_label(by, grant if by == user else None),
+        patient_id=grant.patient_id if grant is not None else _own_patient_id(user),
         detail={"client": application.client_id, "name": application.name[:100]},
     )
     return True
+
+
+def stop_proxy_app(*, patient_user, patient_id, proxy_app_id) -> ConnectedApp | None:
+    """The patient stops an app someone acting for them connected to their record."""
+    row = (
+        ProxyApp.objects.select_related("application", "user")
+        .filter(pk=proxy_app_id, grant__patient_id=patient_id)
+        .first()
+    )
+    if row is None or not stop_app(user=row.user, application=row.application, stopped_by=patient_user):
+        return None
+    return ConnectedApp(
+        row.application, frozenset(), timezone.now(), timezone.now(), connected_by=row.user.email
+    )
 
 
 CLI_CLIENT_ID = "portal-cli"

@@ -10,7 +10,10 @@ Art. 4 (time- and purpose-limited proxies):
 - every grant names what the proxy may do (see the record, ask for corrections, manage
   sharing), why, and until when; a proxy never sees the patient's sensitive records,
   items held for review or withheld, or what is about someone else (the policy);
-- a proxy may not give or change anyone's proxy access, make share links or let apps in;
+- a proxy may not give or change anyone's proxy access or make share links; an app a
+  proxy connects (SMART's launch/patient: they choose the record) acts as that proxy for
+  that one patient, within the same grant, ends when the grant ends, and the patient
+  sees it and can stop it (api.oauth_server);
 - access for a child ends at the ages settings.PROXY_REVIEW_AGES names (11 and 16), and
   the practice is told, so that it can decide again with the young person;
 - the patient (or their practice) sees every grant and ends any; a proxy may end their own.
@@ -38,6 +41,7 @@ from .policy import Actor, ActorRole, NotFound
 Relationship = ProxyAccess.Relationship
 MAX_DAYS = 3 * 365  # no grant runs longer without being given again
 MIN_REASON_LENGTH = 10
+OWN_RECORD = "own"  # the choice of one's own record, beside the grants' ids
 
 
 class ProxyProblem(ValueError):
@@ -120,6 +124,16 @@ def _grant(
     reason,
     organisation,
 ) -> ProxyAccess:
+    now = timezone.now()
+    already = ProxyAccess.objects.filter(
+        patient=patient, proxy=proxy, ended_at__isnull=True, ends_at__gt=now
+    ).first()
+    if already is not None:
+        raise ProxyProblem(
+            f"They can already act for this patient, until {day(already.ends_at)}: "
+            "end that access first to give it again differently",
+            "email",
+        )
     grant = ProxyAccess.objects.create(
         patient=patient,
         proxy=proxy,
@@ -273,6 +287,25 @@ def active_grants_of(user) -> list[ProxyAccess]:
         .select_related("patient")
         .order_by("patient__family_name", "patient__given_names", "pk")
     )
+
+
+def patient_name(grant: ProxyAccess) -> str:
+    """The represented patient's name from the network's index (never clinical content)."""
+    return grant.patient.display_name or "Someone whose name is not recorded"
+
+
+def whose_record_choices(user, *, seeing_only: bool = False) -> list[tuple[str, str]]:
+    """The records this person may act on now, as (value, name): their own (OWN_RECORD)
+    when their account is linked to one, then each active grant's patient. With
+    ``seeing_only``, only grants that let them see the record (what an app needs)."""
+    link = getattr(user, "patient_link", None) if hasattr(user, "patient_link") else None
+    choices = [(OWN_RECORD, "My own record")] if link is not None else []
+    choices += [
+        (str(grant.pk), patient_name(grant))
+        for grant in active_grants_of(user)
+        if grant.may_see or not seeing_only
+    ]
+    return choices
 
 
 def review_by_age(*, today: date | None = None) -> int:

@@ -55,3 +55,16 @@ def one_problem(
         },
     )
     return Patient.objects.get(nhs_number=nhs)
+
+
+def labelled_problem(cid: str, text: str, label: str | None = None, *, pid: str = "p") -> dict:
+    """A Condition in words only, with a security label (``SEX``, ``THIRDPARTY``...) when given."""
+    resource = {
+        "resourceType": "Condition",
+        "id": cid,
+        "subject": {"reference": f"Patient/{pid}"},
+        "code": {"text": text},
+    }
+    if label:
+        resource["meta"] = {"security": [{"code": label}]}
+    return resource

@@ -14,24 +14,13 @@ from consent.policy import Action, NotFound, actor_for, authorise, open_record
 from consent.proxies import ProxyProblem, Rights
 from consent.share_links import create_share_link
 from phr.models import Patient, RecordEntry
+from tests.feeds import labelled_problem as condition
 from tests.feeds import patient_resource, send
 from tests.personas import ClinicianFactory, PatientUserFactory
 
 pytestmark = pytest.mark.django_db
 
 NHS = "9990000018"
-
-
-def condition(cid: str, text: str, label: str | None = None) -> dict:
-    resource = {
-        "resourceType": "Condition",
-        "id": cid,
-        "subject": {"reference": "Patient/p"},
-        "code": {"text": text},
-    }
-    if label:
-        resource["meta"] = {"security": [{"code": label}]}
-    return resource
 
 
 def born(years: int) -> date:
@@ -246,6 +235,18 @@ def test_a_grant_needs_a_reason_an_end_date_and_something_to_do(world):
             proxies.grant_by_patient(actor=ada, **given)
         assert problem.value.field == field, change
     assert not ProxyAccess.objects.exists()
+
+
+def test_a_second_active_grant_to_the_same_person_is_refused(world):
+    first = chosen(world)
+    with pytest.raises(ProxyProblem) as problem:
+        chosen(world, Rights(see=True, correct=True))
+    assert problem.value.field == "email"
+    assert "already act for this patient" in str(problem.value)
+    proxies.end_grant(actor=actor_for(world["ada"]), grant_id=first.pk)
+    again = chosen(world, Rights(see=True, correct=True))
+    assert again.may_correct
+    assert ProxyAccess.objects.filter(ended_at__isnull=True).count() == 1
 
 
 def test_a_proxy_never_reads_the_patients_access_log(world):

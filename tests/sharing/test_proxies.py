@@ -16,6 +16,7 @@ from consent.policy import actor_for
 from consent.proxies import Rights
 from consent.share_models import ShareLink
 from phr.models import Patient, RecordEntry
+from tests.feeds import labelled_problem as condition
 from tests.feeds import patient_resource, send
 from tests.personas import ClinicianFactory, PatientUserFactory
 
@@ -28,18 +29,6 @@ def born(years: int) -> date:
     """A birth date that makes someone ``years`` old today (and not a day more)."""
     today = timezone.localdate()
     return today.replace(year=today.year - years) - timedelta(days=1)
-
-
-def condition(cid: str, text: str, label: str | None = None) -> dict:
-    resource = {
-        "resourceType": "Condition",
-        "id": cid,
-        "subject": {"reference": "Patient/p"},
-        "code": {"text": text},
-    }
-    if label:
-        resource["meta"] = {"security": [{"code": label}]}
-    return resource
 
 
 @pytest.fixture

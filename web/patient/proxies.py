@@ -22,12 +22,15 @@ from accounts.access import PROXY_SESSION_KEY
 from accounts.models import ProxyAccess
 from consent.policy import Actor
 from consent.proxies import (
+    OWN_RECORD,
     ProxyProblem,
     active_grants_of,
     end_grant,
     grant_by_patient,
     own_grants,
     own_patient,
+    patient_name,
+    whose_record_choices,
 )
 from phr.render.dates import day
 from web.patient.sharing import patient_page
@@ -42,7 +45,6 @@ RELATIONSHIP_WORDS = {
         "Your attorney under a lasting power of attorney for health and welfare"
     ),
 }
-OWN_RECORD = "own"
 
 
 @dataclass(frozen=True)
@@ -145,15 +147,6 @@ def proxy_end(request, actor: Actor, grant_id: int):
 # --- Whose record are you looking at? -------------------------------------------------
 
 
-def _own_record_linked(user) -> bool:
-    return getattr(user, "patient_link", None) is not None if hasattr(user, "patient_link") else False
-
-
-def patient_name(grant: ProxyAccess) -> str:
-    """The represented patient's name from the network's index (never clinical content)."""
-    return grant.patient.display_name or "Someone whose name is not recorded"
-
-
 class WhoseRecordForm(forms.Form):
     whose = forms.ChoiceField(
         label="Whose record are you looking at?",
@@ -164,10 +157,8 @@ class WhoseRecordForm(forms.Form):
         },
     )
 
-    def __init__(self, *args, grants: list[ProxyAccess], own: bool, **kwargs):
+    def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
-        choices = [(OWN_RECORD, "My own record")] if own else []
-        choices += [(str(grant.pk), patient_name(grant)) for grant in grants]
         self.fields["whose"].choices = choices
 
 
@@ -181,13 +172,13 @@ def acting_for(request):
     if user.role != "patient":
         raise Http404
     grants = active_grants_of(user)
-    own = _own_record_linked(user)
-    current = request.session.get(PROXY_SESSION_KEY)
-    chosen = next((str(g.pk) for g in grants if str(g.pk) == str(current)), OWN_RECORD if own else None)
+    choices = whose_record_choices(user)
+    current = str(request.session.get(PROXY_SESSION_KEY))
+    values = [value for value, _ in choices]
+    chosen = current if current in values else (OWN_RECORD if OWN_RECORD in values else None)
     form = WhoseRecordForm(
         request.POST if request.method == "POST" else None,
-        grants=grants,
-        own=own,
+        choices=choices,
         initial={"whose": chosen},
     )
     if request.method == "POST" and form.is_valid():
