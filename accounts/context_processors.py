@@ -41,10 +41,13 @@ def unread_notifications(request) -> dict:
 
 class ProxyBanner:
     """Whose record the signed-in person is acting for, by the name in the patient index
-    (never clinical content), while their chosen grant is in force."""
+    (never clinical content), while their chosen grant is in force, and what the grant
+    lets them do: pages offer only those actions (the policy refuses the rest anyway)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, rights: frozenset[str] = frozenset()):
         self.name = name
+        self.may_correct = "correct" in rights
+        self.may_share = "share" in rights
 
 
 def proxy_banner(request) -> dict:
@@ -59,4 +62,5 @@ def proxy_banner(request) -> dict:
     grant = ProxyAccess.objects.select_related("patient").filter(pk=grant_id, proxy=user).first()
     if grant is None or not grant.is_active():
         return {"proxy_banner": None}
-    return {"proxy_banner": ProxyBanner(grant.patient.display_name or "someone whose name is not recorded")}
+    name = grant.patient.display_name or "someone whose name is not recorded"
+    return {"proxy_banner": ProxyBanner(name, grant.rights)}

@@ -438,6 +438,11 @@ CONSENT_MODEL = env_choice("CONSENT_MODEL", ("opt-out", "opt-in"), "opt-out")
 CATEGORIES_KEPT_TO_HOLDER = env_list(
     "CATEGORIES_KEPT_TO_HOLDER", "sexual_health,assisted_conception,gender_identity,safeguarding"
 )
+# Beyond those, the categories someone acting for the patient (a proxy) never sees:
+# NHS England's proxy standard asks the practice to consider what could harm the patient
+# if a proxy read it, and mental health is where that is commonest. The consent app's
+# system check refuses an unknown category.
+PROXY_HIDDEN_CATEGORIES = env_list("PROXY_HIDDEN_CATEGORIES", "mental_health")
 BREAK_GLASS_MINUTES = env_int("BREAK_GLASS_MINUTES", 60, minimum=1)
 # The ages at which a parent's proxy access ends for review: access for a child under the
 # first ends at it (the practice reviews it with the young person), access for a young

@@ -302,6 +302,12 @@ def categories_kept_to_holder() -> set[str]:
     return {c for c in Category.values if kept_to_holder(c)}
 
 
+def hidden_from_proxies() -> set[str]:
+    """The categories no one acting for the patient ever sees: the patient's sensitive
+    records, and settings.PROXY_HIDDEN_CATEGORIES (mental health by default)."""
+    return categories_kept_to_holder() | (set(settings.PROXY_HIDDEN_CATEGORIES) & set(Category.values))
+
+
 def shared_by_default(category: str) -> bool:
     """Whether an organisation other than the holder sees items of this category when
     the patient has made no choice about it: never for a category kept to its holder,
@@ -497,8 +503,9 @@ def permitted_entries(actor: Actor, patient: Patient, decision: AccessDecision) 
         withheld = Withholding.objects.filter(released_at__isnull=True).values("entry_id")
         entries = entries.exclude(pk__in=withheld).exclude(awaiting_review())
         if actor.proxy is not None:
-            # A proxy never sees the patient's sensitive records or what is about others.
-            entries = entries.exclude(category__in=categories_kept_to_holder()).exclude(third_party=True)
+            # A proxy never sees the patient's sensitive records (nor, by default, mental
+            # health) or what is about others.
+            entries = entries.exclude(category__in=hidden_from_proxies()).exclude(third_party=True)
         return entries
     if decision.break_glass is not None or decision.categories == ALL_CATEGORIES:
         return entries

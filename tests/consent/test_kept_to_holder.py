@@ -32,3 +32,10 @@ def test_an_unknown_category_in_the_table_is_an_error(settings):
     (error,) = known_categories_kept_to_holder()
     assert error.id == "consent.E001"
     assert "sexual-health" in error.msg
+
+
+def test_an_unknown_category_hidden_from_proxies_is_an_error(settings):
+    settings.PROXY_HIDDEN_CATEGORIES = ["mental-health"]
+    (error,) = known_categories_kept_to_holder()
+    assert error.id == "consent.E002"
+    assert "mental-health" in error.msg

@@ -192,10 +192,11 @@ EXPECTED = {
     # Sharing everything with the network does not reach a category kept to its holder.
     "network_shared": {"clin_owner": NO_SEX, "clin_perm": NO_SEX, "clin_denied": NO_SEX, "system_p": NO_SEX},
 }
-# A proxy sees what the patient sees, but never the sensitive records (x-sex).
+# A proxy sees what the patient sees, but never the sensitive records (x-sex) nor, by
+# default, mental health (o-mh).
 ALWAYS = {
     "patient_a": ALL,
-    "proxy_a": NO_SEX,
+    "proxy_a": NO_SEX - {"o-mh"},
     "patient_b": NOT_FOUND,
     "ig": NOT_FOUND,
     "anonymous": NOT_FOUND,

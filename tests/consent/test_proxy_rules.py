@@ -237,6 +237,20 @@ def test_a_grant_needs_a_reason_an_end_date_and_something_to_do(world):
     assert not ProxyAccess.objects.exists()
 
 
+def test_a_proxy_never_sees_mental_health_by_default_and_the_setting_decides(world, gp, settings):
+    send(gp, patient_resource("p", NHS), condition("mind", "Depression", "PSY"))
+    actor = as_proxy(world, chosen(world))
+
+    def seen():
+        return {e.fhir_id for e in open_record(actor, world["patient"].pk).read()}
+
+    assert "mind" not in seen()
+    assert "mind" in {e.fhir_id for e in open_record(actor_for(world["ada"]), world["patient"].pk).read()}
+    settings.PROXY_HIDDEN_CATEGORIES = []
+    assert "mind" in seen()
+    assert "sex" not in seen()  # the sensitive records stay hidden whatever the setting
+
+
 def test_a_second_active_grant_to_the_same_person_is_refused(world):
     first = chosen(world)
     with pytest.raises(ProxyProblem) as problem:

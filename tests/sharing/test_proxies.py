@@ -181,6 +181,37 @@ def test_a_proxy_without_the_share_right_gets_no_sharing_choices(client, mia_use
     assert client.get(reverse("sharing:choices")).status_code == 404
 
 
+def test_pages_offer_a_proxy_only_what_their_grant_lets_them_do(client, mia_user, ben):
+    acting(client, ben, grant(mia_user, Rights(see=True)).pk)
+    summary = client.get(reverse("record:summary")).content.decode()
+    assert "Record of Mia Jones" in summary
+    assert "Your record" not in summary
+    assert "Their record" in summary
+    for offered in ("Share my record", "Who has looked", "Their sharing choices", reverse("share:links")):
+        assert offered not in summary, offered
+    plain = RecordEntry.objects.get(fhir_id="plain")
+    item = client.get(reverse("record:item", kwargs={"entry_id": plain.pk})).content.decode()
+    assert 'id="report-link"' not in item
+    assert "does not include asking for corrections" in item
+
+
+def test_a_proxy_with_the_correct_and_share_rights_is_offered_them(client, mia_user, ben):
+    acting(client, ben, grant(mia_user, Rights(see=True, correct=True, share=True)).pk)
+    summary = client.get(reverse("record:summary")).content.decode()
+    assert "Their sharing choices" in summary
+    assert "Share my record" not in summary  # a proxy never makes share links
+    plain = RecordEntry.objects.get(fhir_id="plain")
+    item = client.get(reverse("record:item", kwargs={"entry_id": plain.pk})).content.decode()
+    assert 'id="report-link"' in item
+
+
+def test_the_patient_is_offered_everything(client, mia_user):
+    client.force_login(mia_user)
+    summary = client.get(reverse("record:summary")).content.decode()
+    for offered in ("Your record", "Share my record", "Who has looked", "My sharing choices"):
+        assert offered in summary, offered
+
+
 def test_a_proxy_never_sees_a_sensitive_item_the_patient_sees(client, mia_user, ben):
     url = reverse("record:kind", kwargs={"kind": "problems"})
     client.force_login(mia_user)

@@ -39,3 +39,13 @@ def staff_part(correction) -> str:
     from accuracy.elements import staff_label
 
     return staff_label(correction.entry.resource_type, correction.element, correction.element_label)
+
+
+@register.simple_tag
+def proxy_hidden_words() -> str:
+    """What no one acting for a patient ever sees, in words: "mental health, sexual
+    health, ..." (consent.policy.hidden_from_proxies, from settings)."""
+    from consent.policy import hidden_from_proxies
+    from consent.sharing_text import categories_words
+
+    return categories_words(hidden_from_proxies())
