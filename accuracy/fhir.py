@@ -1,6 +1,8 @@
 """A correction request as the HL7 Patient Request for Corrections guide shows it: a
 FHIR Task, and its conversation as Communication resources."""
 
+from phr.nhs_number import ODS_SYSTEM as ODS
+
 from .models import CorrectionRequest, Message, Statement
 from .selectors import Copies
 
@@ -12,7 +14,6 @@ COMMUNICATION_TYPE_SYSTEM = (
     "http://hl7.org/fhir/uv/patient-corrections/CodeSystem/PatientCorrectionCommunicationTypes"
 )
 DISAGREEMENT = "medRecCxDenialDisagree"  # the guide's category of a disagreement's Communications
-ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 # Who at the owning organisation handles the request: Practitioner/staff-<user pk>.
 ASSIGNEE_EXTENSION = "https://portal.example/fhir/StructureDefinition/task-assignee"
 

@@ -27,6 +27,7 @@ from phr import contact_details
 from phr.amend import amend_entry
 from phr.ingest import UnusableInput, ingest_documents, parse_json
 from phr.models import EntryVersion, Organisation, RecordEntry
+from phr.nhs_number import ODS_SYSTEM
 from phr.render.dates import day
 
 from . import elements, notifications, selectors
@@ -491,7 +492,7 @@ def _store_provenance(
                 "who": {"display": actor.label},
                 "onBehalfOf": {
                     "identifier": {
-                        "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                        "system": ODS_SYSTEM,
                         "value": request.owner.ods_code,
                     },
                     "display": request.owner.name,
@@ -664,14 +665,14 @@ def send_downstream_notices(request: CorrectionRequest, actor: Actor) -> list[Do
             "sent": timezone.now().isoformat(),
             "sender": {
                 "identifier": {
-                    "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                    "system": ODS_SYSTEM,
                     "value": request.owner.ods_code,
                 }
             },
             "recipient": [
                 {
                     "identifier": {
-                        "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                        "system": ODS_SYSTEM,
                         "value": organisation.ods_code,
                     }
                 }

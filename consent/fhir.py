@@ -23,6 +23,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from phr.models import Category, Patient
+from phr.nhs_number import ODS_SYSTEM as ODS_CODE
 
 from .models import ConsentChoice, Scope
 from .policy import current_choices, kept_to_holder
@@ -32,7 +33,6 @@ ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 LOINC = "http://loinc.org"
-ODS_CODE = "https://fhir.nhs.uk/Id/ods-organization-code"
 CATEGORY_SYSTEM = "https://patient-record-portal.example/CodeSystem/category"
 
 # The deployment's default, as the policy the nested provisions are exceptions to.

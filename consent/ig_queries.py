@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import PatientLink, Role, User
 from audit.models import AuditEvent, Outcome
 from phr.models import Category, Organisation, Patient, RecordEntry
+from phr.nhs_number import ODS_SYSTEM
 
 from .models import PAUSE_REASON, BreakGlass, BreakGlassReview, ConsentChoice, Decision, Scope
 from .policy import READ_ACTIONS, choices_in_force, item_names, sharing_for
@@ -728,7 +729,6 @@ PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
-ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 URI_SYSTEM = "urn:ietf:rfc:3986"
 PORTAL_NAME = "Patient Record Portal"
 

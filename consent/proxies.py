@@ -23,6 +23,7 @@ patient (policy.Actor.label).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -34,6 +35,7 @@ import audit
 from accounts.models import Membership, Notification, ProxyAccess, Role, User
 from accounts.tasks import notify
 from phr.models import OrganisationKind, Patient, RecordEntry
+from phr.nhs_number import ODS_SYSTEM
 from phr.render.dates import day
 
 from .policy import Actor, ActorRole, NotFound
@@ -190,8 +192,31 @@ def grant_by_patient(
     )
 
 
+def registered_practices(patient: Patient) -> set[str]:
+    """The ODS codes of the practices the patient's details name as their registered
+    practice (``generalPractitioner`` by ODS identifier, in any holder's current copy)."""
+    codes = set()
+    copies = RecordEntry.objects.filter(patient=patient, resource_type="Patient", entered_in_error=False)
+    for text in copies.values_list("json", flat=True):
+        try:
+            resource = json.loads(text)
+        except ValueError:
+            continue
+        for reference in resource.get("generalPractitioner") or ():
+            identifier = reference.get("identifier") if isinstance(reference, dict) else None
+            if (
+                isinstance(identifier, dict)
+                and identifier.get("system") == ODS_SYSTEM
+                and identifier.get("value")
+            ):
+                codes.add(str(identifier["value"]).upper())
+    return codes
+
+
 def practice_of(actor: Actor, patient_id) -> Patient:
-    """The patient, if the actor is a clinician of a GP practice that holds their record."""
+    """The patient, if the actor is a clinician of their registered GP practice: the
+    practice their details name (registered_practices), or, where no copy names one, a
+    GP practice that holds their record."""
     org = actor.organisation
     if (
         actor.role != ActorRole.CLINICIAN
@@ -202,6 +227,9 @@ def practice_of(actor: Actor, patient_id) -> Patient:
         raise NotFound
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is None or not RecordEntry.objects.filter(patient=patient, owner=org).exists():
+        raise NotFound
+    named = registered_practices(patient)
+    if named and org.ods_code.upper() not in named:
         raise NotFound
     return patient
 

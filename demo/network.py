@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from phr.models import OrganisationKind
-from phr.nhs_number import NHS_NUMBER_SYSTEM, check_digit
+from phr.nhs_number import NHS_NUMBER_SYSTEM, ODS_SYSTEM, check_digit
 
 SEED = 20250301
 CITY = "Northbridge"
@@ -33,7 +33,6 @@ SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
-ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"

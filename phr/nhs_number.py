@@ -3,6 +3,8 @@
 import re
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+# How FHIR names an organisation by its ODS code (the NHS Organisation Data Service).
+ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 
 # What could be an NHS number, valid or mistyped: ten digits, together or grouped 3-3-4
 # by a space or a dash, as typed or as a URL carries them (+, %20, %2D), with no digit

@@ -13,9 +13,9 @@ from accounts.models import Notification, ProxyAccess
 from audit.models import AuditEvent
 from consent import proxies
 from consent.policy import actor_for
-from consent.proxies import Rights
+from consent.proxies import ODS_SYSTEM, Rights
 from consent.share_models import ShareLink
-from phr.models import Patient, RecordEntry
+from phr.models import Organisation, OrganisationKind, Patient, RecordEntry
 from tests.feeds import labelled_problem as condition
 from tests.feeds import patient_resource, send
 from tests.personas import ClinicianFactory, PatientUserFactory
@@ -394,6 +394,27 @@ def test_a_clinician_outside_a_holding_gp_practice_gets_no_proxy_page(client, mi
     assert client.get(reverse("clinician:proxies", kwargs={"patient_id": mia.pk})).status_code == 404
     record = client.get(reverse("clinician:record", kwargs={"patient_id": mia.pk})).content.decode()
     assert reverse("clinician:proxies", kwargs={"patient_id": mia.pk}) not in record
+
+
+def test_only_the_registered_practice_gives_proxy_access_when_the_details_name_it(client, mia, ben):
+    """A practice that saw the patient once (a temporary resident) decides nothing about
+    proxy access when the patient's details name their registered practice."""
+    visited = Organisation.objects.create(
+        ods_code="B20002", name="Seaside Surgery", kind=OrganisationKind.GP_PRACTICE
+    )
+    registered = {"identifier": {"system": ODS_SYSTEM, "value": "A10001"}, "display": "Riverside Surgery"}
+    send(
+        visited,
+        {**patient_resource("q", NHS), "generalPractitioner": [registered]},
+        condition("visit", "Sprain", pid="q"),
+    )
+    proxies_url = reverse("clinician:proxies", kwargs={"patient_id": mia.pk})
+    client.force_login(ClinicianFactory(email="dr.s@example.com", organisation=visited))
+    assert client.get(proxies_url).status_code == 404
+    client.force_login(
+        ClinicianFactory(email="dr.r@example.com", organisation=Organisation.objects.get(ods_code="A10001"))
+    )
+    assert client.get(proxies_url).status_code == 200
 
 
 def test_access_for_a_child_ends_at_eleven_and_the_practice_is_told(dr_gp_client, dr_gp, mia, ben):
