@@ -21,7 +21,7 @@ from django.utils import timezone
 
 import audit
 from consent.models import PAUSE_REASON, ConsentChoice, Decision, Scope
-from consent.policy import Actor, ActorRole, NotFound, RecordAccess, current_choices
+from consent.policy import Actor, ActorRole, NotFound, RecordAccess, current_choices, patient_themself
 from consent.services import InvalidChange, change_consent
 from phr.models import Organisation, Patient, RecordEntry
 
@@ -245,8 +245,7 @@ def mark(access: RecordAccess, entry_id, outcome: str) -> tuple[RecordEntry, Rec
     """Record the patient's answer for the current version of one item of their own
     record; NotFound alike for an item that is missing, not theirs or not shown to them."""
     actor = access.actor
-    if actor.role != ActorRole.PATIENT or actor.patient_id != access.patient.pk or actor.proxy is not None:
-        raise NotFound
+    patient_themself(actor, access.patient.pk)
     if outcome not in CheckOutcome.values:
         raise InvalidChange("Choose whether the item looks right", field="outcome")
     entry = access.read_one(entry_id, detail={"page": "record check"})

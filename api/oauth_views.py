@@ -83,6 +83,11 @@ class AuthorizeView(AuthorizationView):
         if request.GET.get("code_challenge") and request.GET.get("code_challenge_method") != "S256":
             error = {"error": "invalid_request", "description": 'PKCE code_challenge_method must be "S256".'}
             return self.render_to_response({"error": error}, status=400)
+        # The person is asked every time (REQUEST_APPROVAL_PROMPT "force"): an app may not
+        # skip the screen with approval_prompt=auto, where a proxy chooses whose record.
+        if "approval_prompt" in request.GET:
+            request.GET = request.GET.copy()
+            del request.GET["approval_prompt"]
         return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -167,16 +172,21 @@ def apps(request):
             application = get_application_model().objects.filter(pk=wanted).first()
             grant = acting_grant(user.pk, application.pk) if application is not None else None
             whose = f"the record of {patient_name(grant)}" if grant is not None else "your record"
-            if application is not None and stop_app(user=user, application=application):
+            if application is None:
+                raise Http404
+            if stop_app(user=user, application=application):
                 messages.success(request, f"{application.name} can no longer see {whose}.")
+            else:  # stopped already (a second click), or never connected: nothing changes
+                messages.info(request, f"{application.name} has no access to stop.")
         elif proxy_app.isdigit() and len(proxy_app) < 12 and link is not None:
             stopped = stop_proxy_app(patient_user=user, patient_id=link.patient_id, proxy_app_id=proxy_app)
-            if stopped is not None:
-                messages.success(
-                    request,
-                    f"{stopped.application.name}, connected by {stopped.connected_by}, "
-                    "can no longer see your record.",
-                )
+            if stopped is None:
+                raise Http404  # not an app connected to this patient's record
+            messages.success(
+                request,
+                f"{stopped.application.name}, connected by {stopped.connected_by}, "
+                "can no longer see your record.",
+            )
         return redirect("oauth:apps")
     return render(
         request,

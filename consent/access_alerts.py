@@ -36,7 +36,7 @@ from phr.models import Organisation, Patient
 from phr.render.dates import day, day_and_time
 
 from .access_log import organisation_reads
-from .policy import Actor, ActorRole, NotFound
+from .policy import Actor, patient_themself
 
 Mode = AccessAlertPreference.Mode
 ACTION = "consent.alerts"
@@ -58,8 +58,7 @@ def mode_of(patient_id) -> str:
 def choose_alerts(*, actor: Actor, mode: str) -> bool:
     """A patient chooses, for their own record only, how they are told who looked; each
     change is audited. False when the choice was already in force (nothing written)."""
-    if actor.role != ActorRole.PATIENT or actor.patient_id is None or actor.proxy is not None:
-        raise NotFound  # the patient's own choice: never someone acting for them
+    patient_themself(actor)  # the patient's own choice: never someone acting for them
     if mode not in Mode.values:
         raise ValueError(f"unknown alert choice {mode!r}")
     patient = Patient.objects.get(pk=actor.patient_id)

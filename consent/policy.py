@@ -54,7 +54,7 @@ from phr.models import (
     RecordEntryQuerySet,
     Refiling,
 )
-from phr.nhs_number import mask_nhs_numbers
+from phr.nhs_number import ODS_SYSTEM, mask_nhs_numbers
 from phr.render.item import item_title
 from phr.vocabulary import NOT_ITEMS, type_name
 
@@ -232,6 +232,39 @@ PROXY_RIGHT_FOR = {
     "consent.read": "share",
     "consent.change": "share",
 }
+
+
+def registered_practices(patient: Patient) -> set[str]:
+    """The ODS codes of the practices the patient's details name as their registered
+    practice (``generalPractitioner`` by ODS identifier, in any holder's current copy)."""
+    codes = set()
+    copies = RecordEntry.objects.filter(patient=patient, resource_type="Patient", entered_in_error=False)
+    with _policy_scope():  # read to decide who may act, never disclosed
+        texts = list(copies.values_list("json", flat=True))
+    for text in texts:
+        try:
+            resource = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        for reference in resource.get("generalPractitioner") or ():
+            identifier = reference.get("identifier") if isinstance(reference, dict) else None
+            if (
+                isinstance(identifier, dict)
+                and identifier.get("system") == ODS_SYSTEM
+                and identifier.get("value")
+            ):
+                codes.add(str(identifier["value"]).upper())
+    return codes
+
+
+def patient_themself(actor: Actor, patient_id=None) -> None:
+    """Raise NotFound unless the actor is the patient themself (of ``patient_id``, when
+    given), never someone acting for them: what stays the patient's alone (NHS England's
+    proxy standard) — who acts for them, share links, access alerts, checking the record."""
+    if actor.role != ActorRole.PATIENT or actor.patient_id is None or actor.proxy is not None:
+        raise NotFound
+    if patient_id is not None and str(actor.patient_id) != str(patient_id):
+        raise NotFound
 
 
 def proxy_may(actor: Actor, right: str) -> bool:

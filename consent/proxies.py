@@ -23,7 +23,6 @@ patient (policy.Actor.label).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -35,10 +34,9 @@ import audit
 from accounts.models import Membership, Notification, ProxyAccess, Role, User
 from accounts.tasks import notify
 from phr.models import OrganisationKind, Patient, RecordEntry
-from phr.nhs_number import ODS_SYSTEM
 from phr.render.dates import day
 
-from .policy import Actor, ActorRole, NotFound
+from .policy import Actor, ActorRole, NotFound, patient_themself, registered_practices
 
 Relationship = ProxyAccess.Relationship
 MAX_DAYS = 3 * 365  # no grant runs longer without being given again
@@ -167,8 +165,7 @@ def _grant(
 
 def own_patient(actor: Actor) -> Patient:
     """The patient themself, never anyone acting for them."""
-    if actor.role != ActorRole.PATIENT or actor.proxy is not None or actor.patient_id is None:
-        raise NotFound
+    patient_themself(actor)
     return Patient.objects.get(pk=actor.patient_id)
 
 
@@ -190,27 +187,6 @@ def grant_by_patient(
         reason=reason,
         organisation=None,
     )
-
-
-def registered_practices(patient: Patient) -> set[str]:
-    """The ODS codes of the practices the patient's details name as their registered
-    practice (``generalPractitioner`` by ODS identifier, in any holder's current copy)."""
-    codes = set()
-    copies = RecordEntry.objects.filter(patient=patient, resource_type="Patient", entered_in_error=False)
-    for text in copies.values_list("json", flat=True):
-        try:
-            resource = json.loads(text)
-        except ValueError:
-            continue
-        for reference in resource.get("generalPractitioner") or ():
-            identifier = reference.get("identifier") if isinstance(reference, dict) else None
-            if (
-                isinstance(identifier, dict)
-                and identifier.get("system") == ODS_SYSTEM
-                and identifier.get("value")
-            ):
-                codes.add(str(identifier["value"]).upper())
-    return codes
 
 
 def practice_of(actor: Actor, patient_id) -> Patient:

@@ -36,6 +36,7 @@ from .policy import (
     authorise,
     current_choices,
     decide,
+    hidden_from_proxies,
     requested,
     sharing_for,
 )
@@ -50,6 +51,28 @@ class InvalidChange(ValueError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+def categories_to_choose(actor: Actor) -> list[str]:
+    """The kinds of information this actor may make a sharing choice about: all of them
+    for the patient; for someone acting for them, only those they may see themself (a
+    proxy never decides who sees the patient's sensitive records)."""
+    hidden = hidden_from_proxies() if actor.proxy is not None else set()
+    return [c for c in Category.values if c not in hidden]
+
+
+def _tell_patient_of_proxy_choice(actor: Actor, patient: Patient) -> None:
+    from accounts.models import User
+
+    for user in User.objects.filter(patient_link__patient=patient, is_active=True):
+        notify(
+            user,
+            kind=Notification.Kind.GENERAL,
+            title="Someone acting for you changed your sharing choices",
+            body=f"{actor.user} changed who can see your record, acting for you. Check your "
+            "sharing choices, and change them back if that is not what you want.",
+            link=reverse("sharing:history"),
+        )
 
 
 @transaction.atomic
@@ -82,7 +105,7 @@ def change_consent(
             "Choose a kind of information" if needs_category else "This choice does not name a kind",
             field="category",
         )
-    if category and category not in Category.values:
+    if category and category not in categories_to_choose(actor):
         raise InvalidChange("Choose one of the kinds of information listed", field="category")
     if until is not None and until <= timezone.now():
         raise InvalidChange("The end date must be in the future", field="until")
@@ -110,6 +133,8 @@ def change_consent(
         },
         **actor.audit_fields(),
     )
+    if actor.proxy is not None:
+        _tell_patient_of_proxy_choice(actor, patient)
     return choice
 
 

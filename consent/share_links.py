@@ -61,6 +61,7 @@ from .policy import (
     actor_for,
     kept_to_holder,
     open_record,
+    patient_themself,
 )
 from .share_models import MAX_DAYS, MAX_FAILED_ATTEMPTS, ShareLink, token_hash
 
@@ -234,9 +235,8 @@ def encrypt_file(*, link: ShareLink, content: str, content_type: str = FILE_TYPE
 
 def _own_patient(actor: Actor) -> None:
     """The patient themself: a share link is theirs to make, never a proxy's (DAPB3051)."""
-    if actor.role != ActorRole.PATIENT or actor.patient_id is None or actor.user is None:
-        raise NotFound
-    if actor.proxy is not None:
+    patient_themself(actor)
+    if actor.user is None:
         raise NotFound
 
 

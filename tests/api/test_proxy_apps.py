@@ -228,7 +228,8 @@ def test_the_patient_sees_and_stops_an_app_their_proxy_connected(client, ben, gr
     # Another patient cannot stop it: the row is not on their record.
     stranger = PatientUserFactory(email="stranger@example.com")
     client.force_login(stranger)
-    client.post(reverse("oauth:apps"), {"proxy_app": str(row.pk)})
+    assert client.post(reverse("oauth:apps"), {"proxy_app": str(row.pk)}).status_code == 404
+    assert client.post(reverse("oauth:apps"), {"application": "99999"}).status_code == 404
     assert conditions(client, token["access_token"]).status_code == 200
     client.force_login(mia_user)
     response = client.post(reverse("oauth:apps"), {"proxy_app": str(row.pk)}, follow=True)
@@ -247,3 +248,13 @@ def test_the_proxy_stops_their_app_and_is_told_whose_record_it_no_longer_sees(cl
     assert "My Health App can no longer see the record of Mia Jones." in response.content.decode()
     assert conditions(client, token["access_token"]).status_code == 401
     assert not ProxyApp.objects.exists()
+
+
+def test_an_app_cannot_skip_the_consent_screen_with_approval_prompt_auto(client, ben, grant, app):
+    connect(client, ben, app, str(grant.pk))
+    client.force_login(ben)
+    _, challenge = pkce()
+    params = {**authorize_params(app, challenge, scope=SCOPES), "approval_prompt": "auto"}
+    page = client.get("/o/authorize/", params)
+    assert page.status_code == 200
+    assert "Whose record may it see?" in page.content.decode()

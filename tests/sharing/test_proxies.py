@@ -13,9 +13,10 @@ from accounts.models import Notification, ProxyAccess
 from audit.models import AuditEvent
 from consent import proxies
 from consent.policy import actor_for
-from consent.proxies import ODS_SYSTEM, Rights
+from consent.proxies import Rights
 from consent.share_models import ShareLink
 from phr.models import Organisation, OrganisationKind, Patient, RecordEntry
+from phr.nhs_number import ODS_SYSTEM
 from tests.feeds import labelled_problem as condition
 from tests.feeds import patient_resource, send
 from tests.personas import ClinicianFactory, PatientUserFactory
@@ -222,6 +223,47 @@ def test_a_proxy_never_sees_a_sensitive_item_the_patient_sees(client, mia_user, 
     assert "Chlamydia" not in page
     sensitive = RecordEntry.objects.get(fhir_id="sex")
     assert client.get(reverse("record:item", kwargs={"entry_id": sensitive.pk})).status_code == 404
+
+
+def test_a_see_only_proxy_reaches_no_page_of_what_stays_the_patients_or_needs_a_right(
+    client, mia_user, ben, gp
+):
+    acting(client, ben, grant(mia_user, Rights(see=True)).pk)
+    for url in (
+        reverse("sharing:preview", kwargs={"organisation_id": gp.pk}),  # reads the sharing choices
+        reverse("sharing:check_start"),
+        reverse("sharing:check_items"),
+        reverse("share:links"),
+        reverse("share:new"),
+    ):
+        assert client.get(url).status_code == 404, url
+
+
+def test_a_proxy_who_manages_sharing_never_decides_who_sees_the_sensitive_records(client, mia_user, ben, gp):
+    from consent.models import ConsentChoice
+
+    acting(client, ben, grant(mia_user, Rights(see=True, share=True)).pk)
+    form = client.get(reverse("sharing:choices")).content.decode()
+    assert 'value="sexual_health"' not in form
+    assert 'value="mental_health"' not in form
+    assert 'value="general"' in form
+    refused = client.post(
+        reverse("sharing:confirm"),
+        {"scope": "category", "category": "sexual_health", "decision": "permit", "step": "save"},
+    )
+    assert refused.status_code == 400
+    assert "Choose a kind of information from the list" in refused.content.decode()
+    assert not ConsentChoice.objects.exists()
+    saved = client.post(
+        reverse("sharing:confirm"),
+        {"scope": "organisation", "organisation": gp.pk, "decision": "deny", "step": "save"},
+    )
+    assert saved.status_code == 302
+    choice = ConsentChoice.objects.get()
+    assert choice.recorded_by == ben
+    told = Notification.objects.get(user=mia_user)
+    assert told.title == "Someone acting for you changed your sharing choices"
+    assert "ben@example.com" in told.body
 
 
 def test_a_proxy_makes_no_share_links_and_gives_no_one_access(client, mia_user, ben):
@@ -454,3 +496,9 @@ def test_an_end_date_in_another_scripts_digits_is_refused(client, mia_user, ben)
     assert response.status_code in (200, 400)
     assert "Enter the end date as numbers" in response.content.decode()
     assert not ProxyAccess.objects.exists()
+
+
+def test_a_see_only_proxy_gets_no_correction_form(client, mia_user, ben):
+    acting(client, ben, grant(mia_user, Rights(see=True)).pk)
+    plain = RecordEntry.objects.get(fhir_id="plain")
+    assert client.get(reverse("record:correct", kwargs={"entry_id": plain.pk})).status_code == 404

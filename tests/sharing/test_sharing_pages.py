@@ -387,7 +387,7 @@ def test_a_problem_is_named_in_the_error_summary_and_nothing_is_saved(
     data = {**form_data(organisation=ambulance.pk), **overrides}
     for step in ("review", "save"):
         response = signed_in.post(CONFIRM, {**data, "step": step})
-        assert response.status_code == 200
+        assert response.status_code == 400
         body = response.content.decode()
         assert "There is a problem" in body
         assert f'<a href="#{anchor}">{message}' in body

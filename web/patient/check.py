@@ -1,7 +1,7 @@
 """Check before you share: pause sharing, check the record item by item, holder by holder,
 then choose where to share again.
 
-The signed-in patient's own record only (sharing.patient_page). The rules live in
+The signed-in patient's own record only (sharing.patient_themself_page). The rules live in
 accuracy.record_check (pauses, checks, progress) and consent (the choices and the
 policy); these views parse input, call them and render.
 """
@@ -23,7 +23,7 @@ from consent.policy import Action, Actor, NotFound, authorise, open_record
 from consent.services import InvalidChange
 from phr.models import Organisation
 from web.patient.correction_forms import WHOLE_ITEM
-from web.patient.sharing import _audit_page, patient_page
+from web.patient.sharing import _audit_page, patient_themself_page
 
 
 class OrganisationsField(forms.ModelMultipleChoiceField):
@@ -110,7 +110,7 @@ def _start(request, actor: Actor, form: PauseForm, status: int = 200):
 
 
 @require_http_methods(["GET", "POST"])
-@patient_page
+@patient_themself_page
 def start(request, actor: Actor):
     """Check your record before you share it: choose whom to pause sharing with."""
     if request.method == "GET":
@@ -136,7 +136,7 @@ def start(request, actor: Actor):
 
 
 @require_GET
-@patient_page
+@patient_themself_page
 def items(request, actor: Actor):
     """One holder's items at a time, each with "This looks right" and "Something is wrong"."""
     access = open_record(actor, actor.patient_id, action=Action.READ_RECORD)
@@ -159,7 +159,7 @@ def items(request, actor: Actor):
 
 
 @require_POST
-@patient_page
+@patient_themself_page
 def mark(request, actor: Actor, entry_id):
     """Record the patient's answer for one item; "Something is wrong" goes on to report it."""
     access = open_record(actor, actor.patient_id, action=Action.READ_RECORD)
@@ -179,7 +179,7 @@ def mark(request, actor: Actor, entry_id):
 
 
 @require_http_methods(["GET", "POST"])
-@patient_page
+@patient_themself_page
 def finish(request, actor: Actor):
     """The pauses in force, each with the patient's choice of what comes next."""
     patient, _ = authorise(actor, Action.CHANGE_CONSENT, actor.patient_id)

@@ -24,7 +24,7 @@ from accuracy import record_display as display
 from accuracy import selectors, services
 from accuracy.models import BusinessStatus, CorrectionRequest, Status
 from accuracy.timeline import timeline_rows
-from consent.policy import Action, NotFound, RecordAccess
+from consent.policy import Action, NotFound, RecordAccess, proxy_may
 from phr.models import RecordEntry
 from web.patient.correction_forms import (
     CorrectionForm,
@@ -65,8 +65,22 @@ def _entries(access: RecordAccess, entry_ids, page: str) -> dict:
 
 
 def _own_request(access: RecordAccess, request_id) -> CorrectionRequest:
-    """The patient's own request, or NotFound alike for another's and a missing one."""
+    """The patient's own request, or NotFound alike for another's and a missing one (and,
+    for someone acting for the patient, one about an item not shown to them)."""
     return services.request_for(access.actor, request_id)
+
+
+def _may_act(access: RecordAccess) -> bool:
+    """Whether the actor may reply, withdraw or disagree: the patient, or a proxy whose
+    grant has the "correct" right (the domain refuses the others anyway)."""
+    return proxy_may(access.actor, "correct")
+
+
+def _acting_request(access: RecordAccess, request_id) -> CorrectionRequest:
+    """The request a step is about, or NotFound alike when the actor may not act on it."""
+    if not _may_act(access):
+        raise NotFound
+    return _own_request(access, request_id)
 
 
 def _request_not_found(request):
@@ -83,7 +97,8 @@ def _detail(request, access: RecordAccess, correction: CorrectionRequest, *, sta
         access.actor, [correction], thread=True, access=access, detail={"page": "correction request"}
     )[correction.pk]
     decided = correction.status == Status.COMPLETED
-    may_disagree = correction.business_status in (BusinessStatus.DENIED, BusinessStatus.PARTIAL)
+    may_act = _may_act(access)
+    may_disagree = may_act and correction.business_status in (BusinessStatus.DENIED, BusinessStatus.PARTIAL)
     fresh = {"revision": correction.revision}
     reply_form = forms.get("reply_form") or ReplyForm(initial=fresh)
     disagreement_form = forms.get("disagreement_form") or DisagreementForm(initial=fresh)
@@ -104,7 +119,8 @@ def _detail(request, access: RecordAccess, correction: CorrectionRequest, *, sta
         "statements": copies.statements,
         "letter": services.decision_letter(correction, copies.item_name) if decided else "",
         "notices": list(correction.notices.select_related("organisation")),
-        "reply_form": reply_form if correction.is_open else None,
+        "reply_form": reply_form if correction.is_open and may_act else None,
+        "may_withdraw": correction.is_open and may_act,
         "disagreement_form": disagreement_form if may_disagree else None,
         "conflict": forms.get("conflict", False),
         "kept_text": forms.get("kept_text", ""),
@@ -138,6 +154,8 @@ def correct(request, entry_id):
     access = patient_record(request, Action.READ_RECORD)
     if access is None:
         return no_record_page(request)
+    if not _may_act(access):  # someone acting for the patient without the right
+        return not_found_page(request)
     try:
         entry = access.read_one(entry_id, detail={"page": "correction form"})
     except NotFound:
@@ -220,13 +238,15 @@ def _step_page(request, request_id, form_class, form_key: str, step, success: st
     if access is None:
         return no_record_page(request)
     try:
-        found = _own_request(access, request_id)
+        found = _acting_request(access, request_id)
     except NotFound:
         return _request_not_found(request)
     form = form_class(request.POST)
     if form.is_valid():
         try:
             step(access.actor, found, form.cleaned_data)
+        except NotFound:  # the domain refused: the same page as for a request not shown
+            return _request_not_found(request)
         except services.InvalidStep as error:
             form.apply_error(error)
         except services.Conflict:
@@ -284,7 +304,7 @@ def withdraw(request, request_id):
     if access is None:
         return no_record_page(request)
     try:
-        found = _own_request(access, request_id)
+        found = _acting_request(access, request_id)
     except NotFound:
         return _request_not_found(request)
     if request.method == "POST":
@@ -294,6 +314,8 @@ def withdraw(request, request_id):
                 services.withdraw(
                     actor=access.actor, request_id=found.pk, revision=form.cleaned_data["revision"]
                 )
+            except NotFound:  # the domain refused: the same page as for a request not shown
+                return _request_not_found(request)
             except services.Conflict:
                 return _detail(request, access, services.request_for(access.actor, found.pk), conflict=True)
             messages.success(request, "You have withdrawn your request.")

@@ -40,13 +40,14 @@ from consent.policy import (
     current_choices,
     decide,
     open_record,
+    patient_themself,
     permitted_entries,
     sharing_for,
 )
-from consent.services import InvalidChange, change_consent, holders
+from consent.services import InvalidChange, categories_to_choose, change_consent, holders
 from consent.services import who_can_see as who_can_see_rows
 from consent.web import request_actor
-from phr.models import Category, Organisation, RecordEntry
+from phr.models import Organisation, RecordEntry
 from web.common import DayRangeForm, typed_end_date
 
 LOG_PAGE_SIZE = 20
@@ -84,6 +85,19 @@ def patient_page(view):
             return view(request, actor, *args, **kwargs)
         except NotFound:
             raise Http404 from None
+
+    return wrapper
+
+
+def patient_themself_page(view):
+    """A page of what stays the patient's alone (policy.patient_themself): the same as
+    patient_page, and a 404 for anyone acting for the patient."""
+
+    @patient_page
+    @wraps(view)
+    def wrapper(request, actor: Actor, *args, **kwargs):
+        patient_themself(actor)
+        return view(request, actor, *args, **kwargs)
 
     return wrapper
 
@@ -131,6 +145,9 @@ def _grouped_by_kind(items: list[RecordEntry]) -> list[tuple[str, list[RecordEnt
 @patient_page
 def preview(request, actor: Actor, organisation_id: int):
     """The patient's own items that one organisation would see, shown to the patient."""
+    # What an organisation would see follows from the patient's sharing choices: someone
+    # acting for them sees it only with the right to manage sharing.
+    authorise(actor, Action.READ_CONSENT, actor.patient_id)
     organisation = get_object_or_404(Organisation, pk=organisation_id)
     access = open_record(actor, actor.patient_id, action=Action.READ_RECORD)
     patient = access.patient
@@ -209,7 +226,8 @@ class OrganisationField(forms.ModelChoiceField):
 
 
 class ChoiceForm(forms.Form):
-    """One sharing choice as typed. It parses; the rules stay in services.change_consent."""
+    """One sharing choice as typed. It parses; the rules stay in services.change_consent.
+    It offers the kinds of information the actor may choose about (categories_to_choose)."""
 
     scope = forms.ChoiceField(
         label="What is your choice about?",
@@ -230,8 +248,6 @@ class ChoiceForm(forms.Form):
     )
     category = forms.ChoiceField(
         label="Kind of information",
-        choices=[("", "Choose a kind of information")]
-        + [(c, sharing_text.CATEGORY_WORDS[c].capitalize()) for c in Category.values],
         required=False,
         help_text="Only if your choice is about one kind of information.",
         error_messages={"invalid_choice": "Choose a kind of information from the list"},
@@ -278,9 +294,12 @@ class ChoiceForm(forms.Form):
             return None
         return until  # the choice lapses as the chosen day begins
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, actor: Actor, **kwargs):
         super().__init__(*args, **kwargs)
         self.until_error = ""
+        self.fields["category"].choices = [("", "Choose a kind of information")] + [
+            (c, sharing_text.CATEGORY_WORDS[c].capitalize()) for c in categories_to_choose(actor)
+        ]
 
     def is_valid(self) -> bool:
         return super().is_valid() and not self.until_error
@@ -332,16 +351,13 @@ def _field_for(message: str) -> str | None:
     return None
 
 
-def _render_form(request, form, status=200):
+def _render_form(request, form):
+    errors = form.error_list() if form.is_bound else []
     return render(
         request,
         "sharing/choices.html",
-        {
-            "form": form,
-            "errors": form.error_list() if form.is_bound else [],
-            "until_values": _until_values(form),
-        },
-        status=status,
+        {"form": form, "errors": errors, "until_values": _until_values(form)},
+        status=400 if errors else 200,
     )
 
 
@@ -357,8 +373,8 @@ def choices(request, actor: Actor):
     authorise(actor, Action.CHANGE_CONSENT, actor.patient_id)
     if request.method == "POST":
         initial = {name: request.POST.get(name, "") for name in CHOICE_FIELDS}
-        return _render_form(request, ChoiceForm(initial=initial))
-    return _render_form(request, ChoiceForm())
+        return _render_form(request, ChoiceForm(initial=initial, actor=actor))
+    return _render_form(request, ChoiceForm(actor=actor))
 
 
 @require_POST
@@ -366,7 +382,7 @@ def choices(request, actor: Actor):
 def confirm(request, actor: Actor):
     """Say in plain words what the choice will change; save it only when confirmed."""
     patient, _ = authorise(actor, Action.CHANGE_CONSENT, actor.patient_id)
-    form = ChoiceForm(request.POST)
+    form = ChoiceForm(request.POST, actor=actor)
     if not form.is_valid():
         return _render_form(request, form)
     data = form.cleaned_data

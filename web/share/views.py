@@ -36,7 +36,7 @@ from consent.share_models import MAX_DAYS, ShareLink
 from consent.web import client_address
 from phr.models import Category
 from web.common import newest_first
-from web.patient.sharing import patient_page
+from web.patient.sharing import patient_themself_page
 
 SESSION_KEY = "share_links_open"
 ACCESS_SECONDS = 15 * 60
@@ -161,7 +161,7 @@ def _own_record(actor: Actor):
 
 
 @require_http_methods(["GET"])
-@patient_page
+@patient_themself_page
 def links(request, actor: Actor):
     """The patient's share links, newest first, with how often each was viewed and what
     each leaves out (never shown to whoever opens the link)."""
@@ -184,7 +184,7 @@ def links(request, actor: Actor):
 
 
 @require_http_methods(["GET", "POST"])
-@patient_page
+@patient_themself_page
 def new(request, actor: Actor):
     """Make a link: shown once with its QR code (and the passcode, when we made it); the
     page says what the patient's choice leaves out."""
@@ -230,7 +230,7 @@ def _created_page(request, access, created) -> HttpResponse:
 
 
 @require_POST
-@patient_page
+@patient_themself_page
 def revoke(request, actor: Actor, link_id: int):
     """Stop one of my links working, at once."""
     link = share_links.revoke_share_link(actor=actor, link_id=link_id)  # NotFound -> 404
