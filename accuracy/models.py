@@ -322,3 +322,94 @@ class RecordCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} for entry {self.entry_id} version {self.version}"
+
+
+class Finding(models.Model):
+    """What an accuracy check found in a patient's record (accuracy.checks): keyed by
+    its rule and the entry versions it is about, so that running the checks again finds
+    it, never a second copy, and a later version that fixes the problem resolves it (the
+    engine marks it resolved when the rule no longer finds it)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved by a later version"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.CharField(max_length=64, unique=True)
+    rule = models.CharField(max_length=60, db_index=True)
+    kind = models.CharField(max_length=20)
+    severity = models.CharField(max_length=10)
+    audience = models.CharField(max_length=10)
+    patient = models.ForeignKey("phr.Patient", on_delete=models.PROTECT, related_name="findings")
+    explanation = models.TextField()  # the rule's sentence, in plain words
+    says = models.JSONField(default=dict)  # entry id -> what that holder's copy says
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    found_at = models.DateTimeField(db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-found_at", "id"]
+        indexes = [models.Index(fields=["patient", "status"], name="findings_of_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} for patient {self.patient_id} ({self.status})"
+
+
+class FindingEntry(models.Model):
+    """One entry version a finding is about, and its holder (for the holder's list)."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="implicated")
+    entry = models.ForeignKey("phr.RecordEntry", on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    owner = models.ForeignKey("phr.Organisation", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["finding", "entry"], name="one_row_per_finding_entry")]
+        indexes = [models.Index(fields=["owner", "finding"], name="findings_of_holder")]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} v{self.version} of finding {self.finding_id}"
+
+
+class FindingResponse(AppendOnly):
+    """Someone's answer to a finding: the patient ("This is right", or they asked the
+    holders to correct it) or a holder's clinician ("Checked, correct", or amended).
+    A response closes the finding for that side (the patient, or that holder); the note
+    is for the other side to read."""
+
+    class Outcome(models.TextChoices):
+        RIGHT = "right", "This is right"
+        ASKED = "asked", "Asked the holders to correct it"
+        CHECKED = "checked", "Checked, correct"
+        AMENDED = "amended", "Amended"
+
+    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="responses")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    by_label = models.CharField(max_length=200)
+    organisation = models.ForeignKey(
+        "phr.Organisation", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )  # None: the patient's side
+    note = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} on finding {self.finding_id}"
+
+
+class PendingCheck(models.Model):
+    """A patient whose record changed since it was last checked: written in the same
+    transaction as the change, so that a change is never left unchecked when the task
+    queue is down (accuracy.tasks.check_pending takes them, a batch at a time, and the
+    beat runs it every minute as well)."""
+
+    patient = models.OneToOneField(
+        "phr.Patient", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"check patient {self.patient_id}"

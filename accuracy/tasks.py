@@ -1,4 +1,5 @@
-"""The daily deadline sweep: reminders before each deadline, escalation after it."""
+"""The daily deadline sweep: reminders before each deadline, escalation after it; and the
+accuracy checks of records that changed."""
 
 from datetime import date
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Notification, Role, User
 from accounts.tasks import notify
-from phr.background import take_the_day
+from phr.background import after_commit, take_the_day
 from phr.render.dates import day
 
 from . import notifications
@@ -121,3 +122,48 @@ def _remind(request: CorrectionRequest, days: int, left: int) -> bool:
             note=f"{left} day(s) before the deadline",
         )
     return True
+
+
+# --- Accuracy checks ----------------------------------------------------------------------
+
+CHECK_BATCH = 50  # patients per task: a big ingest becomes many small, restartable tasks
+
+
+def check_after_commit(sender, patient_ids, **kwargs) -> None:
+    """phr.signals.entries_changed: note the patients (in the change's transaction) and
+    ask the worker to check them once it commits."""
+    from .models import PendingCheck
+
+    now = timezone.now()
+    ids = sorted({str(p) for p in patient_ids if p})
+    if not ids:
+        return
+    PendingCheck.objects.bulk_create(
+        [PendingCheck(patient_id=pid, since=now) for pid in ids], ignore_conflicts=True
+    )
+    for _ in range(0, len(ids), CHECK_BATCH):
+        after_commit(check_pending)
+
+
+@shared_task(acks_late=True)
+def check_pending(limit: int = CHECK_BATCH) -> dict:
+    """Check up to ``limit`` patients whose records changed; each is taken by one worker
+    (SKIP LOCKED on PostgreSQL) and let go only once checked."""
+    from dataclasses import asdict
+
+    from .checks.engine import Outcome, run_checks
+    from .models import PendingCheck
+
+    total = Outcome()
+    checked = 0
+    while checked < limit:
+        with transaction.atomic():
+            pending = PendingCheck.objects.select_for_update(skip_locked=True).order_by("since").first()
+            if pending is None:
+                break
+            since = pending.since
+            total += run_checks(pending.patient_id)
+            # A change that came in while it was being checked leaves it pending.
+            PendingCheck.objects.filter(pk=pending.pk, since=since).delete()
+        checked += 1
+    return {"patients": checked, **asdict(total)}

@@ -364,6 +364,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Ends a parent's access to a child's record at the review ages (PROXY_REVIEW_AGES);
     # hourly, so a birthday is acted on the same morning; a second run ends nothing twice.
     "proxy-age-review": {"task": "consent.tasks.proxy_age_review", "schedule": 60 * 60},
+    # Checks the records that changed while the queue could not say so (each change
+    # writes accuracy.PendingCheck in its own transaction); normally there are none.
+    "accuracy-checks": {"task": "accuracy.tasks.check_pending", "schedule": 60},
 }
 
 # --- Cache ----------------------------------------------------------------------------

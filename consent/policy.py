@@ -234,6 +234,16 @@ PROXY_RIGHT_FOR = {
 }
 
 
+def record_for_checks(patient_id) -> list[tuple[RecordEntry, str]]:
+    """Every current entry of the patient's record, every holder's, with its JSON: for
+    the accuracy checks (accuracy.checks), which compare the holders' copies and disclose
+    nothing. What they find reaches a person only through visible_findings' rule: to
+    someone who may see every entry a finding is about."""
+    entries = RecordEntry.objects.filter(patient_id=patient_id).select_related("owner").order_by("pk")
+    with _policy_scope():
+        return [(entry, entry.json) for entry in entries]
+
+
 def registered_practices(patient: Patient) -> set[str]:
     """The ODS codes of the practices the patient's details name as their registered
     practice (``generalPractitioner`` by ODS identifier, in any holder's current copy)."""

@@ -7,6 +7,7 @@ from django.utils import timezone
 from . import fhir
 from .ingest import apply_columns, canonical_json, content_hash_of
 from .models import EntryVersion, RecordEntry
+from .signals import entries_changed
 
 
 class StaleVersion(Exception):
@@ -71,6 +72,7 @@ def amend_entry(
             patient_id=entry.patient_id,
             subject_ref=entry.subject_ref,
         )
+        entries_changed.send(sender=amend_entry, patient_ids={entry.patient_id} - {None})
     return entry, version
 
 

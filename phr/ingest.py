@@ -43,6 +43,7 @@ from .models import (
     Refiling,
 )
 from .nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number, normalise
+from .signals import entries_changed
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class IngestResult:
     batch_id: str = ""
     # resource type -> {"created": n, "updated": n, "unchanged": n, "rejected": n}
     by_type: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The patients whose records this batch changed (phr.signals.entries_changed).
+    changed_patients: set = field(default_factory=set)
 
     def count(self, resource_type: str, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -731,6 +734,7 @@ def store(
                 entry.subject_ref,
             ]
         )
+    result.changed_patients |= {e.patient_id for e in (*to_create.values(), *to_update.values())}
     _insert(RecordEntry, ENTRY_COLUMNS, (_values(e, ENTRY_COLUMNS) for e in to_create.values()))
     _update(RecordEntry, UPDATED_FIELDS, (_values(e, [*UPDATED_FIELDS, "id"]) for e in to_update.values()))
     _insert(EntryVersion, VERSION_COLUMNS, versions)
@@ -753,6 +757,9 @@ def store(
             )
     Refiling.objects.bulk_create(moves)
     _audit_moves(moves, organisation=organisation, batch=batch)
+    result.changed_patients |= {m.from_patient_id for m in moves} | {m.to_patient_id for m in moves}
+    result.changed_patients.discard(None)
+    entries_changed.send(sender=store, patient_ids=set(result.changed_patients))
     result.accepted = result.created + result.updated + result.unchanged
 
 

@@ -1,0 +1,3 @@
+"""Accuracy checks: the completeness rules (accuracy.checks.base declares what a rule is)."""
+
+from __future__ import annotations
