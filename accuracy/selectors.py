@@ -14,22 +14,19 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from consent.policy import (
-    Action,
     Actor,
     ActorRole,
     NotFound,
     RecordAccess,
-    decide,
     open_record,
-    permitted_entries,
     read_copies,
+    shown_entries,
 )
-from phr.models import Patient
 
 from .models import OPEN_STATUSES, CorrectionRequest, Message, Statement
 
@@ -41,7 +38,7 @@ COPY_COLUMNS = ("item_display", "current_text", "proposed", "reason")
 def visible_requests(actor: Actor) -> QuerySet[CorrectionRequest]:
     """The correction requests an actor may see, in the order their list shows them: a
     patient's own, newest first (for someone acting for the patient, only those about an
-    item the policy shows them: proxy_shown_entries); those held by a clinician's or a
+    item the policy shows them: consent.policy.shown_entries); those held by a clinician's or a
     system's organisation, open ones first, then by deadline (the queue); none for anyone
     else, staff without a second factor included.
 
@@ -54,7 +51,7 @@ def visible_requests(actor: Actor) -> QuerySet[CorrectionRequest]:
     if actor.role == ActorRole.PATIENT and actor.patient_id is not None:
         requests = requests.filter(patient_id=actor.patient_id)
         if actor.proxy is not None:
-            requests = requests.filter(entry_id__in=proxy_shown_entries(actor).values("pk"))
+            requests = requests.filter(entry_id__in=shown_entries(actor, actor.patient_id))
         return requests.order_by("-created_at", "pk")
     if (
         actor.role in (ActorRole.CLINICIAN, ActorRole.SYSTEM)
@@ -70,23 +67,6 @@ def visible_requests(actor: Actor) -> QuerySet[CorrectionRequest]:
             .order_by("closed", "due_on", "created_at", "pk")
         )
     return requests.none()
-
-
-def proxy_shown_entries(actor: Actor) -> QuerySet:
-    """The entries of the patient's record that someone acting for them may see, as the
-    policy decides them (consent.policy.decide and permitted_entries: not withheld, not
-    held for review, not of a category hidden from proxies, not about a third party), for
-    use as a subquery only: it names ids, releases nothing and so is not audited (as
-    consent.policy.admits_entry). A request is about an item, so it is shown to a proxy
-    only while that item is. The token's resource types do not narrow it: an app allowed
-    Task but not Condition still follows the requests its user may see, and
-    release_copies withholds the item's text from it as before. Nothing for a grant that
-    does not let them see the record.
-
-    A candidate for consent.policy (beside admits_entry)."""
-    person = replace(actor, readable_types=None)
-    patient = Patient(pk=actor.patient_id)
-    return permitted_entries(person, patient, decide(person, Action.READ_RECORD, patient))
 
 
 @dataclass(frozen=True)

@@ -283,6 +283,23 @@ def record_grant(*, user, application, scope: str) -> None:
             **({"grant": grant.pk} if grant is not None else {}),
         },
     )
+    if grant is not None:
+        # The patient is told when someone acting for them connects an app to their
+        # record: who and which app, nothing of the record.
+        from django.urls import reverse
+
+        from accounts.models import Notification, User
+        from accounts.tasks import notify
+
+        for patient_user in User.objects.filter(patient_link__patient_id=grant.patient_id, is_active=True):
+            notify(
+                patient_user,
+                kind=Notification.Kind.GENERAL,
+                title="Someone acting for you connected an app",
+                body=f"{user.email} connected the app “{application.name[:100]}” to your record, acting "
+                "for you. It can see your record as they can. You can stop it on your connected apps page.",
+                link=reverse("oauth:apps"),
+            )
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Role
+from accounts.models import ProxyAccess, Role
 from audit.models import AuditEvent, Outcome
 from phr.models import Organisation, Patient, RecordEntry
 
@@ -220,3 +220,149 @@ def build_looks(events: list[AuditEvent], visible: dict[uuid.UUID, RecordEntry])
         )
         rows.append(Look(event, person(event), glass, items))
     return rows
+
+
+# --- What people acting for the patient did ---------------------------------------------
+
+# How Actor.label marks an act done by someone acting for the patient (a proxy): the event
+# names the proxy as its actor and its label reads "<email>, acting for the patient
+# (<relationship>)". Events carry no grant id (oauth.grant aside), so an act is the
+# proxy's when its actor has (or had) a grant for this patient and its label says so.
+ACTING_FOR = ", acting for the patient ("
+# The newest acts listed; the page says when there were more.
+PROXY_ACTS_SHOWN = 50
+# What each act of a proxy was, in the patient's words: done, and tried but refused.
+PROXY_ACT_WORDS = {
+    "record.read": ("Opened your record", "Tried to open something on your record they may not see"),
+    "record.search": ("Searched your record", "Tried to search your record"),
+    "record.export": ("Downloaded your record", "Tried to download your record"),
+    "consent.read": ("Looked at your sharing choices", "Tried to look at your sharing choices"),
+    "consent.change": ("Changed your sharing choices", "Tried to change your sharing choices"),
+    "correction.submit": (
+        "Asked for an item on your record to be corrected",
+        "Tried to ask for an item on your record to be corrected",
+    ),
+    "correction.patient_reply": (
+        "Replied to a question about a correction request",
+        "Tried to reply about a correction request",
+    ),
+    "correction.message": (
+        "Sent a message about a correction request",
+        "Tried to send a message about a correction request",
+    ),
+    "correction.withdraw": ("Withdrew a correction request", "Tried to withdraw a correction request"),
+    "correction.log_disagreement": (
+        "Added a statement that they disagree with the answer to a correction request",
+        "Tried to add a statement of disagreement to a correction request",
+    ),
+    "oauth.grant": ("Connected an app to your record", "Tried to connect an app to your record"),
+    "oauth.revoke": ("Stopped an app seeing your record", "Tried to stop an app seeing your record"),
+}
+# Any other step on a correction request a proxy may take one day.
+CORRECTION_WORDS = ("Took a step on a correction request", "Tried to take a step on a correction request")
+
+
+@dataclass
+class ProxyAct:
+    """One thing someone acting for the patient did, or tried: when, in words, which app
+    (for connecting or stopping one), and for a read the items, as an organisation's look."""
+
+    event: AuditEvent
+    words: str
+    refused: bool
+    app: str = ""
+    look: Look | None = None
+
+
+@dataclass
+class PersonActing:
+    """Someone acting for the patient, by email and relationship, and their acts, newest first."""
+
+    email: str
+    relationship: str
+    acts: list[ProxyAct] = field(default_factory=list)
+
+
+def proxy_events(
+    patient: Patient, *, filters: LogFilters, limit: int | None = None
+) -> tuple[list[AuditEvent], bool]:
+    """The newest acts (permitted or refused) of people acting for the patient on their
+    record, and whether there were more than ``limit``. The date filters apply; a filter
+    on an organisation or on emergency access leaves none (a proxy acts for no
+    organisation, never in an emergency)."""
+    if filters.organisation is not None or filters.emergency_only:
+        return [], False
+    proxies = ProxyAccess.objects.filter(patient_id=patient.pk).values("proxy_id")
+    events = (
+        AuditEvent.objects.filter(
+            Q(action__in=list(PROXY_ACT_WORDS)) | Q(action__startswith="correction."),
+            patient_id=patient.pk,
+            actor_id__in=proxies,
+            actor_label__contains=ACTING_FOR,
+        )
+        .select_related("actor", "disclosure")
+        .order_by("-seq")
+    )
+    if filters.date_from:
+        events = events.filter(occurred_at__gte=_day_start(filters.date_from))
+    if filters.date_to and filters.date_to < date.max:
+        events = events.filter(occurred_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    limit = limit or PROXY_ACTS_SHOWN
+    found = list(events[: limit + 1])
+    return found[:limit], len(found) > limit
+
+
+def _relationship(label: str) -> str:
+    """The relationship the label names, in words ("Someone the patient chose to act for
+    them"); the label may have been cut at 200 characters."""
+    said = label.partition(ACTING_FOR)[2].removesuffix(")").strip().lower()
+    if not said:
+        return ""
+    for words in ProxyAccess.Relationship.labels:
+        if words.lower() == said or words.lower().startswith(said):
+            return str(words)
+    return ""
+
+
+def _latest_relationships(patient_id, proxy_ids) -> dict:
+    rows = ProxyAccess.objects.filter(patient_id=patient_id, proxy_id__in=proxy_ids).order_by(
+        "granted_at", "pk"
+    )
+    return {row.proxy_id: row.get_relationship_display() for row in rows}
+
+
+def people_acting(events: list[AuditEvent], looks: dict[int, Look]) -> list[PersonActing]:
+    """The acts, grouped by person and relationship, the person who acted last first; a
+    read carries its look (``looks`` by event pk, from shown_looks)."""
+    if not events:
+        return []
+    fallback = _latest_relationships(events[0].patient_id, {e.actor_id for e in events})
+    people: dict[tuple[str, str], PersonActing] = {}
+    for event in events:  # newest first
+        email = event.actor.email if event.actor is not None else event.actor_label.partition(ACTING_FOR)[0]
+        relationship = _relationship(event.actor_label) or fallback.get(event.actor_id, "")
+        done, tried = PROXY_ACT_WORDS.get(event.action, CORRECTION_WORDS)
+        refused = event.outcome == Outcome.DENY
+        detail = event.detail if isinstance(event.detail, dict) else {}
+        act = ProxyAct(
+            event,
+            tried if refused else done,
+            refused,
+            app=str(detail.get("name", "")) if event.action.startswith("oauth.") else "",
+            look=looks.get(event.pk),
+        )
+        person_acting = people.setdefault((email, relationship), PersonActing(email, relationship))
+        person_acting.acts.append(act)
+    return list(people.values())
+
+
+def shown_log(
+    access: RecordAccess, events: list[AuditEvent], acts: list[AuditEvent], *, detail: dict
+) -> tuple[list[Look], list[PersonActing]]:
+    """One page of the access log: the organisations' looks, and what people acting for
+    the patient did, their reads' items resolved with the looks' in the page's one
+    audited read of the patient's own record."""
+    reads = [e for e in acts if e.action in RECORD_ACCESS and e.outcome == Outcome.PERMIT]
+    rows = shown_looks(access, [*events, *reads], detail=detail)
+    looks, read_looks = rows[: len(events)], rows[len(events) :]
+    return looks, people_acting(acts, {look.event.pk: look for look in read_looks})

@@ -29,7 +29,7 @@ import contextvars
 import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -232,6 +232,17 @@ PROXY_RIGHT_FOR = {
     "consent.read": "share",
     "consent.change": "share",
 }
+
+
+def shown_entries(actor: Actor, patient_id) -> QuerySet[RecordEntry]:
+    """The entries of the patient's record this actor may see, as the policy decides them
+    (decide and permitted_entries: withheld, held-for-review and hidden categories out),
+    whatever resource types their token names, for use as a subquery only: it names ids,
+    releases nothing and so is not audited (as admits_entry). For what is about items —
+    a correction request, an accuracy finding — shown only while its items are."""
+    person = replace(actor, readable_types=None)
+    patient = Patient(pk=patient_id)
+    return permitted_entries(person, patient, decide(person, Action.READ_RECORD, patient)).values("pk")
 
 
 def record_for_checks(patient_id) -> list[tuple[RecordEntry, str]]:

@@ -13,4 +13,5 @@ urlpatterns: list = [
     path("inbox/", inbox_views.inbox, name="inbox"),
     path("inbox/<int:pk>/", inbox_views.inbox_item, name="inbox_item"),
     path("acting-for/", proxy_views.acting_for, name="acting_for"),
+    path("acting-for/<int:grant_id>/end/", proxy_views.acting_for_end, name="acting_for_end"),
 ]

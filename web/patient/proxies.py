@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.access import PROXY_SESSION_KEY
 from accounts.models import ProxyAccess
-from consent.policy import Actor
+from consent.policy import Actor, NotFound, actor_for
 from consent.proxies import (
     OWN_RECORD,
     ProxyProblem,
@@ -32,6 +32,7 @@ from consent.proxies import (
     patient_name,
     whose_record_choices,
 )
+from consent.web import client_address
 from phr.render.dates import day
 from web.patient.sharing import patient_page
 from web.proxy_forms import GrantForm, rights_in_words
@@ -43,6 +44,16 @@ RELATIONSHIP_WORDS = {
     ProxyAccess.Relationship.CHOSEN: "Someone you chose",
     ProxyAccess.Relationship.LASTING_POWER: (
         "Your attorney under a lasting power of attorney for health and welfare"
+    ),
+}
+
+# The same relationships as the proxy reads them: "You act for Mia Jones as ...".
+PROXY_RELATIONSHIP_WORDS = {
+    ProxyAccess.Relationship.CHILD: "their parent or guardian",
+    ProxyAccess.Relationship.YOUNG_PERSON: "their parent or guardian, agreed by their practice",
+    ProxyAccess.Relationship.CHOSEN: "someone they chose",
+    ProxyAccess.Relationship.LASTING_POWER: (
+        "their attorney under a lasting power of attorney for health and welfare"
     ),
 }
 
@@ -137,8 +148,11 @@ def proxy_add(request, actor: Actor):
 @require_POST
 @patient_page
 def proxy_end(request, actor: Actor, grant_id: int):
-    """End one grant now."""
-    own_patient(actor)  # the patient themself, never someone acting for them
+    """End one grant on the patient's own record now. A grant the patient holds for
+    someone else is not on this page: they stop it from the chooser (acting_for_end)."""
+    patient = own_patient(actor)  # the patient themself, never someone acting for them
+    if not ProxyAccess.objects.filter(pk=grant_id, patient=patient).exists():
+        raise NotFound
     grant = end_grant(actor=actor, grant_id=grant_id, reason="Ended by the patient")  # NotFound: 404
     messages.success(request, f"{grant.proxy.email} can no longer act for you.")
     return redirect("sharing:proxies")
@@ -160,6 +174,30 @@ class WhoseRecordForm(forms.Form):
     def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["whose"].choices = choices
+
+
+@dataclass(frozen=True)
+class HeldGrant:
+    """A grant the signed-in person holds, as they read it: whose, as what, what they may
+    do, until when."""
+
+    grant: ProxyAccess
+    name: str
+    relationship: str
+    rights: list[str]
+
+
+def held_rows(grants: list[ProxyAccess]) -> list[HeldGrant]:
+    return [
+        HeldGrant(
+            grant=grant,
+            name=patient_name(grant),
+            relationship=PROXY_RELATIONSHIP_WORDS.get(grant.relationship)
+            or grant.get_relationship_display().lower(),
+            rights=rights_in_words(grant),
+        )
+        for grant in grants
+    ]
 
 
 @require_http_methods(["GET", "POST"])
@@ -194,6 +232,36 @@ def acting_for(request):
     return render(
         request,
         "sharing/proxies_acting_for.html",
-        {"form": form, "grants": grants, "has_choices": bool(form.fields["whose"].choices)},
+        {
+            "form": form,
+            "grants": grants,
+            "held": held_rows(grants),
+            "has_choices": bool(form.fields["whose"].choices),
+        },
         status=400 if form.errors else 200,
     )
+
+
+@require_POST
+def acting_for_end(request, grant_id: int):
+    """The proxy stops acting for someone: ends a grant they hold, as themselves (their
+    own actor, never the one acting for the patient), whether or not their account is
+    linked to a record of their own."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if user.role != "patient":
+        raise Http404
+    # Only a grant this person holds: the patient's own grants to others end on their
+    # "People who can act for you" page.
+    if not ProxyAccess.objects.filter(pk=grant_id, proxy=user).exists():
+        raise Http404
+    actor = actor_for(user, source_address=client_address(request))
+    try:
+        grant = end_grant(actor=actor, grant_id=grant_id, reason="Ended by the proxy")
+    except NotFound:
+        raise Http404 from None
+    if str(request.session.get(PROXY_SESSION_KEY)) == str(grant.pk):
+        request.session.pop(PROXY_SESSION_KEY, None)
+    messages.success(request, f"You no longer act for {patient_name(grant)}.")
+    return redirect("portal:acting_for")

@@ -553,9 +553,12 @@ def access_log_page(request, actor: Actor):
     page = Paginator(access_log.looks(patient, viewer=request.user, filters=filters), LOG_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    looks = access_log.shown_looks(
+    # What people acting for the patient did, their reads named in the same audited read.
+    acts, acts_capped = access_log.proxy_events(patient, filters=filters)
+    looks, people_acting = access_log.shown_log(
         access,
         list(page.object_list),
+        acts,
         detail={"page": "access-log", "page_number": page.number, **filters.as_query()},
     )
     return render(
@@ -565,6 +568,9 @@ def access_log_page(request, actor: Actor):
             "form": form,
             "alerts_form": alerts_form,
             "looks": looks,
+            "people_acting": people_acting,
+            "acts_capped": acts_capped,
+            "acts_shown": access_log.PROXY_ACTS_SHOWN,
             "page": page,
             "query": urlencode(filters.as_query()),
             "filtered": bool(filters.as_query()),
