@@ -61,7 +61,7 @@ CLINICAL_COLUMNS = re.compile(r'(?:"\w+"|\b[A-Z]\d+)\."(json|display)"')
 # is in the tests: ADMIN_ENABLED follows DEBUG). A new route changes these numbers on
 # purpose: add it to this walk (a value in BY_GROUP or SPECIFIC if it takes one) and to
 # the model-based access test.
-PORTAL_PATTERN_COUNT = 136
+PORTAL_PATTERN_COUNT = 139
 ADMIN_PATTERN_COUNT = 82
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -125,6 +125,8 @@ BY_GROUP: dict[str, Value] = {
     "uidb36": lambda w, s: "1",
     # A proxy grant that no grant has (pks start at 1): every caller is refused.
     "grant_id": lambda w, s: "0",
+    # A finding that no check made: every caller is refused.
+    "finding_id": lambda w, s: "00000000-0000-4000-8000-000000000000",
 }
 
 # Patterns whose groups need a value of their own.

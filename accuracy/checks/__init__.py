@@ -6,4 +6,4 @@ from . import base  # noqa: F401  (the rules register themselves on import, belo
 
 def load_rules() -> None:
     """Import every family of rules so that each registers itself in base.RULES."""
-    from . import agreement, completeness, conformance, plausibility  # noqa: F401
+    from . import agreement, completeness, conformance, holders, plausibility  # noqa: F401

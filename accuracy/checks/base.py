@@ -130,6 +130,9 @@ class Hit:
     items: tuple[Item, ...]
     says: dict = field(default_factory=dict)  # entry id -> words
     words: dict = field(default_factory=dict)  # the sentence's {names}
+    # What tells two hits of one rule about the same items apart (a rule that finds
+    # several things in one item: the name and the date of birth of the same copies).
+    topic: str = ""
 
 
 @dataclass(frozen=True)

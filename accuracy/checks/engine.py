@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def finding_key(rule: Rule, hit: Hit) -> str:
     versions = sorted(f"{item.entry.pk.hex}:{item.entry.version}" for item in hit.items)
-    return hashlib.sha256("|".join([rule.id, *versions]).encode()).hexdigest()
+    return hashlib.sha256("|".join([rule.id, hit.topic, *versions]).encode()).hexdigest()
 
 
 def load_record(patient: Patient) -> Record:

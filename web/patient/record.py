@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from accuracy import findings
 from accuracy import record_display as display
 from accuracy.result_series import series_for
 from consent import harm_review
@@ -157,6 +158,7 @@ def summary(request):
             "corrections": display.correction_counts(access.patient.pk),
             "moved_away": access.moved_away(),
             # Whether any wait, never which: "Some items are waiting for your care team".
+            "findings_count": findings.for_patient(access.actor, access.patient.pk).count(),
             "awaiting_review": access.actor.proxy is None
             and harm_review.waiting_for_patient(access.patient) > 0,
         },

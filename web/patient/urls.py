@@ -3,7 +3,7 @@
 from django.urls import path
 
 from web.patient import corrections as corrections
-from web.patient import details
+from web.patient import details, findings
 from web.patient import record as views
 
 app_name = "record"
@@ -19,6 +19,9 @@ urlpatterns = [
     path("corrections/<uuid:request_id>/reply/", corrections.reply, name="correction_reply"),
     path("corrections/<uuid:request_id>/withdraw/", corrections.withdraw, name="correction_withdraw"),
     path("corrections/<uuid:request_id>/disagree/", corrections.disagree, name="correction_disagree"),
+    path("checks/", findings.checks, name="checks"),
+    path("checks/<uuid:finding_id>/right/", findings.finding_right, name="finding_right"),
+    path("checks/<uuid:finding_id>/ask/", findings.finding_ask, name="finding_ask"),
     # Last: a kind's slug would otherwise swallow the pages above.
     path("<slug:kind>/", views.kind, name="kind"),
 ]

@@ -1,0 +1,203 @@
+"""What the accuracy checks found, as each person may see it, and their answers.
+
+One rule decides who sees a finding, on every channel (pages, FHIR DetectedIssue): the
+finding is about some entries, and it is shown only to someone the policy lets see every
+one of them (consent.policy.shown_entries), only while it is open, and only to its
+audience: the patient's side (the patient, or someone acting for them) for findings meant
+for the patient, a holder's clinicians for findings about their organisation's items.
+
+Each side answers for itself: the patient says "This is right" (with a note the holders
+can read) or asks the holders to correct it (one correction request per holder, routed
+as every request is); a holder's clinician marks it "Checked, correct" or amends the item
+(then the next check resolves the finding by itself). An answer closes the finding for
+that side only, for that version of the items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+import audit
+from consent.policy import Actor, ActorRole, NotFound, RecordAccess, proxy_may, shown_entries
+from phr.models import Organisation
+
+from . import services
+from .checks.base import Audience
+from .models import ContactPreference, Finding, FindingEntry, FindingResponse
+
+PATIENT_SIDE = (Audience.PATIENT, Audience.BOTH)
+HOLDER_SIDE = (Audience.HOLDER, Audience.BOTH)
+MAX_NOTE = 500
+
+
+def _all_shown(actor: Actor, patient_id) -> Q:
+    """Findings none of whose entries the actor is refused."""
+    hidden = FindingEntry.objects.filter(finding=OuterRef("pk")).exclude(
+        entry_id__in=shown_entries(actor, patient_id)
+    )
+    return ~Q(Exists(hidden))
+
+
+def for_patient(actor: Actor, patient_id) -> QuerySet[Finding]:
+    """The open findings the patient's side should look at: meant for the patient, about
+    items this actor may see, not answered yet from the patient's side."""
+    answered = FindingResponse.objects.filter(finding=OuterRef("pk"), organisation__isnull=True)
+    return (
+        Finding.objects.filter(patient_id=patient_id, status=Finding.Status.OPEN, audience__in=PATIENT_SIDE)
+        .filter(_all_shown(actor, patient_id))
+        .exclude(Exists(answered))
+        .prefetch_related("implicated__owner")
+        .order_by("-found_at", "id")
+    )
+
+
+def for_holder(actor: Actor, *, limit: int = 200) -> list[Finding]:
+    """The open findings about the actor's organisation's items that its clinicians
+    should look at, not answered by the organisation yet, each only if the actor may see
+    every item it is about (a patient may have withheld the other holder's copy)."""
+    org = actor.organisation
+    if (
+        actor.role not in (ActorRole.CLINICIAN, ActorRole.SYSTEM)
+        or org is None
+        or actor.second_factor_missing
+    ):
+        return []
+    answered = FindingResponse.objects.filter(finding=OuterRef("pk"), organisation=org)
+    candidates = list(
+        Finding.objects.filter(status=Finding.Status.OPEN, audience__in=HOLDER_SIDE, implicated__owner=org)
+        .exclude(Exists(answered))
+        .select_related("patient")
+        .prefetch_related("implicated__owner")
+        .distinct()
+        .order_by("-found_at", "id")[:limit]
+    )
+    shown = []
+    for patient_id in {f.patient_id for f in candidates}:
+        allowed = set(
+            Finding.objects.filter(pk__in=[f.pk for f in candidates if f.patient_id == patient_id])
+            .filter(_all_shown(actor, patient_id))
+            .values_list("pk", flat=True)
+        )
+        shown += [f for f in candidates if f.pk in allowed]
+    return sorted(shown, key=lambda f: (f.found_at, str(f.pk)), reverse=True)
+
+
+def visible_to(actor: Actor, finding_id) -> Finding:
+    """One finding this actor may see and answer, or NotFound alike."""
+    finding = Finding.objects.filter(pk=finding_id, status=Finding.Status.OPEN).first()
+    if finding is None:
+        raise NotFound
+    if actor.role == ActorRole.PATIENT and actor.patient_id == finding.patient_id:
+        if (
+            finding.audience in PATIENT_SIDE
+            and for_patient(actor, finding.patient_id).filter(pk=finding.pk).exists()
+        ):
+            return finding
+    elif finding in for_holder(actor):
+        return finding
+    raise NotFound
+
+
+@dataclass(frozen=True)
+class Said:
+    """What one holder's copy says, as a finding shows it."""
+
+    holder: Organisation
+    entry_id: object
+    words: str
+
+
+def what_each_says(finding: Finding) -> list[Said]:
+    rows = sorted(finding.implicated.all(), key=lambda r: (r.owner.name, str(r.entry_id)))
+    return [Said(r.owner, r.entry_id, finding.says.get(str(r.entry_id), "")) for r in rows]
+
+
+def _answer(finding: Finding, actor: Actor, outcome: str, note: str, organisation=None) -> FindingResponse:
+    response = FindingResponse.objects.create(
+        finding=finding,
+        outcome=outcome,
+        by=actor.user,
+        by_label=actor.label[:200],
+        organisation=organisation,
+        note=note.strip()[:MAX_NOTE],
+        at=timezone.now(),
+    )
+    audit.record(
+        "finding.answer",
+        patient_id=finding.patient_id,
+        purpose="patient-access" if organisation is None else "direct-care",
+        detail={"finding": str(finding.pk), "rule": finding.rule, "outcome": outcome},
+        **actor.audit_fields(),
+    )
+    return response
+
+
+@transaction.atomic
+def patient_says_right(access: RecordAccess, finding_id, note: str = "") -> FindingResponse:
+    """ "This is right": closed for the patient's side for these versions, with a note the
+    holders can read."""
+    if not proxy_may(access.actor, "correct"):
+        raise NotFound
+    finding = visible_to(access.actor, finding_id)
+    return _answer(finding, access.actor, FindingResponse.Outcome.RIGHT, note)
+
+
+def proposal(finding: Finding, said: Said, others: list[Said]) -> str:
+    """What a request asks a holder to check: what the others say."""
+    elsewhere = "; ".join(f"{o.holder.name}'s record says {o.words}" for o in others if o.words)
+    if elsewhere:
+        return f"Please check this against the other records: {elsewhere}."
+    return "Please check this item."
+
+
+@transaction.atomic
+def ask_holders(
+    access: RecordAccess, finding_id, *, contact_preference: str = ContactPreference.PORTAL
+) -> list:
+    """ "Ask them to correct it": one correction request to each holder of an item the
+    finding is about, pre-filled with what the other holders say, routed and timed as
+    every request is. A holder already asked about that item is not asked twice."""
+    finding = visible_to(access.actor, finding_id)
+    said = what_each_says(finding)
+    made = []
+    for one in said:
+        try:
+            made.append(
+                services.submit_correction(
+                    actor=access.actor,
+                    entry_id=one.entry_id,
+                    element="",
+                    proposed=proposal(finding, one, [o for o in said if o is not one]),
+                    reason=f"The portal's accuracy check found this: {finding.explanation}",
+                    contact_preference=contact_preference,
+                )
+            )
+        except services.DuplicateRequest as duplicate:
+            made.append(duplicate.existing)
+    _answer(finding, access.actor, FindingResponse.Outcome.ASKED, "")
+    return made
+
+
+@transaction.atomic
+def holder_checked(actor: Actor, finding_id, note: str = "") -> FindingResponse:
+    """A holder's clinician checked their organisation's item: it is correct."""
+    finding = visible_to(actor, finding_id)
+    return _answer(finding, actor, FindingResponse.Outcome.CHECKED, note, organisation=actor.organisation)
+
+
+def notes_for_holder(finding: Finding) -> list[FindingResponse]:
+    """What the patient's side said about a finding ("This is right", and the note)."""
+    return list(finding.responses.filter(organisation__isnull=True))
+
+
+def entries_with_findings(actor: Actor, patient_id) -> dict:
+    """Entry id -> the open findings the patient's side should look at about it."""
+    found: dict = {}
+    for finding in for_patient(actor, patient_id):
+        for row in finding.implicated.all():
+            found.setdefault(row.entry_id, []).append(finding)
+    return found
