@@ -42,23 +42,25 @@ def _all_shown(actor: Actor, patient_id) -> Q:
     return ~Q(Exists(hidden))
 
 
-def for_patient(actor: Actor, patient_id) -> QuerySet[Finding]:
+def for_patient(actor: Actor, patient_id, *, settled: bool = False) -> QuerySet[Finding]:
     """The open findings the patient's side should look at: meant for the patient, about
-    items this actor may see, not answered yet from the patient's side."""
-    answered = FindingResponse.objects.filter(finding=OuterRef("pk"), organisation__isnull=True)
-    return (
-        Finding.objects.filter(patient_id=patient_id, status=Finding.Status.OPEN, audience__in=PATIENT_SIDE)
-        .filter(_all_shown(actor, patient_id))
-        .exclude(Exists(answered))
-        .prefetch_related("implicated__owner")
-        .order_by("-found_at", "id")
+    items this actor may see, not answered yet from the patient's side. With ``settled``,
+    also those the patient's side answered and those a later version resolved (a record
+    of them all, as FHIR DetectedIssue serves them), by the same rule of who sees them."""
+    found = Finding.objects.filter(patient_id=patient_id, audience__in=PATIENT_SIDE).filter(
+        _all_shown(actor, patient_id)
     )
+    if not settled:
+        answered = FindingResponse.objects.filter(finding=OuterRef("pk"), organisation__isnull=True)
+        found = found.filter(status=Finding.Status.OPEN).exclude(Exists(answered))
+    return found.prefetch_related("implicated__owner").order_by("-found_at", "id")
 
 
-def for_holder(actor: Actor, *, limit: int = 200) -> list[Finding]:
+def for_holder(actor: Actor, *, limit: int = 200, settled: bool = False) -> list[Finding]:
     """The open findings about the actor's organisation's items that its clinicians
     should look at, not answered by the organisation yet, each only if the actor may see
-    every item it is about (a patient may have withheld the other holder's copy)."""
+    every item it is about (a patient may have withheld the other holder's copy). With
+    ``settled``, also those the organisation answered and those a later version resolved."""
     org = actor.organisation
     if (
         actor.role not in (ActorRole.CLINICIAN, ActorRole.SYSTEM)
@@ -66,11 +68,12 @@ def for_holder(actor: Actor, *, limit: int = 200) -> list[Finding]:
         or actor.second_factor_missing
     ):
         return []
-    answered = FindingResponse.objects.filter(finding=OuterRef("pk"), organisation=org)
+    found = Finding.objects.filter(audience__in=HOLDER_SIDE, implicated__owner=org)
+    if not settled:
+        answered = FindingResponse.objects.filter(finding=OuterRef("pk"), organisation=org)
+        found = found.filter(status=Finding.Status.OPEN).exclude(Exists(answered))
     candidates = list(
-        Finding.objects.filter(status=Finding.Status.OPEN, audience__in=HOLDER_SIDE, implicated__owner=org)
-        .exclude(Exists(answered))
-        .select_related("patient")
+        found.select_related("patient")
         .prefetch_related("implicated__owner")
         .distinct()
         .order_by("-found_at", "id")[:limit]
@@ -86,18 +89,20 @@ def for_holder(actor: Actor, *, limit: int = 200) -> list[Finding]:
     return sorted(shown, key=lambda f: (f.found_at, str(f.pk)), reverse=True)
 
 
-def visible_to(actor: Actor, finding_id) -> Finding:
-    """One finding this actor may see and answer, or NotFound alike."""
-    finding = Finding.objects.filter(pk=finding_id, status=Finding.Status.OPEN).first()
+def visible_to(actor: Actor, finding_id, *, settled: bool = False) -> Finding:
+    """One finding this actor may see and answer, or NotFound alike. With ``settled``, one
+    it may see even though answered or resolved (for_patient, for_holder)."""
+    found = Finding.objects.filter(pk=finding_id)
+    finding = (found if settled else found.filter(status=Finding.Status.OPEN)).first()
     if finding is None:
         raise NotFound
     if actor.role == ActorRole.PATIENT and actor.patient_id == finding.patient_id:
         if (
             finding.audience in PATIENT_SIDE
-            and for_patient(actor, finding.patient_id).filter(pk=finding.pk).exists()
+            and for_patient(actor, finding.patient_id, settled=settled).filter(pk=finding.pk).exists()
         ):
             return finding
-    elif finding in for_holder(actor):
+    elif finding in for_holder(actor, settled=settled):
         return finding
     raise NotFound
 

@@ -21,6 +21,21 @@ NOTE_PREFIX = {
     "notice": "Organisations that saw the old version were told",
 }
 SHOWN_NOTES = frozenset({"extend", "notice", "accept", "accept_in_part", "deny", "withdraw"})
+# A step someone acting for the patient took: the patient did not take it, so not "You".
+PROXY_WORDS = {
+    "submitted": "Request sent",
+    "patient_reply": "Replied",
+    "log_disagreement": "Statement of disagreement added",
+}
+# What consent.policy.Actor.label puts after a proxy's email address.
+PROXY_MARK = ", acting for the patient"
+
+
+def proxy_email(label: str) -> str:
+    """The email address of the person acting for the patient who took a step or wrote a
+    message, from its stored label; "" when it was not someone acting for the patient."""
+    head, mark, _ = label.partition(PROXY_MARK)
+    return head if mark else ""
 
 
 @dataclass(frozen=True)
@@ -29,34 +44,60 @@ class TimelineRow:
     words: str
     note: str
     by: str
+    # The patient's side took the step (the patient, or someone acting for them), and the
+    # email address of that someone: so a page can name them for whoever reads it.
+    from_patient: bool = False
+    proxy: str = ""
+
+
+def _patients_own(request: CorrectionRequest) -> set:
+    """The accounts that are the patient themself (their linked accounts, and whoever made
+    the request unless someone acting for the patient made it)."""
+    own = set(request.patient.accounts.values_list("user_id", flat=True))
+    own.add(request.requested_by_id)
+    return own
 
 
 def timeline_rows(request: CorrectionRequest, events: list[TimelineEvent]) -> list[TimelineRow]:
+    """The steps as the patient reads them: "You" for their own, "<email>, acting for you"
+    for those of someone acting for them, the organisation's name for its staff's."""
     rows = []
+    own = None
     for event in events:
         if event.kind in HIDDEN_STEPS:
             continue
-        by = "You" if event.actor_id == request.requested_by_id else request.owner.name
-        if event.actor_id is None:
+        proxy = proxy_email(event.actor_label) if event.actor_id is not None else ""
+        words = TIMELINE_WORDS.get(event.kind, event.kind.replace("_", " ").capitalize())
+        if proxy:
+            by, words = f"{proxy}, acting for you", PROXY_WORDS.get(event.kind, words)
+        elif event.actor_id is None:
             by = "The portal"
+        else:
+            own = _patients_own(request) if own is None else own
+            by = "You" if event.actor_id in own else request.owner.name
         note = event.note if event.kind in SHOWN_NOTES else ""
         if event.kind in NOTE_PREFIX and note:
             words, note = f"{NOTE_PREFIX[event.kind]}: {note}", ""
-        else:
-            words = TIMELINE_WORDS.get(event.kind, event.kind.replace("_", " ").capitalize())
-        rows.append(TimelineRow(event.at, words, note, by))
+        rows.append(
+            TimelineRow(event.at, words, note, by, from_patient=bool(proxy) or by == "You", proxy=proxy)
+        )
     return rows
 
 
 def staff_timeline_rows(request: CorrectionRequest) -> list[TimelineRow]:
     """Every step as the owning organisation's staff read it: the patient named by role
-    (their account, an email address, is not what the clinician needs), staff by name."""
-    return [
-        TimelineRow(
-            event.at,
-            services.STEP_WORDS.get(event.kind, event.kind),
-            event.note,
-            "the patient" if event.actor_id == request.requested_by_id else event.actor_label,
+    (their account, an email address, is not what the clinician needs), someone acting for
+    the patient by their label ("<email>, acting for the patient (<relationship>)"), staff
+    by name."""
+    events = list(request.timeline.all())
+    own = _patients_own(request) if events else set()
+    rows = []
+    for event in events:
+        proxy = proxy_email(event.actor_label) if event.actor_id is not None else ""
+        mine = not proxy and event.actor_id is not None and event.actor_id in own
+        by = "the patient" if mine else event.actor_label
+        words = services.STEP_WORDS.get(event.kind, event.kind)
+        rows.append(
+            TimelineRow(event.at, words, event.note, by, from_patient=mine or bool(proxy), proxy=proxy)
         )
-        for event in request.timeline.all()
-    ]
+    return rows

@@ -42,6 +42,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "Task": "your correction requests",
     "Communication": "messages about your correction requests",
     "RelatedPerson": "the people who can act for you",
+    "DetectedIssue": "what the portal's accuracy checks found in your record",
 }
 
 # The network's reference data, read in any context: not part of anyone's record, but an
@@ -74,6 +75,7 @@ def _patient_scopes() -> dict[str, str]:
     scopes = {
         "patient/*.read": "see your whole record, your sharing choices, who has looked at your record,"
         " the people who can act for you, your correction requests and messages about them,"
+        " what the portal's accuracy checks found in your record,"
         " the organisations that hold your record and the staff handling your correction requests"
     }
     for resource_type, words in RESOURCE_TYPES.items():
@@ -91,6 +93,9 @@ def _system_scopes() -> dict[str, str]:
     scopes = {"system/*.read": "read the records its organisation may see"}
     for resource_type in RESOURCE_TYPES:
         scopes[f"system/{resource_type}.read"] = f"read {resource_type} resources its organisation may see"
+    scopes["system/DetectedIssue.read"] = (
+        "read what the portal's accuracy checks found about its organisation's items"
+    )
     for resource_type, (_, words) in REFERENCE_TYPES.items():
         scopes[f"system/{resource_type}.read"] = words
     scopes["system/Bundle.write"] = "send its organisation's records in as FHIR Bundles"

@@ -41,6 +41,7 @@ ACTION_CHOICES = [
     ("record.write", "Item amended by its owner"),
     ("record.move", "Item moved to or from a record by its owner"),
     ("consent.change", "Sharing choice changed"),
+    ("finding.answer", "Accuracy check answered"),
     ("consent.read", "Sharing choices viewed"),
     ("consent.alerts", "Choice of being told who looked changed"),
     ("proxy.grant", "Access to act for the patient given"),

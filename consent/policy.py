@@ -245,12 +245,17 @@ def shown_entries(actor: Actor, patient_id) -> QuerySet[RecordEntry]:
     return permitted_entries(person, patient, decide(person, Action.READ_RECORD, patient)).values("pk")
 
 
-def record_for_checks(patient_id) -> list[tuple[RecordEntry, str]]:
+def record_for_checks(patient_id, *, leave_out: Iterable[str] = ()) -> list[tuple[RecordEntry, str]]:
     """Every current entry of the patient's record, every holder's, with its JSON: for
     the accuracy checks (accuracy.checks), which compare the holders' copies and disclose
     nothing. What they find reaches a person only through visible_findings' rule: to
     someone who may see every entry a finding is about."""
-    entries = RecordEntry.objects.filter(patient_id=patient_id).select_related("owner").order_by("pk")
+    entries = (
+        RecordEntry.objects.filter(patient_id=patient_id)
+        .exclude(resource_type__in=list(leave_out))
+        .select_related("owner")
+        .order_by("pk")
+    )
     with _policy_scope():
         return [(entry, entry.json) for entry in entries]
 

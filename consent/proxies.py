@@ -94,8 +94,6 @@ def _checked(
         raise ProxyProblem(f"Say why, in at least {MIN_REASON_LENGTH} characters", "reason")
     if until <= now:
         raise ProxyProblem("The end date must be in the future", "until")
-    if until > now + timedelta(days=MAX_DAYS):
-        raise ProxyProblem("Proxy access can last 3 years at most; it can be given again", "until")
     born = patient.birth_date
     today = timezone.localdate()
     if relationship in (Relationship.CHILD, Relationship.YOUNG_PERSON):
@@ -110,7 +108,19 @@ def _checked(
         if until > ends_by:
             raise ProxyProblem(f"Access for a child ends by their {high}th birthday, {day(ends_by)}", "until")
     elif born is not None and age_on(born, today) < settings.PROXY_REVIEW_AGES[1]:
-        raise ProxyProblem("A child is acted for by a parent, through their practice", "relationship")
+        # Worded for who reads it: the young patient choosing someone, or their practice.
+        if relationship == Relationship.CHOSEN:
+            raise ProxyProblem(
+                f"Until you are {settings.PROXY_REVIEW_AGES[1]}, your practice gives a parent or"
+                " guardian access for you",
+                "relationship",
+            )
+        raise ProxyProblem(
+            f"The patient is under {settings.PROXY_REVIEW_AGES[1]}: choose parent or guardian", "relationship"
+        )
+    # After a child's birthday limit, the more specific when an end date is past both.
+    if until > now + timedelta(days=MAX_DAYS):
+        raise ProxyProblem("Proxy access can last 3 years at most; it can be given again", "until")
 
 
 def _grant(

@@ -777,7 +777,10 @@ def gp_records(b: RecordBuilder) -> None:
         onset = b.days_ago(low * 365, high * 365)
         b.condition(key, problem.code, onset=onset)
         if problem.medicine:
-            b.medication_request(key, problem.medicine, authored=b.days_ago(20, 300))
+            # The demo patient's GP has lowered her Metformin to once a day; the hospital's
+            # copy, taken on admission, still says twice: the accuracy checks find it.
+            dose = CORRECTED_METFORMIN if p.index == 0 and key == "diabetes" else None
+            b.medication_request(key, problem.medicine, authored=b.days_ago(20, 300), dose=dose)
     if p.allergy is not None:
         b.allergy("allergy", p.allergy, recorded=b.days_ago(400, 3000))
     b.blood_pressure("bp", when=b.days_ago(10, 200))
@@ -828,6 +831,7 @@ def demo_gp_records(b: RecordBuilder) -> None:
 # practice later corrected, so the record keeps both versions.
 AMENDED_KEY = ("riverside", 0, "hypertension")
 AMENDED_FIRST_DOSE = "50mg once daily"
+CORRECTED_METFORMIN = "500mg once daily with breakfast"
 
 
 def hospital_records(b: RecordBuilder) -> None:

@@ -65,7 +65,9 @@ PATIENT_REFERENCE_FIELDS = ("subject", "patient", "beneficiary", "for", "individ
 # in a patient's record as the portal's own word, so none is ever stored from one.
 # (An organisation's Organization and Practitioner are kept, as its own reference data:
 # in no patient's record, and never served as the portal's, which come from its tables.)
-PORTAL_OWNED_TYPES = frozenset({"Consent", "Task", "Communication", "Provenance", "AuditEvent"})
+PORTAL_OWNED_TYPES = frozenset(
+    {"Consent", "Task", "Communication", "Provenance", "AuditEvent", "DetectedIssue"}
+)
 # The sources that are the portal recording its own acts through the ingest (an
 # amendment's Provenance): never a sender, whatever channel it uses.
 PORTAL_SOURCES = frozenset({"correction"})

@@ -8,6 +8,7 @@ from accuracy.fhir import ASSIGNEE_EXTENSION, DISAGREEMENT
 
 from .bundle import response
 from .common import base_url, fhir_view
+from .findings import CHECK_SYSTEM
 from .proxies import RIGHTS_EXTENSION as PROXY_RIGHTS
 
 CORRECTION_REQUEST = "https://patient-record-portal.example/OperationDefinition/correction-request"
@@ -156,6 +157,25 @@ def capability_statement(request, base: str) -> dict:
                 " statement of disagreement; the patient's app (patient/Communication.write)"
                 " replies, or with that category logs a disagreement after a refusal. The"
                 " Location answered reads it back."
+            ),
+        ),
+        _resource(
+            "DetectedIssue",
+            ("read", "search-type"),
+            (
+                ("patient", "reference"),
+                ("code", "token", f"A rule id of the accuracy checks ({CHECK_SYSTEM})"),
+                *_portal_answers("date: identifiedDateTime"),
+            ),
+            documentation=(
+                "What the portal's accuracy checks found across the holders of a record, one"
+                " DetectedIssue per finding (its id the finding's): to the patient's app (or a"
+                " proxy's) those meant for the patient, to an organisation's system those about"
+                " its organisation's items, each only while the caller may see every item it"
+                " implicates. status final while open, amended once a later version resolved it;"
+                " each answer (This is right, Asked the holders to correct it, Checked, correct)"
+                " and the resolution is a mitigation. Without patient, a patient's app searches"
+                " its own record and a system every record."
             ),
         ),
         _resource(

@@ -24,6 +24,7 @@ from phr.models import RecordEntry
 from .bundle import bundle_entry, entry_texts, response
 from .common import (
     Ambiguous,
+    Problem,
     base_url,
     caller,
     dated_by,
@@ -145,6 +146,10 @@ def audit_read(request, resource_id: str):
 
 # An AuditEvent is recorded when its event occurred; newest first without _sort.
 AUDIT_SORT = {"date": "occurred_at"}
+# Who looked at a record is the patient's alone (as /sharing/access-log/ and the JSON
+# access log, a 404 there): someone acting for them is refused, not shown an empty log
+# an app would read as "nobody looked". The refusal is audited against the record.
+NOT_FOR_PROXIES = "Only the patient themself may see who has looked at their record"
 
 
 @fhir_view
@@ -162,6 +167,8 @@ def audit_search(request):
     try:
         patient, events = audit_trail(actor, pid)
     except NotFound:
+        if actor.proxy is not None:
+            raise Problem(403, NOT_FOR_PROXIES, code="forbidden") from None
         return no_matches(request, answer.page, answer.shape)
     # Answered (and so counted) before this search's own event is written, then audited
     # before anything leaves.

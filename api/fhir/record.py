@@ -51,7 +51,7 @@ from .search import (
 )
 
 # Served by their own views below; the generic record views leave them alone.
-PORTAL_TYPES = frozenset({"Consent", "AuditEvent", "Provenance", "Task", "Communication"})
+PORTAL_TYPES = frozenset({"Consent", "AuditEvent", "Provenance", "Task", "Communication", "DetectedIssue"})
 # The sections of the $summary document: (title, LOINC code, display, resource types).
 SUMMARY_SECTIONS = (
     ("Problems", "11450-4", "Problem list - Reported", ("Condition",)),

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import capability, common, corrections, portal, proxies, record, reference, write
+from . import capability, common, corrections, findings, portal, proxies, record, reference, write
 
 app_name = "fhir"
 
@@ -43,6 +43,9 @@ urlpatterns = [
     re_path(rf"^Organization/{ID}$", reference.organization_read, name="organization-read"),
     path("Practitioner", reference.practitioner_search, name="practitioner-search"),
     re_path(rf"^Practitioner/{ID}$", reference.practitioner_read, name="practitioner-read"),
+    # What the accuracy checks found (accuracy.findings decides who sees which).
+    path("DetectedIssue", findings.search, name="detectedissue-search"),
+    re_path(rf"^DetectedIssue/{ID}$", findings.read, name="detectedissue-read"),
     path("Task", corrections.task_search, name="task-search"),
     # GET reads (corrections.task_read), PUT takes a correction step.
     path("Task/<str:task_id>", corrections.task_instance, name="task-read"),

@@ -35,6 +35,16 @@ def test_the_summary_and_the_checks_page_show_the_metformin_case(client, jones):
     assert "Ask them to correct it" in page
 
 
+def test_the_item_page_says_it_may_need_checking(client, jones):
+    from phr.models import RecordEntry
+
+    client.force_login(jones)
+    item = RecordEntry.objects.get(fhir_id="m1")
+    page = client.get(reverse("record:item", kwargs={"entry_id": item.pk})).content.decode()
+    assert "You may want to check this" in page
+    assert "record Metformin 500mg tablets differently" in page
+
+
 def test_one_click_sends_a_request_to_each_holder(client, jones, gp, hospital):
     client.force_login(jones)
     finding = Finding.objects.get()

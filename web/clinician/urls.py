@@ -5,7 +5,7 @@ Patients appear in these addresses only as their random UUID: never an NHS numbe
 
 from django.urls import path
 
-from web.clinician import proxies, reviews
+from web.clinician import findings, proxies, reviews
 from web.clinician import record as views
 
 app_name = "clinician"
@@ -23,5 +23,8 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/proxies/", proxies.proxies, name="proxies"),
     path("patients/<uuid:patient_id>/proxies/<int:grant_id>/end/", proxies.proxy_end, name="proxy_end"),
     path("reviews/", reviews.reviews, name="reviews"),
+    path("findings/", findings.findings_list, name="findings"),
+    path("findings/<uuid:finding_id>/checked/", findings.finding_checked, name="finding_checked"),
+    path("data-quality/", findings.quality, name="data_quality"),
     path("reviews/<uuid:entry_id>/<slug:decision>/", reviews.decide, name="review_decide"),
 ]

@@ -16,4 +16,5 @@ urlpatterns = [
     path("signals/", ig_views.signals, name="signals"),
     path("withheld/", ig_views.withheld, name="withheld"),
     path("corrections/", ig_views.corrections, name="corrections"),
+    path("data-quality/", ig_views.data_quality, name="data_quality"),
 ]

@@ -26,6 +26,7 @@ import audit
 from accounts.access import staff_required
 from accounts.models import User
 from accuracy.figures import network_figures
+from accuracy.quality import network_quality
 from accuracy.record_check import check_figures
 from accuracy.record_display import type_name
 from audit.models import Outcome
@@ -483,4 +484,33 @@ def withheld(request):
         request,
         "ig/withheld.html",
         {"title": "Items withheld from patients", "page": page},
+    )
+
+
+# --- Data quality across the network ---------------------------------------------------
+
+
+@ig_officer
+@require_GET
+def data_quality(request):
+    """What the accuracy checks find at each organisation, side by side: counts only."""
+    audit.record(
+        Action.READ_AUDIT.value,
+        purpose="governance",
+        detail={"view": "ig.data-quality"},
+        **request_actor(request).audit_fields(),
+    )
+    rows = network_quality()
+    bars = [{"label": q.organisation.name, "value": q.found} for q in rows]
+    open_bars = [{"label": q.organisation.name, "value": q.open_total, "warning": True} for q in rows]
+    return render(
+        request,
+        "ig/data_quality.html",
+        {
+            "title": "Data quality across the network",
+            "rows": rows,
+            "bars": bars,
+            "open_bars": open_bars,
+            "most": max((b["value"] for b in bars), default=0),
+        },
     )

@@ -237,6 +237,7 @@ def item(request, entry_id):
             "disagreements": display.disagreement_statements(entry),
             "open_request": display.open_request_for(entry),
             "series": _series(access, entry),
+            "findings": findings.entries_with_findings(access.actor, access.patient.pk).get(entry.pk, []),
         },
     )
 

@@ -1,0 +1,103 @@
+"""Data-quality figures from the accuracy checks: per organisation, what the checks find
+in its items, by rule and by month, and how long findings take to be put right. Counts
+only: no patient, no item, and never a person (feedback to departments, not blame)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import Count
+from django.utils import timezone
+
+from phr.models import Organisation
+
+from .checks.base import RULES, Kind
+from .models import Finding, FindingEntry
+
+MONTHS = 12
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    rule: str
+    title: str
+    kind: str
+    open: int
+    resolved: int
+
+
+@dataclass
+class Quality:
+    organisation: Organisation
+    by_rule: list[RuleCount] = field(default_factory=list)
+    by_month: list[tuple[str, int]] = field(default_factory=list)  # (month in words, found)
+    by_kind: list[tuple[str, int]] = field(default_factory=list)
+    open_total: int = 0
+    resolved_total: int = 0
+    median_days_to_resolution: float | None = None
+
+    @property
+    def found(self) -> int:
+        return self.open_total + self.resolved_total
+
+
+def _months(today: date, months: int) -> list[date]:
+    first = today.replace(day=1)
+    found = []
+    for _ in range(months):
+        found.append(first)
+        first = (first - timedelta(days=1)).replace(day=1)
+    return list(reversed(found))
+
+
+def quality_for(organisation: Organisation, *, today: date | None = None, months: int = MONTHS) -> Quality:
+    """What the checks found in the organisation's items."""
+    today = today or timezone.localdate()
+    ids = FindingEntry.objects.filter(owner=organisation).values("finding_id")
+    findings = Finding.objects.filter(pk__in=ids)
+    counts: dict[str, dict[str, int]] = {}
+    for row in findings.values("rule", "status").annotate(n=Count("pk")):
+        counts.setdefault(row["rule"], {})[row["status"]] = row["n"]
+    figures = Quality(organisation)
+    for rule_id, by_status in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        rule = RULES.get(rule_id)
+        figures.by_rule.append(
+            RuleCount(
+                rule_id,
+                rule.title if rule else rule_id,
+                Kind(rule.kind).label if rule else "",
+                by_status.get(Finding.Status.OPEN, 0),
+                by_status.get(Finding.Status.RESOLVED, 0),
+            )
+        )
+    figures.open_total = sum(r.open for r in figures.by_rule)
+    figures.resolved_total = sum(r.resolved for r in figures.by_rule)
+    kinds: dict[str, int] = {}
+    for count in figures.by_rule:
+        kinds[count.kind] = kinds.get(count.kind, 0) + count.open + count.resolved
+    figures.by_kind = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+    starts = _months(today, months)
+    found_at = list(findings.filter(found_at__date__gte=starts[0]).values_list("found_at", flat=True))
+    for start in starts:
+        label = start.strftime("%B %Y")
+        figures.by_month.append(
+            (label, sum(1 for at in found_at if timezone.localtime(at).date().replace(day=1) == start))
+        )
+    days = [
+        (resolved - found).total_seconds() / 86400
+        for found, resolved in findings.filter(resolved_at__isnull=False).values_list(
+            "found_at", "resolved_at"
+        )
+    ]
+    figures.median_days_to_resolution = round(statistics.median(days), 1) if days else None
+    return figures
+
+
+def network_quality() -> list[Quality]:
+    """Every organisation whose items the checks have found something in, side by side."""
+    owners = Organisation.objects.filter(pk__in=FindingEntry.objects.values("owner_id").distinct()).order_by(
+        "name"
+    )
+    return [quality_for(org) for org in owners]

@@ -1,0 +1,85 @@
+"""Issue 13 part 4: the holders' clinicians see what the checks found in their items,
+with who the patient is and what the patient said, and mark it checked; data-quality
+figures per organisation and across the network, counts only, no one named."""
+
+import pytest
+from django.urls import reverse
+
+from accuracy.checks.engine import run_checks
+from accuracy.models import Finding, FindingResponse
+from phr.models import Organisation, Patient
+from tests.accuracy.test_checks_engine import NHS, metformin
+from tests.feeds import person, send
+from tests.personas import ClinicianFactory, IGOfficerFactory, PatientUserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def found(gp, hospital) -> Finding:
+    send(gp, person("p", NHS, "Jones"), metformin("m1", "500mg once daily"))
+    send(hospital, person("p", NHS, "Jones"), metformin("h1", "500mg twice daily with meals"))
+    run_checks(Patient.objects.get(nhs_number=NHS).pk)
+    return Finding.objects.get()
+
+
+def test_both_holders_see_it_with_the_patient_banner_and_what_each_says(client, found, gp, hospital):
+    for org in (gp, hospital):
+        client.force_login(ClinicianFactory(email=f"dr@{org.ods_code}.example", organisation=org))
+        page = client.get(reverse("clinician:findings")).content.decode()
+        assert "Metformin 500mg tablets" in page
+        assert "NHS number 943 476 5919" in page or "9434765919" in page
+        assert "500mg once daily" in page
+        assert "500mg twice daily with meals" in page
+        assert "Open your item" in page
+
+
+def test_an_unrelated_organisation_sees_nothing_and_cannot_answer(client, found):
+    other = Organisation.objects.create(ods_code="Z99999", name="Elsewhere Clinic")
+    client.force_login(ClinicianFactory(email="dr@elsewhere.example", organisation=other))
+    assert "Metformin" not in client.get(reverse("clinician:findings")).content.decode()
+    response = client.post(reverse("clinician:finding_checked", kwargs={"finding_id": found.pk}))
+    assert response.status_code == 404
+    assert not FindingResponse.objects.exists()
+
+
+def test_checked_correct_closes_it_for_that_holder_only(client, found, gp, hospital):
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    client.post(
+        reverse("clinician:finding_checked", kwargs={"finding_id": found.pk}), {"note": "Reviewed in clinic"}
+    )
+    assert "Metformin" not in client.get(reverse("clinician:findings")).content.decode()
+    client.force_login(ClinicianFactory(email="dr@hospital.example", organisation=hospital))
+    assert "Metformin" in client.get(reverse("clinician:findings")).content.decode()
+    answer = FindingResponse.objects.get()
+    assert (answer.outcome, answer.organisation, answer.note) == ("checked", gp, "Reviewed in clinic")
+
+
+def test_the_holder_reads_what_the_patient_said(client, found, gp):
+    patient = PatientUserFactory(email="jones@example.com", patient=found.patient)
+    client.force_login(patient)
+    client.post(
+        reverse("record:finding_right", kwargs={"finding_id": found.pk}), {"note": "Once a day is right"}
+    )
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    page = client.get(reverse("clinician:findings")).content.decode()
+    assert "The patient said" in page
+    assert "Once a day is right" in page
+
+
+def test_the_data_quality_page_counts_and_names_no_one(client, found, gp):
+    client.force_login(ClinicianFactory(email="dr.answers@gp.example", organisation=gp))
+    client.post(reverse("clinician:finding_checked", kwargs={"finding_id": found.pk}))
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    page = client.get(reverse("clinician:data_quality")).content.decode()
+    assert "A medicine is recorded with different doses" in page
+    for named in ("Jones", "9434765919", "dr.answers@gp.example"):
+        assert named not in page, named
+
+
+def test_the_ig_console_shows_every_holder_side_by_side(client, found):
+    client.force_login(IGOfficerFactory(email="ig@example.com"))
+    page = client.get(reverse("ig:data_quality")).content.decode()
+    assert "Riverside Surgery: findings by check" in page
+    assert "City Teaching Hospitals: findings by check" in page
+    assert "Jones" not in page
