@@ -97,6 +97,8 @@ bench: deps
 	$(PY) bench/access.py
 	@echo "==> Running the FHIR API benchmark under gunicorn (bench/api.py)"
 	$(PY) bench/api.py
+	@echo "==> Running the accuracy checks benchmark (bench/checks.py)"
+	$(PY) bench/checks.py
 	$(PY) bench/faults.py
 
 # The model-based access test (tests/test_model_based.py) under its "fuzz" profile: random
