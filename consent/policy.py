@@ -248,8 +248,8 @@ def shown_entries(actor: Actor, patient_id) -> QuerySet[RecordEntry]:
 def record_for_checks(patient_id, *, leave_out: Iterable[str] = ()) -> list[tuple[RecordEntry, str]]:
     """Every current entry of the patient's record, every holder's, with its JSON: for
     the accuracy checks (accuracy.checks), which compare the holders' copies and disclose
-    nothing. What they find reaches a person only through visible_findings' rule: to
-    someone who may see every entry a finding is about."""
+    nothing. What they find reaches a person only through accuracy.findings: to someone
+    who may see every entry a finding is about (shown_entries)."""
     entries = (
         RecordEntry.objects.filter(patient_id=patient_id)
         .exclude(resource_type__in=list(leave_out))

@@ -20,7 +20,7 @@ from accuracy import findings, selectors
 from accuracy.quality import quality_for
 from consent.policy import NotFound
 from consent.web import request_actor
-from web.clinician.banner import Banner, patient_banner
+from web.clinician.banner import patient_banner
 
 clinician = staff_required("clinician")
 
@@ -42,10 +42,9 @@ def rows_for(actor, found):
         rows.append(
             {
                 "finding": finding,
-                "banner": patient_banner(access) if access else Banner.number_only(None),
+                "banner": patient_banner(access),
                 "said": findings.what_each_says(finding),
                 "patient_notes": findings.notes_for_holder(finding),
-                "own_items": [r for r in finding.implicated.all() if r.owner_id == actor.organisation.pk],
             }
         )
     return rows
