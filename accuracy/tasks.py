@@ -138,8 +138,13 @@ def check_after_commit(sender, patient_ids, **kwargs) -> None:
     ids = sorted({str(p) for p in patient_ids if p})
     if not ids:
         return
+    # A patient already pending (perhaps being checked this moment) gets the new time, so
+    # the check under way does not let go of it: the change it has not seen is checked next.
     PendingCheck.objects.bulk_create(
-        [PendingCheck(patient_id=pid, since=now) for pid in ids], ignore_conflicts=True
+        [PendingCheck(patient_id=pid, since=now) for pid in ids],
+        update_conflicts=True,
+        unique_fields=["patient"],
+        update_fields=["since"],
     )
     for _ in range(0, len(ids), CHECK_BATCH):
         after_commit(check_pending)

@@ -137,6 +137,34 @@ def test_a_change_queues_its_patient_and_the_task_checks_them(
     assert not PendingCheck.objects.exists()
 
 
+def test_a_change_made_while_its_patient_is_being_checked_is_checked_next(
+    gp, hospital, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The live-worker race: the hospital's copy arrives while the GP's is being checked.
+    The check under way must not let go of the patient, or the new copy is never checked."""
+    import accuracy.checks.engine as engine
+    from accuracy import tasks
+
+    with django_capture_on_commit_callbacks(execute=False):
+        send(gp, person("p", NHS, "Jones"), metformin("m1", "500mg once daily"))
+    real = engine.run_checks
+    arrived = []
+
+    def check_while_a_change_arrives(patient_id):
+        outcome = real(patient_id)
+        if not arrived:
+            arrived.append(True)
+            with django_capture_on_commit_callbacks(execute=False):
+                send(hospital, person("p", NHS, "Jones"), metformin("h1", "500mg twice daily"))
+        return outcome
+
+    monkeypatch.setattr(engine, "run_checks", check_while_a_change_arrives)
+    assert tasks.check_pending(limit=1)["new"] == 0
+    assert PendingCheck.objects.count() == 1, "the change that came in is still waiting"
+    assert tasks.check_pending()["new"] == 1
+    assert not PendingCheck.objects.exists()
+
+
 def test_the_record_for_checks_holds_every_holders_items(both):
     record = load_record(both)
     assert {item.holder.ods_code for item in record.items} == {"A10001", "RX100"}

@@ -5,6 +5,7 @@ the second run of .ci/run); otherwise every test here is skipped with the reason
 """
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -74,6 +75,8 @@ def start_worker(queue: str, log: Path, env: dict[str, str], *, wait: float = 60
                 "INFO",
                 "-Q",
                 queue,
+                "-n",
+                f"{queue}@%h",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -89,7 +92,30 @@ def start_worker(queue: str, log: Path, env: dict[str, str], *, wait: float = 60
             proc.kill()
             pytest.fail(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.05)
+    proc.queue = queue
+    proc.node_name = f"{queue}@{socket.gethostname()}"
     return proc
+
+
+def wait_until_idle(worker: subprocess.Popen, *, timeout: float = 120) -> None:
+    """Return once the worker has run every task sent to its queue.
+
+    A solo-pool worker answers a control message only between tasks, so an answer naming
+    no reserved task, with the queue empty, means nothing is running or waiting. Tests call
+    this before their data is flushed: a task still writing while the tables are truncated
+    deadlocks with the flush (every ingest asks the worker for the accuracy checks)."""
+    from config.celery import app
+
+    deadline = time.monotonic() + timeout
+    with app.connection_for_read() as conn:
+        broker = conn.default_channel.client
+        while time.monotonic() < deadline:
+            if broker.llen(worker.queue) == 0:
+                reply = app.control.inspect(destination=[worker.node_name], timeout=2).reserved()
+                if reply is not None and not reply.get(worker.node_name):
+                    return
+            time.sleep(0.1)
+    raise AssertionError(f"the worker on {worker.queue} was still busy after {timeout:.0f}s")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -116,6 +142,19 @@ def live_worker(integration_services, django_db_setup, django_db_blocker, tmp_pa
     proc.mail_dir = mail
     yield proc
     stop(proc)
+
+
+@pytest.fixture(autouse=True)
+def _worker_done_before_flush(request):
+    """A test with the live worker and the database waits, after it ends and before its
+    data is flushed, for the worker to finish what the test sent it."""
+    if "live_worker" not in request.fixturenames or not request.node.get_closest_marker("django_db"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up first, so torn down (flushed) after
+    worker = request.getfixturevalue("live_worker")
+    yield
+    wait_until_idle(worker)
 
 
 @pytest.fixture
