@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 import audit
-from consent.policy import Actor, ActorRole, NotFound, RecordAccess, proxy_may, shown_entries
+from consent.policy import Actor, ActorRole, NotFound, RecordAccess, proxy_may, shown_versions
 from phr.models import Organisation
 
 from . import services
@@ -35,11 +35,14 @@ MAX_NOTE = 500
 
 
 def _all_shown(actor: Actor, patient_id) -> Q:
-    """Findings none of whose entries the actor is refused."""
-    hidden = FindingEntry.objects.filter(finding=OuterRef("pk")).exclude(
-        entry_id__in=shown_entries(actor, patient_id)
-    )
-    return ~Q(Exists(hidden))
+    """Findings none of whose entry versions the actor is refused: the entry as it is now
+    (shown_entries), and the version the finding quotes, by that version's own category
+    where the actor reads other holders' items by the patient's choices."""
+    entries, categories = shown_versions(actor, patient_id)
+    refused = ~Q(entry_id__in=entries)
+    if categories is not None:
+        refused |= ~Q(category__in=categories) & ~Q(owner=actor.organisation)
+    return ~Q(Exists(FindingEntry.objects.filter(refused, finding=OuterRef("pk"))))
 
 
 def for_patient(actor: Actor, patient_id, *, settled: bool = False) -> QuerySet[Finding]:

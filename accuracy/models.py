@@ -362,6 +362,9 @@ class FindingEntry(models.Model):
     entry = models.ForeignKey("phr.RecordEntry", on_delete=models.PROTECT, related_name="+")
     version = models.PositiveIntegerField()
     owner = models.ForeignKey("phr.Organisation", on_delete=models.PROTECT, related_name="+")
+    # The category that version had: what the finding quotes of it follows that version's
+    # rule (consent.policy.shown_versions). Blank (rows from before) counts as none shared.
+    category = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["finding", "entry"], name="one_row_per_finding_entry")]

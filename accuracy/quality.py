@@ -4,14 +4,16 @@ only: no patient, no item, and never a person (feedback to departments, not blam
 
 from __future__ import annotations
 
+import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.db.models import Count
 from django.utils import timezone
 
-from phr.models import Organisation
+from phr.models import Organisation, RecordEntry
 
 from .checks.base import RULES, Kind
 from .models import Finding, FindingEntry
@@ -34,6 +36,7 @@ class Quality:
     by_rule: list[RuleCount] = field(default_factory=list)
     by_month: list[tuple[str, int]] = field(default_factory=list)  # (month in words, found)
     by_kind: list[tuple[str, int]] = field(default_factory=list)
+    by_service: list[tuple[str, int]] = field(default_factory=list)  # (team or service, found)
     open_total: int = 0
     resolved_total: int = 0
     median_days_to_resolution: float | None = None
@@ -92,7 +95,88 @@ def quality_for(organisation: Organisation, *, today: date | None = None, months
         )
     ]
     figures.median_days_to_resolution = round(statistics.median(days), 1) if days else None
+    figures.by_service = by_service(organisation)
     return figures
+
+
+NOT_RECORDED = "Not recorded in the data"
+# Who recorded or asked for an item, where the reference names a role (never a person).
+ROLE_REFERENCES = ("recorder", "asserter", "requester", "performer", "author")
+
+
+def _words(concepts) -> str:
+    """The first words a list of CodeableConcepts (or one) carries."""
+    for concept in concepts if isinstance(concepts, list) else [concepts]:
+        if not isinstance(concept, dict):
+            continue
+        if concept.get("text"):
+            return str(concept["text"])
+        for coding in concept.get("coding") or []:
+            if isinstance(coding, dict) and coding.get("display"):
+                return str(coding["display"])
+    return ""
+
+
+def _target(reference) -> str:
+    """The id a reference points at: 'Encounter/x', 'urn:uuid:x' and 'x' all give 'x'."""
+    text = reference.get("reference", "") if isinstance(reference, dict) else ""
+    return text.rsplit("/", 1)[-1].removeprefix("urn:uuid:")
+
+
+def _references(resource: dict, key: str) -> list[dict]:
+    value = resource.get(key)
+    found = value if isinstance(value, list) else [value]
+    # performer may be a list of references or of {actor: reference}
+    return [(r.get("actor") if isinstance(r, dict) and "actor" in r else r) for r in found if r]
+
+
+def _service_of(resource: dict, context: dict[str, dict]) -> str:
+    """The team or service an item belongs to, where its data says so: the service type or
+    place of its encounter, else the role of whoever recorded it; never a person's name."""
+    encounter = resource if resource.get("resourceType") == "Encounter" else None
+    for ref in _references(resource, "encounter") + _references(resource, "context"):
+        encounter = encounter or context.get(_target(ref))
+    if encounter:
+        service = _words(encounter.get("serviceType"))
+        if service:
+            return service
+        for place in encounter.get("location") or []:
+            display = (place.get("location") or {}).get("display") if isinstance(place, dict) else None
+            if display:
+                return str(display)
+    for key in ROLE_REFERENCES:
+        for ref in _references(resource, key):
+            role = context.get(_target(ref))
+            if role and role.get("resourceType") == "PractitionerRole":
+                words = _words(role.get("specialty")) or _words(role.get("code"))
+                if words:
+                    return words
+    return NOT_RECORDED
+
+
+def by_service(organisation: Organisation) -> list[tuple[str, int]]:
+    """Findings about the organisation's items per team or service (most first): the
+    service of each implicated item at this organisation, a finding counted once per
+    service it touches."""
+    rows = list(FindingEntry.objects.filter(owner=organisation).values_list("finding_id", "entry__json"))
+    items = [(finding, json.loads(text)) for finding, text in rows]
+    wanted = {
+        _target(ref)
+        for _, resource in items
+        for key in ("encounter", "context", *ROLE_REFERENCES)
+        for ref in _references(resource, key)
+    } - {""}
+    context = {
+        fhir_id: json.loads(text)
+        for fhir_id, text in RecordEntry.objects.filter(
+            owner=organisation,
+            resource_type__in=("Encounter", "PractitionerRole"),
+            fhir_id__in=wanted,
+        ).values_list("fhir_id", "json")
+    }
+    pairs = {(finding, _service_of(resource, context)) for finding, resource in items}
+    counts = Counter(service for _, service in pairs)
+    return sorted(counts.items(), key=lambda kv: (kv[0] == NOT_RECORDED, -kv[1], kv[0]))
 
 
 def network_quality() -> list[Quality]:

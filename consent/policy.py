@@ -240,9 +240,24 @@ def shown_entries(actor: Actor, patient_id) -> QuerySet[RecordEntry]:
     whatever resource types their token names, for use as a subquery only: it names ids,
     releases nothing and so is not audited (as admits_entry). For what is about items —
     a correction request, an accuracy finding — shown only while its items are."""
+    return shown_versions(actor, patient_id)[0]
+
+
+def shown_versions(actor: Actor, patient_id) -> tuple[QuerySet[RecordEntry], frozenset[str] | None]:
+    """shown_entries, and the categories a version of another holder's entry must have had
+    for this actor to see what that version said (None: any). A copy of an earlier
+    version's words (an accuracy finding quotes the version it checked) follows the rule
+    of that version's own category, as the item's history does (_of_permitted_category)."""
     person = replace(actor, readable_types=None)
     patient = Patient(pk=patient_id)
-    return permitted_entries(person, patient, decide(person, Action.READ_RECORD, patient)).values("pk")
+    decision = decide(person, Action.READ_RECORD, patient)
+    entries = permitted_entries(person, patient, decision).values("pk")
+    limited = (
+        decision.basis != "own-record"
+        and decision.break_glass is None
+        and decision.categories != ALL_CATEGORIES
+    )
+    return entries, (frozenset(decision.categories or ()) if limited else None)
 
 
 def record_for_checks(patient_id, *, leave_out: Iterable[str] = ()) -> list[tuple[RecordEntry, str]]:

@@ -74,6 +74,7 @@ from hypothesis.stateful import (
 from oauth2_provider.models import Application
 
 from accounts.models import Membership, PatientLink, Role, User
+from accuracy.tasks import check_pending
 from api.oauth_server import issue_access_token, system_application
 from consent.policy import actor_for
 from consent.services import release_withholding, withhold_from_patient
@@ -111,6 +112,8 @@ CATEGORIES = ("general", "mental_health", "sexual_health", "social_care", "safeg
 KEPT_TO_HOLDER = frozenset({"sexual_health", "safeguarding"})
 BREAK_GLASS = timedelta(minutes=60)
 
+MISTYPED = "38341004"  # hypertension's SNOMED CT id with a wrong check digit
+
 # How an item says what it is: (meta.security label, code system, code). The category
 # each gives is stated in the model (LABEL_CATEGORY, CODE_CATEGORY, KIND_CATEGORY).
 CODINGS = [
@@ -127,6 +130,7 @@ CODINGS = [
     ("CHILD", SNOMED, "38341003"),
     ("safeguarding", SNOMED, "38341003"),
     ("SOC", SNOMED, "35489007"),  # a label and a sensitive code: the label says
+    (None, SNOMED, MISTYPED),  # the accuracy checks find it (issue 13)
 ]
 SCOPES = (
     "patient/*.read",
@@ -550,9 +554,12 @@ class PortalMachine(RuleBasedStateMachine):
             resource["meta"] = {"security": [{"system": V3, "code": label}]}
         result = ingest_documents([("mbt", _bundle(resource))], organisation=self.world.orgs[item.owner])
         assert (result.rejected, result.created + result.updated) == (0, 1), result.issues
+        check_pending(limit=len(PATIENTS))  # as the worker does once an ingest commits
         before = item.current.patient if item.versions else patient
         item.versions.append(Version(number, patient, category_of(item.owner, coding)))
         self.focus = [frozenset({item.fid}), frozenset({patient}), frozenset({before})]
+        if code == MISTYPED:
+            self.focus.append(frozenset({"findings"}))
         if item.fid not in self.pks:
             self.pks[item.fid] = RecordEntry.objects.get(
                 owner=self.world.orgs[item.owner], resource_type=item.rtype, fhir_id=item.fid
@@ -825,6 +832,14 @@ class PortalMachine(RuleBasedStateMachine):
 
     # --- the invariant: every channel agrees with the model -------------------------------
 
+    @rule()
+    def accuracy_checks_run(self):
+        """The worker checks every record that changed since (an amendment is checked
+        here, not at once, so a finding can be about a version that is no longer current):
+        what it finds is shown only to those who may see every version it is about."""
+        check_pending(limit=len(PATIENTS))
+        self.focus = [frozenset({"findings"})]
+
     @invariant()
     def every_channel_agrees_with_the_model(self):
         if not hasattr(self, "rng"):
@@ -962,6 +977,24 @@ class PortalMachine(RuleBasedStateMachine):
                 add("record-corrections", viewer, url, self._copies(viewer, url, [r], at_most=True), fid)
                 url = f"/clinician/corrections/{r}/"
                 add("workspace", viewer, url, self._copies(viewer, url, [r], at_most=True), fid)
+        # The accuracy checks' findings (issue 13): never more than the viewer may see.
+        for viewer in fhir_viewers:
+            if viewer.kind == "link":
+                continue
+            for patient in sorted(PATIENTS):
+                url = f"/fhir/DetectedIssue?patient={pids[patient]}&_count=100"
+                add("findings-fhir", viewer, url, self._findings(viewer, url, [patient]), patient, "findings")
+        for viewer in session_viewers:
+            own = [viewer.patient] if viewer.patient else []
+            add(
+                "findings-record",
+                viewer,
+                "/record/checks/",
+                self._findings(viewer, "/record/checks/", own),
+                "findings",
+            )
+            page = self._findings(viewer, "/clinician/findings/", sorted(PATIENTS))
+            add("findings-workspace", viewer, "/clinician/findings/", page, "findings")
         for _, viewer in sorted(self.extra_viewers.items()):
             if viewer.kind == "link":
                 add("share-link", viewer, viewer.scope, self._share_link(viewer), viewer.patient)
@@ -1112,6 +1145,22 @@ class PortalMachine(RuleBasedStateMachine):
 
         return run
 
+    def _findings(self, viewer: Viewer, url: str, patients: list[str]):
+        """A findings channel shows an item's words only where the viewer may see that
+        version of it (the model has no rules of its own: it bounds what may be shown)."""
+
+        def run():
+            page = next((kind for prefix, kind in PAGES.items() if url.startswith(prefix)), None)
+            audience = page is None or viewer.kind == page
+            bound = set()
+            for patient in patients if audience else ():
+                bound |= self.model.visible(viewer, patient)
+            observed = released(self._get(viewer, url).content)
+            self.stats["findings_shown"] = self.stats.get("findings_shown", 0) + bool(observed)
+            return observed, observed & bound
+
+        return run
+
     def _json_consent(self, viewer: Viewer):
         def run():
             response = self._get(viewer, "/api/v1/consent/")
@@ -1196,9 +1245,12 @@ def test_every_channel_shows_each_persona_what_the_model_says(long_sessions, cap
         capsys,
         f"{stats['sequences']} sequences, {stats['reads']} channel reads compared with the model, "
         f"all agreeing, in {time.monotonic() - started:.0f} s; by channel: {tally(stats['by_channel'])}; "
-        f"by persona: {tally(stats['by_viewer'])}",
+        f"by persona: {tally(stats['by_viewer'])}; "
+        f"reads that showed a finding: {stats.get('findings_shown', 0)}",
     )
     assert stats["sequences"] >= (profile.max_examples if not fuzz else 1)
+    if not fuzz and profile.max_examples >= 200:
+        assert stats.get("findings_shown"), "no findings channel showed a finding: the check was vacuous"
 
 
 def every_read_agrees(machine: PortalMachine) -> int:

@@ -101,7 +101,13 @@ def run_checks(patient_id, *, now=None) -> Outcome:
             found_at=now,
         )
         FindingEntry.objects.bulk_create(
-            FindingEntry(finding=finding, entry=i.entry, version=i.entry.version, owner=i.holder)
+            FindingEntry(
+                finding=finding,
+                entry=i.entry,
+                version=i.entry.version,
+                owner=i.holder,
+                category=i.entry.category,
+            )
             for i in {i.entry.pk: i for i in hit.items}.values()
         )
         outcome.new += 1

@@ -83,3 +83,75 @@ def test_the_ig_console_shows_every_holder_side_by_side(client, found):
     assert "Riverside Surgery: findings by check" in page
     assert "City Teaching Hospitals: findings by check" in page
     assert "Jones" not in page
+
+
+def test_findings_are_counted_by_team_or_service_never_by_person(client, gp, hospital):
+    """The service comes from the item's encounter (service type, else place) or from the
+    role that recorded it; an item that says neither is counted as not recorded."""
+    clinic = {
+        "resourceType": "Encounter",
+        "id": "e1",
+        "status": "finished",
+        "class": {"code": "AMB"},
+        "subject": {"reference": "Patient/p"},
+        "serviceType": {"text": "Diabetes clinic"},
+        "participant": [{"individual": {"display": "Dr Anna Named"}}],
+    }
+    pharmacist = {
+        "resourceType": "PractitionerRole",
+        "id": "r1",
+        "code": [{"text": "Pharmacist"}],
+        "practitioner": {"display": "Dr Bob Named"},
+    }
+    statin = {"text": "Simvastatin 20mg tablets"}
+    at_clinic = {**metformin("h1", "500mg twice daily"), "encounter": {"reference": "Encounter/e1"}}
+    by_role = {
+        **metformin("h2", "20mg at night"),
+        "medicationCodeableConcept": statin,
+        "requester": {"reference": "urn:uuid:r1"},
+    }
+    send(gp, person("p", NHS, "Jones"), metformin("m1", "500mg once daily"))
+    send(gp, {**metformin("m2", "40mg at night"), "medicationCodeableConcept": statin})
+    send(hospital, person("p", NHS, "Jones"), clinic, pharmacist, at_clinic, by_role)
+    run_checks(Patient.objects.get(nhs_number=NHS).pk)
+    assert Finding.objects.filter(rule="medicine-dose-disagrees").count() == 2
+
+    from accuracy.quality import NOT_RECORDED, by_service
+
+    assert by_service(hospital) == [("Diabetes clinic", 1), ("Pharmacist", 1)]
+    assert by_service(gp) == [(NOT_RECORDED, 2)]
+    client.force_login(ClinicianFactory(email="dr@hospital.example", organisation=hospital))
+    page = client.get(reverse("clinician:data_quality")).content.decode()
+    assert "findings by team or service" in page
+    assert "Diabetes clinic" in page
+    assert "Named" not in page
+
+
+def test_a_finding_about_a_version_kept_from_the_holder_stays_hidden_after_relabelling(gp, hospital):
+    """The hospital's copy was labelled sexual health (kept to its holder), then re-sent
+    as general. The finding about the labelled version quotes what that version said: the
+    GP never sees it, open or resolved, while the finding about the general version is
+    the GP's to see."""
+    from accuracy.findings import for_holder
+    from consent.policy import actor_for
+
+    labelled = {
+        **metformin("h1", "500mg twice daily with meals"),
+        "meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HIV"}]},
+    }
+    send(gp, person("p", NHS, "Jones"), metformin("m1", "500mg once daily"))
+    send(hospital, person("p", NHS, "Jones"), labelled)
+    patient = Patient.objects.get(nhs_number=NHS)
+    run_checks(patient.pk)
+    first = Finding.objects.get(rule="medicine-dose-disagrees")
+    doctor = actor_for(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    assert for_holder(doctor, settled=True) == []
+
+    send(hospital, metformin("h1", "500mg twice daily"))  # no label now: general
+    assert first not in for_holder(doctor, settled=True), "not yet checked again"
+    run_checks(patient.pk)
+    first.refresh_from_db()
+    assert first.status == Finding.Status.RESOLVED
+    shown = for_holder(doctor, settled=True)
+    assert [f.rule for f in shown] == ["medicine-dose-disagrees"]
+    assert first not in shown

@@ -97,5 +97,7 @@ def quality(request):
             "most_in_a_month": max((n for _, n in figures.by_month), default=0),
             "rule_bars": [{"label": r.title, "value": r.open + r.resolved} for r in figures.by_rule],
             "most_of_a_rule": max((r.open + r.resolved for r in figures.by_rule), default=0),
+            "service_bars": [{"label": label, "value": n} for label, n in figures.by_service],
+            "most_of_a_service": max((n for _, n in figures.by_service), default=0),
         },
     )
