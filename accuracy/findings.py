@@ -24,9 +24,10 @@ from django.utils import timezone
 import audit
 from consent.policy import Actor, ActorRole, NotFound, RecordAccess, proxy_may, shown_versions
 from phr.models import Organisation
+from phr.vocabulary import type_name
 
 from . import services
-from .checks.base import Audience
+from .checks.base import RULES, Audience
 from .models import ContactPreference, Finding, FindingEntry, FindingResponse
 
 PATIENT_SIDE = (Audience.PATIENT, Audience.BOTH)
@@ -195,6 +196,62 @@ def holder_checked(actor: Actor, finding_id, note: str = "") -> FindingResponse:
     """A holder's clinician checked their organisation's item: it is correct."""
     finding = visible_to(actor, finding_id)
     return _answer(finding, actor, FindingResponse.Outcome.CHECKED, note, organisation=actor.organisation)
+
+
+def own_item(actor: Actor, finding_id, entry_id) -> tuple[Finding, FindingEntry]:
+    """A finding the actor's organisation has not answered, and one of its items it is
+    about, for a clinician there to correct; NotFound alike for anything else."""
+    finding = visible_to(actor, finding_id)
+    row = finding.implicated.filter(entry_id=entry_id, owner=actor.organisation).first()
+    if row is None or actor.role != ActorRole.CLINICIAN:
+        raise NotFound
+    return finding, row
+
+
+@transaction.atomic
+def holder_amended(
+    actor: Actor, finding_id, entry_id, *, resource_json: str, based_on_version: int, note: str = ""
+) -> int:
+    """A holder's clinician corrects their organisation's item a finding is about: its
+    next version with a Provenance naming the finding, every organisation that read an
+    older version told (as after a correction request), the finding answered for the
+    organisation; the next check resolves it once the items agree. The version number."""
+    finding, row = own_item(actor, finding_id, entry_id)
+    owner = actor.organisation
+    rule = RULES.get(finding.rule)
+    tag = f"{finding.pk.hex[:20]}-{row.entry_id.hex[:20]}"
+    why = services.Why(
+        produced_by=f"finding:{finding.pk.hex}",
+        reason=f"Accuracy check: {rule.title if rule else finding.rule}",
+        source=f"DetectedIssue/{finding.pk}",
+        because="after the portal's accuracy check",
+        notice_id=f"notice-{tag}",
+        provenance_id=f"finding-{tag}",
+    )
+    entry, version = services.write_version(
+        actor,
+        entry_id=row.entry_id,
+        owner=owner,
+        resource_json=resource_json,
+        based_on_version=based_on_version,
+        why=why,
+    )
+    services.tell_readers(
+        entry,
+        owner,
+        why,
+        names=(f'"{entry.display or type_name(entry.resource_type).lower()}"', finding.patient.display_name),
+        row={"finding": finding, "entry": entry},
+        audited=lambda organisation: audit.record(
+            "finding.notice",
+            patient_id=finding.patient_id,
+            purpose="direct-care",
+            detail={"finding": str(finding.pk), "organisation": organisation.ods_code},
+            **actor.audit_fields(),
+        ),
+    )
+    _answer(finding, actor, FindingResponse.Outcome.AMENDED, note, organisation=owner)
+    return version.number
 
 
 def notes_for_holder(finding: Finding) -> list[FindingResponse]:

@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from audit.models import AppendOnly
 
@@ -245,9 +246,19 @@ class Statement(AppendOnly):
 
 
 class DownstreamNotice(AppendOnly):
-    """Tells one organisation that an item it read has been corrected."""
+    """Tells one organisation that an item it read has been corrected: at a patient's
+    request, or by its holder after an accuracy check's finding (then the entry is named,
+    as one finding may lead its holder to correct more than one item)."""
 
-    request = models.ForeignKey(CorrectionRequest, on_delete=models.PROTECT, related_name="notices")
+    request = models.ForeignKey(
+        CorrectionRequest, on_delete=models.PROTECT, related_name="notices", null=True, blank=True
+    )
+    finding = models.ForeignKey(
+        "Finding", on_delete=models.PROTECT, related_name="notices", null=True, blank=True
+    )
+    entry = models.ForeignKey(
+        "phr.RecordEntry", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
     organisation = models.ForeignKey(
         "phr.Organisation", on_delete=models.PROTECT, related_name="correction_notices"
     )
@@ -257,10 +268,20 @@ class DownstreamNotice(AppendOnly):
 
     class Meta:
         ordering = ["sent_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["request", "organisation"], name="one_notice_per_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "organisation"], name="one_notice_per_org"),
+            models.UniqueConstraint(
+                fields=["finding", "entry", "organisation"], name="one_finding_notice_per_org"
+            ),
+            models.CheckConstraint(
+                condition=Q(request__isnull=False, finding__isnull=True)
+                | Q(request__isnull=True, finding__isnull=False, entry__isnull=False),
+                name="notice_about_a_request_or_a_finding",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"notice to {self.organisation_id} about {self.request_id}"
+        return f"notice to {self.organisation_id} about {self.request_id or self.finding_id}"
 
 
 class SweepMark(AppendOnly):

@@ -78,7 +78,14 @@ def admits(member, organisation: Organisation, entry: RecordEntry) -> bool:
 
 
 def corrected_elsewhere(
-    member, organisation: Organisation, request: CorrectionRequest, entry: RecordEntry, versions: list[int]
+    member,
+    organisation: Organisation,
+    owner: Organisation,
+    entry: RecordEntry,
+    versions: list[int],
+    because: str,
+    item_name: str,
+    patient_name: str,
 ) -> tuple[str, str]:
     """The body and link of "An item you saw has been corrected" for one member of staff:
     the patient and the item by name, and a link to the item, when the policy admits them;
@@ -86,14 +93,14 @@ def corrected_elsewhere(
     seen = ", ".join(map(str, versions))
     if not admits(member, organisation, entry):
         return (
-            f"{request.owner.name} corrected an item {organisation.name} saw (version {seen}) at a "
-            f"patient's request. The patient's sharing choices do not let {organisation.name} see it "
-            f"now: ask {request.owner.name} before relying on what you saw.",
+            f"{owner.name} corrected an item {organisation.name} saw (version {seen}) {because}. "
+            f"The patient's sharing choices do not let {organisation.name} see it now: ask "
+            f"{owner.name} before relying on what you saw.",
             "",
         )
     return (
-        f"{request.owner.name} corrected {item(request)} in {patient(request)}'s record, at the "
-        f"patient's request. {organisation.name} saw an earlier version (version {seen}). Read the "
-        "current version before relying on it.",
+        f"{owner.name} corrected {item_name} in {patient_name}'s record, {because}. "
+        f"{organisation.name} saw an earlier version (version {seen}). Read the current version "
+        "before relying on it.",
         reverse("clinician:entry", args=[entry.patient_id, entry.pk]),
     )

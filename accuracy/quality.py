@@ -13,7 +13,8 @@ from datetime import date, timedelta
 from django.db.models import Count
 from django.utils import timezone
 
-from phr.models import Organisation, RecordEntry
+from consent.policy import own_entries_for_figures
+from phr.models import Organisation
 
 from .checks.base import RULES, Kind
 from .models import Finding, FindingEntry
@@ -158,8 +159,11 @@ def by_service(organisation: Organisation) -> list[tuple[str, int]]:
     """Findings about the organisation's items per team or service (most first): the
     service of each implicated item at this organisation, a finding counted once per
     service it touches."""
-    rows = list(FindingEntry.objects.filter(owner=organisation).values_list("finding_id", "entry__json"))
-    items = [(finding, json.loads(text)) for finding, text in rows]
+    rows = list(FindingEntry.objects.filter(owner=organisation).values_list("finding_id", "entry_id"))
+    texts = {
+        pk: text for pk, _, text in own_entries_for_figures(organisation, pks={entry for _, entry in rows})
+    }
+    items = [(finding, json.loads(texts[entry])) for finding, entry in rows if entry in texts]
     wanted = {
         _target(ref)
         for _, resource in items
@@ -168,11 +172,9 @@ def by_service(organisation: Organisation) -> list[tuple[str, int]]:
     } - {""}
     context = {
         fhir_id: json.loads(text)
-        for fhir_id, text in RecordEntry.objects.filter(
-            owner=organisation,
-            resource_type__in=("Encounter", "PractitionerRole"),
-            fhir_id__in=wanted,
-        ).values_list("fhir_id", "json")
+        for _, fhir_id, text in own_entries_for_figures(
+            organisation, resource_types=("Encounter", "PractitionerRole"), fhir_ids=wanted
+        )
     }
     pairs = {(finding, _service_of(resource, context)) for finding, resource in items}
     counts = Counter(service for _, service in pairs)

@@ -439,7 +439,34 @@ def withdraw(*, actor: Actor, request_id, revision: int, note: str = "") -> Corr
     return _advance(request, actor, "withdraw", note=note.strip())
 
 
-def _amend(actor: Actor, request: CorrectionRequest, resource_json: str, based_on_version: int) -> int:
+@dataclass(frozen=True)
+class Why:
+    """Why an item is amended, and what the change answers to: a patient's correction
+    request (a Task) or an accuracy check's finding (a DetectedIssue)."""
+
+    produced_by: str  # the version's provenance in the store: "correction:<id>", "finding:<id>"
+    reason: str  # Provenance.reason
+    source: str  # Provenance.entity: "Task/<id>", "DetectedIssue/<id>"
+    because: str  # for the notices: "at the patient's request", "after the portal's accuracy check"
+    notice_id: str  # the notices' Communication ids start with this
+    provenance_id: str  # the Provenance's id (at most 64 characters)
+
+
+def _because_of(request: CorrectionRequest) -> Why:
+    return Why(
+        produced_by=f"correction:{request.pk.hex}",
+        reason="Patient request for correction",
+        source=f"Task/{request.pk}",
+        because="at the patient's request",
+        notice_id=f"notice-{request.pk.hex[:24]}",
+        provenance_id=f"correction-{request.pk.hex}",
+    )
+
+
+def write_version(
+    actor: Actor, *, entry_id, owner: Organisation, resource_json: str, based_on_version: int, why: Why
+) -> tuple[RecordEntry, EntryVersion]:
+    """The item's next version, written by its owner's clinician, with its Provenance."""
     try:
         # Parsed as the ingest parses: a decimal such as 4.10 keeps its precision.
         resource = parse_json(str(resource_json).encode(), "the amended item")
@@ -451,11 +478,11 @@ def _amend(actor: Actor, request: CorrectionRequest, resource_json: str, based_o
 
     try:
         entry, version = amend_entry(
-            entry_id=request.entry_id,
+            entry_id=entry_id,
             based_on_version=based_on_version,
             resource=resource,
-            produced_by=f"correction:{request.pk.hex}",
-            changed_by=f"{actor.label} ({request.owner.name})",
+            produced_by=why.produced_by,
+            changed_by=f"{actor.label} ({owner.name})",
         )
     except StaleVersion as stale:
         raise Conflict(
@@ -463,22 +490,34 @@ def _amend(actor: Actor, request: CorrectionRequest, resource_json: str, based_o
         ) from None
     except InvalidAmendment as invalid:
         raise InvalidStep(f"The amended item is not valid FHIR R4: {invalid}", "resource") from None
-    _store_provenance(actor, request, entry, version)
+    _store_provenance(actor, owner, entry, version, why)
+    return entry, version
+
+
+def _amend(actor: Actor, request: CorrectionRequest, resource_json: str, based_on_version: int) -> int:
+    _, version = write_version(
+        actor,
+        entry_id=request.entry_id,
+        owner=request.owner,
+        resource_json=resource_json,
+        based_on_version=based_on_version,
+        why=_because_of(request),
+    )
     return version.number
 
 
 def _store_provenance(
-    actor: Actor, request: CorrectionRequest, entry: RecordEntry, version: EntryVersion
+    actor: Actor, owner: Organisation, entry: RecordEntry, version: EntryVersion, why: Why
 ) -> None:
     provenance = {
         "resourceType": "Provenance",
-        "id": f"correction-{request.pk.hex}",
+        "id": why.provenance_id,
         "target": [{"reference": f"{entry.resource_type}/{entry.fhir_id}/_history/{version.number}"}],
         "recorded": version.recorded_at.isoformat(),
         "activity": {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "UPDATE"}]
         },
-        "reason": [{"text": "Patient request for correction"}],
+        "reason": [{"text": why.reason}],
         "agent": [
             {
                 "type": {
@@ -491,19 +530,16 @@ def _store_provenance(
                 },
                 "who": {"display": actor.label},
                 "onBehalfOf": {
-                    "identifier": {
-                        "system": ODS_SYSTEM,
-                        "value": request.owner.ods_code,
-                    },
-                    "display": request.owner.name,
+                    "identifier": {"system": ODS_SYSTEM, "value": owner.ods_code},
+                    "display": owner.name,
                 },
             }
         ],
-        "entity": [{"role": "source", "what": {"reference": f"Task/{request.pk}"}}],
+        "entity": [{"role": "source", "what": {"reference": why.source}}],
     }
-    result = ingest_documents([("correction", provenance)], organisation=request.owner, source="correction")
+    result = ingest_documents([("correction", provenance)], organisation=owner, source="correction")
     if result.rejected:  # our own construction: a rejection is a bug, not user input
-        raise RuntimeError(f"the Provenance for {request.pk} was rejected: {result.issues}")
+        raise RuntimeError(f"the Provenance for {why.produced_by} was rejected: {result.issues}")
 
 
 @transaction.atomic
@@ -649,51 +685,63 @@ def organisations_that_read(entry: RecordEntry, before_version: int) -> dict[int
 def send_downstream_notices(request: CorrectionRequest, actor: Actor) -> list[DownstreamNotice]:
     """Tell every organisation that read the old version: inbox, email and a FHIR Communication."""
     entry = RecordEntry.objects.get(pk=request.entry_id)
+    notices = tell_readers(
+        entry,
+        request.owner,
+        _because_of(request),
+        names=(notifications.item(request), notifications.patient(request)),
+        row={"request": request},
+        audited=lambda organisation: _audit(
+            "correction.notice", request, actor, detail={"organisation": organisation.ods_code}
+        ),
+    )
+    if notices:
+        _timeline(request, actor, "notice", ", ".join(n.organisation.name for n in notices))
+    return notices
+
+
+def tell_readers(
+    entry: RecordEntry, owner: Organisation, why: Why, *, names: tuple[str, str], row: dict, audited
+) -> list[DownstreamNotice]:
+    """Every organisation that was shown an older version of the amended entry is told:
+    a notice its system can fetch (a FHIR Communication), and its staff's inbox and email
+    (naming the patient and the item only to those the policy lets see it now)."""
+    readers = organisations_that_read(entry, entry.version)
     notices = []
-    for organisation in Organisation.objects.filter(pk__in=organisations_that_read(entry, entry.version)):
-        versions = sorted(organisations_that_read(entry, entry.version)[organisation.pk])
+    for organisation in Organisation.objects.filter(pk__in=readers):
+        versions = sorted(readers[organisation.pk])
         communication = {
             "resourceType": "Communication",
-            "id": f"notice-{request.pk.hex[:24]}-{organisation.pk}",
+            "id": f"{why.notice_id}-{organisation.pk}",
             "status": "completed",
             "category": [{"text": "Correction notice"}],
-            "subject": {"reference": f"Patient/{request.patient_id}"},
+            "subject": {"reference": f"Patient/{entry.patient_id}"},
             "about": [
                 {"reference": f"{entry.resource_type}/{entry.fhir_id}/_history/{entry.version}"},
-                {"reference": f"Task/{request.pk}"},
+                {"reference": why.source},
             ],
             "sent": timezone.now().isoformat(),
-            "sender": {
-                "identifier": {
-                    "system": ODS_SYSTEM,
-                    "value": request.owner.ods_code,
-                }
-            },
-            "recipient": [
-                {
-                    "identifier": {
-                        "system": ODS_SYSTEM,
-                        "value": organisation.ods_code,
-                    }
-                }
-            ],
+            "sender": {"identifier": {"system": ODS_SYSTEM, "value": owner.ods_code}},
+            "recipient": [{"identifier": {"system": ODS_SYSTEM, "value": organisation.ods_code}}],
             "payload": [
                 {
                     "contentString": (
-                        f"{request.owner.name} corrected an item your organisation saw (version "
+                        f"{owner.name} corrected an item your organisation saw (version "
                         f"{', '.join(map(str, versions))}). Read the current version before relying on it."
                     )
                 }
             ],
         }
         notice = DownstreamNotice.objects.create(
-            request=request,
             organisation=organisation,
             versions_read=",".join(map(str, versions)),
             communication=json.dumps(communication, sort_keys=True),
+            **row,
         )
         for member in _staff_of(organisation):
-            body, link = notifications.corrected_elsewhere(member, organisation, request, entry, versions)
+            body, link = notifications.corrected_elsewhere(
+                member, organisation, owner, entry, versions, why.because, *names
+            )
             notify(
                 member,
                 kind=Notification.Kind.CORRECTION,
@@ -701,10 +749,8 @@ def send_downstream_notices(request: CorrectionRequest, actor: Actor) -> list[Do
                 body=body,
                 link=link,
             )
-        _audit("correction.notice", request, actor, detail={"organisation": organisation.ods_code})
+        audited(organisation)
         notices.append(notice)
-    if notices:
-        _timeline(request, actor, "notice", ", ".join(n.organisation.name for n in notices))
     return notices
 
 

@@ -275,6 +275,23 @@ def record_for_checks(patient_id, *, leave_out: Iterable[str] = ()) -> list[tupl
         return [(entry, entry.json) for entry in entries]
 
 
+def own_entries_for_figures(
+    organisation: Organisation, *, pks=None, resource_types=None, fhir_ids=None
+) -> list[tuple[uuid.UUID, str, str]]:
+    """(pk, FHIR id, JSON) of the organisation's own current entries, for figures about
+    its own data that name no patient and no item (accuracy.quality: findings by team or
+    service): nothing of an entry leaves as such, so the read is not audited."""
+    entries = RecordEntry.objects.filter(owner=organisation)
+    if pks is not None:
+        entries = entries.filter(pk__in=list(pks))
+    if resource_types is not None:
+        entries = entries.filter(resource_type__in=list(resource_types))
+    if fhir_ids is not None:
+        entries = entries.filter(fhir_id__in=list(fhir_ids))
+    with _policy_scope():
+        return list(entries.values_list("pk", "fhir_id", "json"))
+
+
 def registered_practices(patient: Patient) -> set[str]:
     """The ODS codes of the practices the patient's details name as their registered
     practice (``generalPractitioner`` by ODS identifier, in any holder's current copy)."""

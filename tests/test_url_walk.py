@@ -61,7 +61,7 @@ CLINICAL_COLUMNS = re.compile(r'(?:"\w+"|\b[A-Z]\d+)\."(json|display)"')
 # is in the tests: ADMIN_ENABLED follows DEBUG). A new route changes these numbers on
 # purpose: add it to this walk (a value in BY_GROUP or SPECIFIC if it takes one) and to
 # the model-based access test.
-PORTAL_PATTERN_COUNT = 145  # +2: fhir:detectedissue-search, fhir:detectedissue-read
+PORTAL_PATTERN_COUNT = 146  # +1: clinician:finding_correct
 ADMIN_PATTERN_COUNT = 82
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -355,7 +355,7 @@ PATIENT_QUERIES = [
 # What an IG officer may read of any patient: consent and audit metadata, never content.
 IG_READS_ANY = ("ig:", "fhir:consent-read", "/fhir/Consent?", "/fhir/AuditEvent?")
 # The patterns whose path names a patient's record (a patient, an item, a request).
-SUBJECT_PATTERN_COUNT = 25  # +1: fhir:detectedissue-read (resource_id is the item's FHIR id)
+SUBJECT_PATTERN_COUNT = 26  # +1: clinician:finding_correct (a finding and the entry it is about)
 
 
 def shape_of(response, subject: Subject) -> tuple:

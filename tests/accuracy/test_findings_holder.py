@@ -31,7 +31,7 @@ def test_both_holders_see_it_with_the_patient_banner_and_what_each_says(client, 
         assert "NHS number 943 476 5919" in page or "9434765919" in page
         assert "500mg once daily" in page
         assert "500mg twice daily with meals" in page
-        assert "Open your item" in page
+        assert "Correct your item" in page
 
 
 def test_an_unrelated_organisation_sees_nothing_and_cannot_answer(client, found):
@@ -155,3 +155,84 @@ def test_a_finding_about_a_version_kept_from_the_holder_stays_hidden_after_relab
     shown = for_holder(doctor, settled=True)
     assert [f.rule for f in shown] == ["medicine-dose-disagrees"]
     assert first not in shown
+
+
+def _correct_page(found: Finding, org: Organisation) -> str:
+    row = found.implicated.get(owner=org)
+    return reverse("clinician:finding_correct", kwargs={"finding_id": found.pk, "entry_id": row.entry_id})
+
+
+def _as_posted(form) -> dict:
+    return {name: "" if value is None else value for name, value in form.initial.items()}
+
+
+def test_the_holder_corrects_its_item_in_fields_and_the_next_check_clears_the_finding(
+    client, found, gp, hospital
+):
+    """From the findings list: the correction form's fields, the change in words, then
+    saved as the item's next version with a Provenance naming the finding; the hospital,
+    which read the old version, is told; the check that follows resolves the finding."""
+    from accounts.models import Notification
+    from accuracy.models import DownstreamNotice
+    from consent.policy import actor_for, open_record
+    from phr.models import RecordEntry
+
+    gp_item = found.implicated.get(owner=gp).entry
+    reader = ClinicianFactory(email="dr@hospital.example", organisation=hospital)
+    open_record(actor_for(reader), found.patient_id).read_one(gp_item.pk)  # the hospital saw version 1
+
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    page = client.get(reverse("clinician:findings")).content.decode()
+    assert _correct_page(found, gp) in page
+    form = client.get(_correct_page(found, gp)).context["form"]
+    data = {**_as_posted(form), "dose_text": "500mg twice daily with meals", "note": "Checked with the patient"}
+
+    check = client.post(_correct_page(found, gp), data)
+    assert "Check the correction" in check.content.decode()
+    assert RecordEntry.objects.get(pk=gp_item.pk).version == 1, "nothing saved before it is confirmed"
+    done = client.post(_correct_page(found, gp), {**data, "confirm": "1"})
+    assert done.status_code == 302
+
+    gp_item.refresh_from_db()
+    assert gp_item.version == 2
+    assert "twice daily" in gp_item.json
+    provenance = RecordEntry.objects.get(owner=gp, resource_type="Provenance")
+    assert f"DetectedIssue/{found.pk}" in provenance.json
+    notice = DownstreamNotice.objects.get(finding=found)
+    assert notice.organisation == hospital and notice.versions_read == "1"
+    told = Notification.objects.get(user=reader, title="An item you saw has been corrected")
+    assert "after the portal's accuracy check" in told.body
+    assert FindingResponse.objects.filter(finding=found, organisation=gp, outcome="amended").exists()
+
+    run_checks(found.patient_id)
+    found.refresh_from_db()
+    assert found.status == Finding.Status.RESOLVED
+
+
+def test_an_unchanged_or_stale_correction_says_what_to_do_and_saves_nothing(client, found, gp):
+    from phr.models import RecordEntry
+
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    form = client.get(_correct_page(found, gp)).context["form"]
+    same = client.post(_correct_page(found, gp), {**_as_posted(form), "confirm": "1"})
+    assert same.status_code == 200
+    assert "You have not changed anything" in same.content.decode()
+    stale = {**_as_posted(form), "based_on_version": "0", "dose_text": "1g daily", "confirm": "1"}
+    refused = client.post(_correct_page(found, gp), stale)
+    assert refused.status_code == 409
+    assert "The item changed while you were correcting it" in refused.content.decode()
+    assert RecordEntry.objects.get(pk=found.implicated.get(owner=gp).entry_id).version == 1
+
+
+def test_only_a_clinician_at_the_holder_may_correct_its_item(client, found, gp, hospital):
+    """The hospital's clinician cannot open the GP's item to correct it, nor a clinician
+    without a second factor, nor an IG officer: 404 alike."""
+    url = _correct_page(found, gp)
+    client.force_login(ClinicianFactory(email="dr@hospital.example", organisation=hospital))
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"dose_text": "x", "based_on_version": "1", "confirm": "1"}).status_code == 404
+    client.force_login(IGOfficerFactory(email="ig@example.com"))
+    assert client.get(url).status_code in (403, 404)
+    other = reverse("clinician:finding_correct", kwargs={"finding_id": found.pk, "entry_id": found.pk})
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    assert client.get(other).status_code == 404

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import staff_required
-from accuracy import findings, selectors
+from accuracy import findings, selectors, services
 from accuracy.quality import quality_for
-from consent.policy import NotFound
+from consent.policy import NotFound, open_record
 from consent.web import request_actor
+from phr.ingest import canonical_json
+from phr.vocabulary import type_name
 from web.clinician.banner import patient_banner
+from web.clinician.workspace_forms import FindingAmendForm
 
 clinician = staff_required("clinician")
 
@@ -101,3 +104,84 @@ def quality(request):
             "most_of_a_service": max((n for _, n in figures.by_service), default=0),
         },
     )
+
+
+def _item_to_correct(actor, finding_id, entry_id):
+    """The finding, the clinician's own item it is about (read through the policy, audited)
+    and the patient's banner; 404 alike for anything the clinician may not correct."""
+    try:
+        finding, row = findings.own_item(actor, finding_id, entry_id)
+        access = open_record(actor, finding.patient_id)
+        entry = access.read_one(
+            row.entry_id, detail={"purpose": "correction after an accuracy check", "finding": finding.pk.hex}
+        )
+    except NotFound:
+        raise Http404 from None
+    return finding, entry, patient_banner(access)
+
+
+def _as_it_is_now(entry, problem: str) -> FindingAmendForm:
+    """The form filled from the item's current version, saying why the edit was not saved."""
+    form = FindingAmendForm(entry=entry)
+    fresh = FindingAmendForm(
+        {name: "" if value is None else value for name, value in form.initial.items()}, entry=entry
+    )
+    fresh.is_valid()  # "you have not changed anything" gives way to the problem
+    fresh.add_error(None, problem)
+    return fresh
+
+
+@clinician
+def finding_correct(request, finding_id, entry_id):
+    """Correct the organisation's item a finding is about, in the fields of the correction
+    form: the change in words first, then saved as the item's next version."""
+    actor = request_actor(request)
+    finding, entry, banner = _item_to_correct(actor, finding_id, entry_id)
+    page = {
+        "finding": finding,
+        "entry": entry,
+        "banner": banner,
+        "kind_name": type_name(entry.resource_type),
+        "said": findings.what_each_says(finding),
+        "organisation": actor.organisation,
+    }
+    if request.method == "GET":
+        return render(
+            request, "clinician/finding_correct.html", {**page, "form": FindingAmendForm(entry=entry)}
+        )
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "POST"])
+    form = FindingAmendForm(request.POST, entry=entry)
+    if str(form.data.get("based_on_version")) != str(entry.version):
+        # The item changed while the page was open: start again from the current version.
+        fresh = _as_it_is_now(
+            entry, "The item changed while you were correcting it. Here it is as it is now."
+        )
+        return render(request, "clinician/finding_correct.html", {**page, "form": fresh}, status=409)
+    if not form.is_valid() or "edit" in request.POST:
+        return render(request, "clinician/finding_correct.html", {**page, "form": form})
+    if "confirm" not in request.POST:
+        return render(request, "clinician/finding_correct_check.html", {**page, "form": form})
+    try:
+        number = findings.holder_amended(
+            actor,
+            finding.pk,
+            entry.pk,
+            resource_json=canonical_json(form.amended).decode(),
+            based_on_version=form.cleaned_data["based_on_version"],
+            note=form.cleaned_data["note"],
+        )
+    except services.Conflict as conflict:
+        fresh = _as_it_is_now(entry, str(conflict))
+        return render(request, "clinician/finding_correct.html", {**page, "form": fresh}, status=409)
+    except services.InvalidStep as invalid:
+        form.add_error(None, str(invalid))
+        return render(request, "clinician/finding_correct.html", {**page, "form": form})
+    except NotFound:
+        raise Http404 from None
+    messages.success(
+        request,
+        f"Saved as version {number} of the item. Everyone who saw an earlier version has been told; "
+        "the finding clears at the next check if the records now agree.",
+    )
+    return redirect("clinician:findings")

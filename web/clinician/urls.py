@@ -25,6 +25,11 @@ urlpatterns = [
     path("reviews/", reviews.reviews, name="reviews"),
     path("findings/", findings.findings_list, name="findings"),
     path("findings/<uuid:finding_id>/checked/", findings.finding_checked, name="finding_checked"),
+    path(
+        "findings/<uuid:finding_id>/items/<uuid:entry_id>/correct/",
+        findings.finding_correct,
+        name="finding_correct",
+    ),
     path("data-quality/", findings.quality, name="data_quality"),
     path("reviews/<uuid:entry_id>/<slug:decision>/", reviews.decide, name="review_decide"),
 ]

@@ -193,18 +193,15 @@ class AmendForm(_AcceptForm):
         return self.accept(self.cleaned_data["resource"], **common)
 
 
-class AmendFieldsForm(_AcceptForm):
-    """Accept, in full or in part, by changing parts of the item in fields: the server
-    writes them into a copy of the current version (phr.amend_fields), checks it as FHIR
-    R4 and says the change in words; confirmed, it is stored as the JSON path stores it."""
+class FieldsAmendment:
+    """Changing parts of an item in fields: the server writes them into a copy of its
+    current version (phr.amend_fields), checks it as FHIR R4 and says the change in words.
+    Shared by the correction workflow (AmendFieldsForm) and the accuracy checks' findings
+    (FindingAmendForm); a subclass is a Form that calls offer_fields from __init__."""
 
-    step = "amend"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        entry = self.correction.entry
+    def offer_fields(self, entry, element: str = "") -> None:
         self.current = parse_json(str(entry.json).encode(), "the item")
-        self.offer = parts_for(self.current, self.correction.element or "")
+        self.offer = parts_for(self.current, element)
         self.groups: list[tuple[bool, list[amend_inputs.Inputs]]] = []
         flagged = {part.key for part in self.offer.flagged}
         for part in self.offer.parts:
@@ -233,8 +230,7 @@ class AmendFieldsForm(_AcceptForm):
             laid_out.append((flagged, parts, wrong))
         return laid_out
 
-    def clean(self):
-        cleaned = super().clean()
+    def values_from_fields(self, cleaned) -> dict:
         values = {}
         for part in self.offer.parts:
             names = [n for n in self.fields if n == part.key or n.startswith(f"{part.key}_")]
@@ -244,28 +240,21 @@ class AmendFieldsForm(_AcceptForm):
                 values[part.key] = amend_inputs.value_from(part, cleaned)
             except amend_inputs.Problem as problem:
                 self.add_error(f"{part.key}_{problem.name}" if problem.name else part.key, str(problem))
-        if self.in_part and len((cleaned.get("note") or "").strip()) < services.MIN_TEXT:
-            self.add_error("note", "Say which part you corrected and why the rest stays as it is")
-        elif has_direction_controls(cleaned.get("note") or ""):
-            self.add_error("note", DIRECTION_MESSAGE)
-        if self.errors:
-            return cleaned
+        return values
+
+    def apply_fields(self, values: dict, unchanged: str) -> None:
+        """The amended copy and the change in words, or the errors that say what to fix."""
         try:
             self.amended, self.changes = amend(self.current, values, self.offer.parts)
         except Refused as refused:
             self.add_error(f"{refused.key}_{refused.name}" if refused.name else refused.key, str(refused))
-            return cleaned
+            return
         if not self.changes:
-            raise forms.ValidationError(
-                "You have not changed anything. Change the part that is wrong, "
-                "or choose not to correct the item.",
-                code="unchanged",
-            )
+            raise forms.ValidationError(unchanged, code="unchanged")
         for path, message in fhir.validate(self.amended):
             part = part_at(path, self.offer.parts)
             name = next((n for n in self.fields if part and n.startswith(part.key)), None)
             self.add_error(name, f"{part.label if part else 'The corrected item'} {message}")
-        return cleaned
 
     def add_error(self, field, error):
         """A refusal of the whole step (the item changed meanwhile) replaces "you have not
@@ -282,8 +271,61 @@ class AmendFieldsForm(_AcceptForm):
                 del self._errors[NON_FIELD_ERRORS]
         super().add_error(field, error)
 
+
+class AmendFieldsForm(FieldsAmendment, _AcceptForm):
+    """Accept, in full or in part, by changing parts of the item in fields; confirmed, it
+    is stored as the JSON path stores it."""
+
+    step = "amend"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offer_fields(self.correction.entry, self.correction.element or "")
+
+    def clean(self):
+        cleaned = super().clean()
+        values = self.values_from_fields(cleaned)
+        if self.in_part and len((cleaned.get("note") or "").strip()) < services.MIN_TEXT:
+            self.add_error("note", "Say which part you corrected and why the rest stays as it is")
+        elif has_direction_controls(cleaned.get("note") or ""):
+            self.add_error("note", DIRECTION_MESSAGE)
+        if self.errors:
+            return cleaned
+        self.apply_fields(
+            values,
+            "You have not changed anything. Change the part that is wrong, "
+            "or choose not to correct the item.",
+        )
+        return cleaned
+
     def call(self, **common):
         return self.accept(canonical_json(self.amended).decode(), **common)
+
+
+class FindingAmendForm(FieldsAmendment, forms.Form):
+    """A holder's clinician corrects their organisation's item an accuracy check found a
+    problem with, in the same fields as a correction."""
+
+    based_on_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    note = _text(
+        "Note about the correction",
+        "Optional. Kept with the finding: the patient's side reads it if the finding is theirs.",
+        rows=3,
+        required=False,
+    )
+
+    def __init__(self, *args, entry, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offer_fields(entry)
+
+    def clean(self):
+        cleaned = super().clean()
+        values = self.values_from_fields(cleaned)
+        if has_direction_controls(cleaned.get("note") or ""):
+            self.add_error("note", DIRECTION_MESSAGE)
+        if not self.errors:
+            self.apply_fields(values, "You have not changed anything. Change the part that is wrong.")
+        return cleaned
 
 
 class DenyForm(StepForm):
