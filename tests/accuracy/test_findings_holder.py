@@ -185,7 +185,7 @@ def test_the_holder_corrects_its_item_in_fields_and_the_next_check_clears_the_fi
     page = client.get(reverse("clinician:findings")).content.decode()
     assert _correct_page(found, gp) in page
     form = client.get(_correct_page(found, gp)).context["form"]
-    data = {**_as_posted(form), "dose_text": "500mg twice daily with meals", "note": "Checked with the patient"}
+    data = {**_as_posted(form), "dose_text": "500mg twice daily with meals", "note": "Checked with them"}
 
     check = client.post(_correct_page(found, gp), data)
     assert "Check the correction" in check.content.decode()
@@ -199,7 +199,8 @@ def test_the_holder_corrects_its_item_in_fields_and_the_next_check_clears_the_fi
     provenance = RecordEntry.objects.get(owner=gp, resource_type="Provenance")
     assert f"DetectedIssue/{found.pk}" in provenance.json
     notice = DownstreamNotice.objects.get(finding=found)
-    assert notice.organisation == hospital and notice.versions_read == "1"
+    assert notice.organisation == hospital
+    assert notice.versions_read == "1"
     told = Notification.objects.get(user=reader, title="An item you saw has been corrected")
     assert "after the portal's accuracy check" in told.body
     assert FindingResponse.objects.filter(finding=found, organisation=gp, outcome="amended").exists()
