@@ -575,7 +575,8 @@ def inject_display(work: Work, rule: str):
     compares each holder's first-dated item per name, one finding per code: so the item
     is the first dated, of one name, of the only holder with its code (and every item
     with the code is kept from other injections)."""
-    from accuracy.checks.conformance import _all_codings, _share_nothing
+    from accuracy.checks.base import codings_in
+    from accuracy.checks.conformance import _share_nothing
     from phr.columns import clinical_date
     from phr.render.concepts import CONSUMER_NAMES, SYSTEM_NAMES
 
@@ -583,7 +584,7 @@ def inject_display(work: Work, rule: str):
     for role in work.split.holders:
         for resource in work.split.resources[role]:
             said = {}
-            for coding in _all_codings(resource):
+            for coding in codings_in(resource):
                 said.setdefault(
                     (coding.get("system"), str(coding.get("code"))),
                     " ".join(str(coding.get("display") or "").split()),

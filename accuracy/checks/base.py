@@ -44,12 +44,33 @@ class Audience(models.TextChoices):
     BOTH = "both", "The patient and the holder"
 
 
+def codings_in(resource) -> tuple[dict, ...]:
+    """Every Coding anywhere in a resource (a dict with a system and a code), in document
+    order (an explicit stack: resources nest deeply)."""
+    found = []
+    stack = [resource]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if isinstance(value.get("system"), str) and "code" in value:
+                found.append(value)
+            stack.extend(reversed(list(value.values())))
+        elif isinstance(value, list):
+            stack.extend(reversed(value))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Item:
     """One current entry of the record, with its resource parsed."""
 
     entry: RecordEntry
     resource: dict
+
+    @cached_property
+    def codings_anywhere(self) -> tuple[dict, ...]:
+        """Every Coding anywhere in the resource, found once per item however many rules look."""
+        return codings_in(self.resource)
 
     @property
     def holder(self) -> Organisation:

@@ -104,25 +104,13 @@ def loinc_problem(code: str) -> str:
     return ""
 
 
-def _all_codings(value) -> Iterator[dict]:
-    """Every Coding anywhere in a resource (a dict with a system and a code)."""
-    if isinstance(value, dict):
-        if isinstance(value.get("system"), str) and "code" in value:
-            yield value
-        for inner in value.values():
-            yield from _all_codings(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _all_codings(inner)
-
-
 def _checked(record: Record) -> list[Item]:
     return [i for i in record.items if not i.entry.entered_in_error]
 
 
 def _bad_codes(item: Item, system: str, problem) -> list[tuple[str, str, str]]:
     found = {}
-    for coding in _all_codings(item.resource):
+    for coding in item.codings_anywhere:
         if coding.get("system") != system:
             continue
         code = str(coding.get("code") or "").strip()
@@ -278,7 +266,7 @@ def display_contradicts(record: Record) -> Iterator[Hit]:
         _checked(record),
         key=lambda i: (i.entry.clinical_date is None, i.entry.clinical_date, str(i.entry.pk)),
     ):
-        for coding in _all_codings(item.resource):
+        for coding in item.codings_anywhere:
             system, code = coding.get("system"), str(coding.get("code") or "").strip()
             display = " ".join(str(coding.get("display") or "").split())
             if not code or not display or system not in SYSTEM_NAMES:

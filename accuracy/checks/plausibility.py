@@ -581,14 +581,14 @@ def _impossible_date(record: Record, item: Item, today: date) -> tuple[str, str]
         if span is None:
             continue
         first, last, slack = span
-        written = fhir_moment(value)
+        # The date is written in words only for a hit: most items have none.
         if first > today + timedelta(days=1) and status not in NOT_DONE:
-            return written, "which is in the future"
+            return fhir_moment(value), "which is in the future"
         if record.birth_date and last + slack < record.birth_date:
-            return written, f"which is before the date of birth, {day(record.birth_date)}"
+            return fhir_moment(value), f"which is before the date of birth, {day(record.birth_date)}"
         died = record.death_date
         if of_event and died and first - slack > died and not (_codes(item) & AFTER_DEATH):
-            return written, f"which is after the date of death, {day(record.death_date)}"
+            return fhir_moment(value), f"which is after the date of death, {day(record.death_date)}"
     return None
 
 
