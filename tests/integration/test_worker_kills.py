@@ -1,6 +1,6 @@
 """A worker killed again and again while notifications flow loses no email and sends
 none twice to the mailbox: a live Celery worker on Redis, SIGKILLed at random moments
-(WORKER_KILLS times: 50 here, 200 in bench/faults.py), then counted.
+(WORKER_KILLS times: 25 here, 200 in bench/faults.py), then counted.
 
 What is counted: lost (an owed email never sent), repeated (the same key handed to the
 mail backend twice: the one crash window between the send and its record; the relay and
@@ -27,7 +27,7 @@ from phr.background import enqueue
 from tests.integration.conftest import app_environment, start_worker, stop
 from tests.personas import PatientUserFactory
 
-KILLS = int(os.environ.get("WORKER_KILLS", "50"))
+KILLS = int(os.environ.get("WORKER_KILLS", "25"))
 PER_ROUND = 12  # notifications written while each worker starts, works and is killed
 MESSAGE_ID = re.compile(r"^Message-ID: <([0-9a-f-]{36})@", re.MULTILINE)
 
