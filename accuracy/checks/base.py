@@ -49,14 +49,15 @@ def codings_in(resource) -> tuple[dict, ...]:
     order (an explicit stack: resources nest deeply)."""
     found = []
     stack = [resource]
+    nested = (dict, list)
     while stack:
         value = stack.pop()
         if isinstance(value, dict):
-            if isinstance(value.get("system"), str) and "code" in value:
+            if "code" in value and isinstance(value.get("system"), str):
                 found.append(value)
-            stack.extend(reversed(list(value.values())))
-        elif isinstance(value, list):
-            stack.extend(reversed(value))
+            stack.extend(v for v in reversed(value.values()) if isinstance(v, nested))
+        else:
+            stack.extend(v for v in reversed(value) if isinstance(v, nested))
     return tuple(found)
 
 
@@ -66,6 +67,14 @@ class Item:
 
     entry: RecordEntry
     resource: dict
+
+    def remember(self, key: str, make):
+        """What make(item) gives, worked out once per item (rules ask the same questions of
+        the same items many times: its codes, its names)."""
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            memo[key] = make(self)
+        return memo[key]
 
     @cached_property
     def codings_anywhere(self) -> tuple[dict, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 from phr.nhs_number import NHS_NUMBER_SYSTEM, is_valid_nhs_number, normalise
 from phr.render.concepts import CONSUMER_NAMES, SYSTEM_NAMES
@@ -63,6 +64,7 @@ CONCEPT_PARTITIONS = frozenset({"00", "10"})
 _SCTID = re.compile(r"[1-9][0-9]{5,17}")
 
 
+@lru_cache(maxsize=65536)  # a record names the same few hundred codes over and over
 def snomed_problem(code: str) -> str:
     """What is wrong with a SNOMED CT concept id used as a code ("" when nothing is)."""
     if not _SCTID.fullmatch(code):
@@ -92,6 +94,7 @@ def loinc_check_digit(digits: str) -> int:
     return (10 - total % 10) % 10
 
 
+@lru_cache(maxsize=65536)
 def loinc_problem(code: str) -> str:
     """What is wrong with a LOINC code ("" when nothing is)."""
     found = _LOINC.fullmatch(code)

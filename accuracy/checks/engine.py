@@ -86,10 +86,8 @@ def run_checks(patient_id, *, now=None) -> Outcome:
     hits = {finding_key(rule, hit): (rule, hit) for rule, hit in hits_of(record)}
     known = set(Finding.objects.filter(key__in=list(hits)).values_list("key", flat=True))
     outcome = Outcome(found=len(hits))
-    for key, (rule, hit) in hits.items():
-        if key in known:
-            continue
-        finding = Finding.objects.create(
+    made = {
+        key: Finding(
             key=key,
             rule=rule.id,
             kind=rule.kind,
@@ -100,17 +98,23 @@ def run_checks(patient_id, *, now=None) -> Outcome:
             says={str(k): str(v)[:500] for k, v in hit.says.items()},
             found_at=now,
         )
-        FindingEntry.objects.bulk_create(
-            FindingEntry(
-                finding=finding,
-                entry=i.entry,
-                version=i.entry.version,
-                owner=i.holder,
-                category=i.entry.category,
-            )
-            for i in {i.entry.pk: i for i in hit.items}.values()
+        for key, (rule, hit) in hits.items()
+        if key not in known
+    }
+    # Two statements however many are new: a first check of a long record finds dozens.
+    Finding.objects.bulk_create(made.values())
+    FindingEntry.objects.bulk_create(
+        FindingEntry(
+            finding=finding,
+            entry=i.entry,
+            version=i.entry.version,
+            owner=i.holder,
+            category=i.entry.category,
         )
-        outcome.new += 1
+        for key, finding in made.items()
+        for i in {i.entry.pk: i for i in hits[key][1].items}.values()
+    )
+    outcome.new = len(made)
     outcome.resolved = (
         Finding.objects.filter(patient=patient, status=Finding.Status.OPEN)
         .exclude(key__in=list(hits))

@@ -55,6 +55,10 @@ def concept_of(item: Item) -> dict | None:
 
 def codes_of(item: Item) -> frozenset[tuple[str, str]]:
     """Every (system, code) naming what the item is."""
+    return item.remember("codes", _codes_of)
+
+
+def _codes_of(item: Item) -> frozenset[tuple[str, str]]:
     concept = concept_of(item) or {}
     return frozenset(
         (str(c.get("system") or ""), str(c["code"]).strip())
@@ -65,6 +69,10 @@ def codes_of(item: Item) -> frozenset[tuple[str, str]]:
 
 def texts_of(item: Item) -> frozenset[str]:
     """Every name the item is given (its text and each coding's display), normalised."""
+    return item.remember("texts", _texts_of)
+
+
+def _texts_of(item: Item) -> frozenset[str]:
     concept = concept_of(item) or {}
     names = [
         concept.get("text"),
