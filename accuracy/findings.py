@@ -254,9 +254,27 @@ def holder_amended(
     return version.number
 
 
-def notes_for_holder(finding: Finding) -> list[FindingResponse]:
-    """What the patient's side said about a finding ("This is right", and the note)."""
-    return list(finding.responses.filter(organisation__isnull=True))
+def notes_for_holder(finding: Finding, organisation: Organisation | None = None) -> list[FindingResponse]:
+    """What the others said about a finding: the patient's side ("This is right", or they
+    asked), and the other organisations' clinicians ("Checked, correct", amended), with
+    their notes; never who, only which organisation."""
+    said = finding.responses.select_related("organisation")
+    if organisation is not None:
+        said = said.exclude(organisation=organisation)
+    return list(said.order_by("at", "pk"))
+
+
+def open_request_about(actor: Actor, entry_id):
+    """The patient's open correction request about this item of the actor's organisation,
+    if there is one (a holder then decides it, rather than correcting around it)."""
+    from .models import CorrectionRequest
+
+    return (
+        CorrectionRequest.objects.open()
+        .filter(entry_id=entry_id, owner=actor.organisation)
+        .order_by("received_on", "pk")
+        .first()
+    )
 
 
 def entries_with_findings(actor: Actor, patient_id) -> dict:

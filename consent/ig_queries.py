@@ -42,6 +42,7 @@ ACTION_CHOICES = [
     ("record.move", "Item moved to or from a record by its owner"),
     ("consent.change", "Sharing choice changed"),
     ("finding.answer", "Accuracy check answered"),
+    ("finding.notice", "Accuracy check: organisations that saw the old version told of a correction"),
     ("consent.read", "Sharing choices viewed"),
     ("consent.alerts", "Choice of being told who looked changed"),
     ("proxy.grant", "Access to act for the patient given"),

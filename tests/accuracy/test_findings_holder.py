@@ -216,13 +216,55 @@ def test_an_unchanged_or_stale_correction_says_what_to_do_and_saves_nothing(clie
     client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
     form = client.get(_correct_page(found, gp)).context["form"]
     same = client.post(_correct_page(found, gp), {**_as_posted(form), "confirm": "1"})
-    assert same.status_code == 200
+    assert same.status_code == 400
     assert "You have not changed anything" in same.content.decode()
-    stale = {**_as_posted(form), "based_on_version": "0", "dose_text": "1g daily", "confirm": "1"}
+    stale = {**_as_posted(form), "based_on_version": "2", "dose_text": "1g daily", "confirm": "1"}
     refused = client.post(_correct_page(found, gp), stale)
     assert refused.status_code == 409
     assert "The item changed while you were correcting it" in refused.content.decode()
+    for nonsense in ("abc", "-1", "0", "99999999999999999999", ""):
+        broken = client.post(_correct_page(found, gp), {**stale, "based_on_version": nonsense})
+        assert broken.status_code == 400, nonsense
+        assert "The form was incomplete" in broken.content.decode()
+    # Only confirm=1 saves: any other value shows the check page again.
+    for not_confirmed in ("0", "", "yes"):
+        again = client.post(
+            _correct_page(found, gp), {**stale, "based_on_version": "1", "confirm": not_confirmed}
+        )
+        assert "Check the correction" in again.content.decode()
     assert RecordEntry.objects.get(pk=found.implicated.get(owner=gp).entry_id).version == 1
+
+
+def test_a_part_left_out_of_the_post_keeps_what_the_item_says(client, found, gp):
+    """Only what is changed changes: a post without the dose does not remove it."""
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    check = client.post(_correct_page(found, gp), {"status": "stopped", "based_on_version": "1"})
+    changes = check.context["form"].changes
+    assert [c.sentence for c in changes] == ["The status changes from active to stopped"]
+
+
+def test_a_holder_asked_by_the_patient_is_taken_to_decide_their_request(client, found, gp, hospital):
+    """Once the patient asked, correcting from the finding would leave their request
+    waiting on an item already changed: the clinician decides the request instead, with
+    the same fields, and the findings list says what each other side said."""
+    from accuracy.findings import ask_holders
+    from accuracy.models import CorrectionRequest
+    from consent.policy import actor_for, open_record
+
+    patient_user = PatientUserFactory(email="jones@example.com", patient=found.patient)
+    ask_holders(open_record(actor_for(patient_user), found.patient_id), found.pk)
+    asked = CorrectionRequest.objects.get(owner=gp)
+    client.force_login(ClinicianFactory(email="dr@hospital.example", organisation=hospital))
+    client.post(
+        reverse("clinician:finding_checked", kwargs={"finding_id": found.pk}), {"note": "Ours is right"}
+    )
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    listed = client.get(reverse("clinician:findings")).content.decode()
+    assert "City Teaching Hospitals said" in listed
+    assert "Ours is right" in listed
+    opened = client.get(_correct_page(found, gp))
+    assert opened.status_code == 302
+    assert opened.url == reverse("workspace:request", kwargs={"request_id": asked.pk})
 
 
 def test_only_a_clinician_at_the_holder_may_correct_its_item(client, found, gp, hospital):

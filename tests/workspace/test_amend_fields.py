@@ -202,6 +202,12 @@ def test_a_dose_and_status_change_makes_the_next_version_with_everything_else_ke
     assert "The frequency changes from once a day to twice a day" in words
     assert "The status changes from active to entered in error" in words
     assert EntryVersion.objects.filter(entry=entry_of("m1")).count() == 1  # nothing stored yet
+    for not_confirmed in ("0", "", "yes"):  # only the page's own confirm=1 saves
+        again = client.post(
+            act_url(correction), {**preview.wsgi_request.POST.dict(), "confirm": not_confirmed}
+        )
+        assert "Confirm and save the correction" in again.content.decode()
+    assert EntryVersion.objects.filter(entry=entry_of("m1")).count() == 1
 
     response = submit(client, correction, confirm=True, **changes)
     assert response.status_code == 302

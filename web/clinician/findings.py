@@ -47,7 +47,7 @@ def rows_for(actor, found):
                 "finding": finding,
                 "banner": patient_banner(access),
                 "said": findings.what_each_says(finding),
-                "patient_notes": findings.notes_for_holder(finding),
+                "notes": findings.notes_for_holder(finding, actor.organisation),
             }
         )
     return rows
@@ -137,6 +137,12 @@ def finding_correct(request, finding_id, entry_id):
     form: the change in words first, then saved as the item's next version."""
     actor = request_actor(request)
     finding, entry, banner = _item_to_correct(actor, finding_id, entry_id)
+    asked = findings.open_request_about(actor, entry.pk)
+    if asked is not None:
+        # The patient asked for it: decide their request (same fields), so they get the
+        # decision letter and the request does not wait on with the item already changed.
+        messages.info(request, "The patient has asked you to correct this item: decide their request here.")
+        return redirect("workspace:request", request_id=asked.pk)
     page = {
         "finding": finding,
         "entry": entry,
@@ -152,15 +158,20 @@ def finding_correct(request, finding_id, entry_id):
     if request.method != "POST":
         return HttpResponseNotAllowed(["GET", "POST"])
     form = FindingAmendForm(request.POST, entry=entry)
-    if str(form.data.get("based_on_version")) != str(entry.version):
-        # The item changed while the page was open: start again from the current version.
+    posted = str(form.data.get("based_on_version", ""))
+    if not posted.isdigit() or not 1 <= int(posted) <= 10**9:
         fresh = _as_it_is_now(
-            entry, "The item changed while you were correcting it. Here it is as it is now."
+            entry, "The form was incomplete. Here is the item as it is now: change it again."
         )
+        return render(request, "clinician/finding_correct.html", {**page, "form": fresh}, status=400)
+    if int(posted) != entry.version:
+        # The item changed while the page was open: start again from the current version.
+        fresh = _as_it_is_now(entry, "The item changed while you were correcting it. Here it is now.")
         return render(request, "clinician/finding_correct.html", {**page, "form": fresh}, status=409)
     if not form.is_valid() or "edit" in request.POST:
-        return render(request, "clinician/finding_correct.html", {**page, "form": form})
-    if "confirm" not in request.POST:
+        status = 200 if form.is_valid() else 400
+        return render(request, "clinician/finding_correct.html", {**page, "form": form}, status=status)
+    if request.POST.get("confirm") != "1":
         return render(request, "clinician/finding_correct_check.html", {**page, "form": form})
     try:
         number = findings.holder_amended(

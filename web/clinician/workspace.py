@@ -291,7 +291,7 @@ def act(request, request_id, step):
     if form.is_valid():
         if step == "deny" and "preview" in request.POST:
             return _render(request, actor, correction, failed=form, preview=True)
-        previewing = "confirm" not in request.POST and step in actions_for(correction)
+        previewing = request.POST.get("confirm") != "1" and step in actions_for(correction)
         if form_class is AmendFieldsForm and previewing:
             return _amend_preview(request, actor, correction, form)
         try:

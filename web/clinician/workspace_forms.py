@@ -214,6 +214,20 @@ class FieldsAmendment:
                 self.groups.append((part.key in flagged, []))
             self.groups[-1][1].append(inputs)
         self.initial.setdefault("based_on_version", entry.version)
+        if self.is_bound:
+            # An input left out of the post (never by the page itself) keeps what the item
+            # says, as the page promises: only what is changed changes.
+            offered = [n for n in self.fields if n not in ("note", "outcome", "based_on_version")]
+            missing = {
+                self.add_prefix(n): self.initial[n]
+                for n in offered
+                if self.add_prefix(n) not in self.data
+                and n in self.initial
+                and not isinstance(self.fields[n].widget, forms.CheckboxInput)
+            }
+            if missing:
+                self.data = self.data.copy()
+                self.data.update(missing)
         self.order_fields(
             [name for name in self.fields if name not in ("note", "outcome")] + ["note", "outcome"]
         )
@@ -309,7 +323,7 @@ class FindingAmendForm(FieldsAmendment, forms.Form):
     based_on_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     note = _text(
         "Note about the correction",
-        "Optional. Kept with the finding: the patient's side reads it if the finding is theirs.",
+        "Optional. Kept with the finding: the other organisations' clinicians read it.",
         rows=3,
         required=False,
     )
