@@ -264,6 +264,19 @@ def notes_for_holder(finding: Finding, organisation: Organisation | None = None)
     return list(said.order_by("at", "pk"))
 
 
+SHOWN_SETTLED = 20  # the patient's page lists this many findings already answered or put right
+
+
+def patient_side_answers(found: list[Finding]) -> dict:
+    """Finding id -> the patient's side's latest answer to it, if any."""
+    answers = {}
+    for response in FindingResponse.objects.filter(finding__in=found, organisation__isnull=True).order_by(
+        "at", "pk"
+    ):
+        answers[response.finding_id] = response
+    return answers
+
+
 def open_request_about(actor: Actor, entry_id):
     """The patient's open correction request about this item of the actor's organisation,
     if there is one (a holder then decides it, rather than correcting around it)."""

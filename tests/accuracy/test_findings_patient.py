@@ -55,7 +55,11 @@ def test_one_click_sends_a_request_to_each_holder(client, jones, gp, hospital):
     gp_request = requests.get(owner=gp)
     assert "City Teaching Hospitals's record says 500mg twice daily with meals" in gp_request.proposed
     assert FindingResponse.objects.get().outcome == "asked"
-    assert "nothing to check" in client.get(reverse("record:checks")).content.decode()
+    page = client.get(reverse("record:checks")).content.decode()
+    assert "nothing to check" in page
+    earlier = page[page.index('id="findings-earlier"') :]
+    assert "You asked the organisations to correct it on" in earlier
+    assert reverse("record:corrections") in earlier
 
 
 def test_this_is_right_closes_it_for_the_patient_with_a_note(client, jones):
@@ -67,6 +71,7 @@ def test_this_is_right_closes_it_for_the_patient_with_a_note(client, jones):
     response = FindingResponse.objects.get()
     assert (response.outcome, response.note, response.organisation) == ("right", "Once a day is right", None)
     assert "One thing you may want to check" not in client.get(reverse("record:summary")).content.decode()
+    assert "You said this is right on" in client.get(reverse("record:checks")).content.decode()
 
 
 def test_another_patient_cannot_see_or_answer_it(client, jones):

@@ -1,8 +1,8 @@
 """Issue 13, in a real browser: the Metformin case. The GP's record says once a day, the
 hospital's twice a day. The patient is told on their summary, asks both to correct it in
-one click; the GP's clinician finds it in the workspace and corrects the dose in the
-correction form's fields; the next check clears it. Every page passes axe-core's WCAG 2.2
-AA checks at 1280 and 375 pixels wide."""
+one click; the GP's clinician finds it among the accuracy checks, is taken to the
+patient's request and corrects the dose in its fields; the next check clears it. Every
+page passes axe-core's WCAG 2.2 AA checks at 1280 and 375 pixels wide."""
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -60,21 +60,26 @@ def test_the_patient_asks_both_holders_and_the_gp_corrects_its_dose(
     sign_in(page, f"{live_server.url}/clinician/findings/", doctor)
     expect(page.locator("#finding-1")).to_contain_text("The patient said")
     clean_at_both_widths(page, axe_violations, screenshot, "checks-holder-list")
+    # The patient asked: the finding leads to their request, decided with the same fields.
     page.get_by_role("link", name="Correct your item").click()
+    expect(page.locator(".nhsuk-notification-banner")).to_contain_text(
+        "The patient has asked you to correct this item"
+    )
+    page.get_by_role("button", name="Start review").click()
     form = page.locator("#amend-fields")
     expect(form.get_by_label("The dose")).to_have_value("500mg once daily")
     clean_at_both_widths(page, axe_violations, screenshot, "checks-holder-correct")
     form.get_by_label("The dose").fill("500mg twice daily with meals")
-    page.get_by_role("button", name="Check the correction").click()
+    page.get_by_role("button", name="Check the correction", exact=True).click()
     expect(page.locator("#amend-changes")).to_contain_text(
         "The dose changes from 500mg once daily to 500mg twice daily with meals"
     )
     clean_at_both_widths(page, axe_violations, screenshot, "checks-holder-preview")
     page.get_by_role("button", name="Confirm and save the correction").click()
-    expect(page.locator(".nhsuk-notification-banner")).to_contain_text("Saved as version 2 of the item")
+    expect(page.locator("#request-status")).to_have_text("Corrected")
     assert RecordEntry.objects.get(owner=gp, fhir_id="m1").version == 2
 
     run_checks(metformin_case.pk)
     assert not Finding.objects.filter(patient=metformin_case, status="open").exists()
-    page.reload()
+    page.goto(f"{live_server.url}/clinician/findings/")
     expect(page.locator("#no-findings")).to_be_visible()

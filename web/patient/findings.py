@@ -26,14 +26,24 @@ def checks(request):
     if access is None:
         return no_record_page(request)
     found = list(findings.for_patient(access.actor, access.patient.pk))
-    ids = {row.entry_id for finding in found for row in finding.implicated.all()}
+    waiting = {f.pk for f in found}
+    # What the patient's side already answered, and what a later version put right: so
+    # that asking does not make the finding vanish as if it were fixed.
+    earlier = [
+        f
+        for f in findings.for_patient(access.actor, access.patient.pk, settled=True)[: findings.SHOWN_SETTLED]
+        if f.pk not in waiting
+    ]
+    ids = {row.entry_id for finding in found + earlier for row in finding.implicated.all()}
     if ids:  # what each holder says is about these items: the read is audited as theirs
         access.read(lambda qs: qs.filter(pk__in=ids), detail={"page": "things to check"})
+    answers = findings.patient_side_answers(earlier)
     return render(
         request,
         "record/checks.html",
         {
             "rows": [(finding, findings.what_each_says(finding)) for finding in found],
+            "earlier": [(finding, answers.get(finding.pk)) for finding in earlier],
             "may_answer": proxy_may(access.actor, "correct"),
         },
     )
