@@ -137,6 +137,14 @@ class UnknownType(NotFound):
 
 
 def _unknown_type(resource_type: str) -> HttpResponse:
+    if resource_type in PORTAL_TYPES:
+        # The portal's own resources (DetectedIssue, Consent, Task...) are read and searched
+        # on their own routes, without a version history.
+        return outcome(
+            404,
+            f"The portal keeps no version history of {resource_type}: read it by its id",
+            code="not-supported",
+        )
     return outcome(404, f"This server has no resource type '{resource_type[:64]}'", code="not-supported")
 
 

@@ -231,6 +231,9 @@ def test_the_gps_system_sees_it_and_an_unrelated_organisations_sees_none(
     assert get(client, "/fhir/DetectedIssue", other)["total"] == 0
     assert get(client, f"/fhir/DetectedIssue?patient={finding.patient_id}", other)["total"] == 0
     assert client.get(f"/fhir/DetectedIssue/{finding.pk}", **other).status_code == 404
+    history = client.get(f"/fhir/DetectedIssue/{finding.pk}/_history/1", **gp_auth)
+    assert history.status_code == 404
+    assert "keeps no version history of DetectedIssue" in history.content.decode()
 
 
 def test_once_the_patient_withholds_the_record_from_the_hospital_its_system_sees_it_no_more(
