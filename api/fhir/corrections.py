@@ -152,24 +152,38 @@ def communication_read(request, resource_id: str):
     return response(render(item, text))
 
 
+def _starting(field: str, prefix: str) -> dict:
+    """A filter for every UUID whose hex starts with the prefix (an id holds only the
+    first digits): as a range, which an index serves."""
+    missing = 32 - len(prefix)
+    return {
+        f"{field}__gte": uuid.UUID(prefix + "0" * missing),
+        f"{field}__lte": uuid.UUID(prefix + "f" * missing),
+    }
+
+
 def notice_text(actor: Actor, resource_id: str) -> str:
-    """The stored correction notice ``notice-<request prefix>-<organisation>`` if it was
-    sent to the actor's organisation, audited as the notices search is."""
+    """The stored correction notice if it was sent to the actor's organisation, audited as
+    the notices search is: ``notice-<request prefix>-<organisation>`` after a patient's
+    request, ``notice-<finding prefix>-<entry prefix>-<organisation>`` after a holder
+    corrected an item from an accuracy check's finding."""
     prefix, _, organisation_id = resource_id.removeprefix("notice-").rpartition("-")
     organisation = actor.organisation if actor.role in (ActorRole.SYSTEM, ActorRole.CLINICIAN) else None
-    if organisation is None or organisation_id != str(organisation.pk) or len(prefix) != 24:
+    if organisation is None or organisation_id != str(organisation.pk):
         raise NotFound
+    notices = DownstreamNotice.objects.filter(organisation=organisation)
     try:
-        # The id holds the first 24 hex digits of the request's UUID: every UUID between.
-        low, high = uuid.UUID(prefix + "0" * 8), uuid.UUID(prefix + "f" * 8)
+        if len(prefix) == 24:
+            notices = notices.filter(**_starting("request_id", prefix))
+        elif len(prefix) == 41 and prefix[20] == "-":
+            notices = notices.filter(
+                **_starting("finding_id", prefix[:20]), **_starting("entry_id", prefix[21:])
+            )
+        else:
+            raise NotFound
     except ValueError:
         raise NotFound from None
-    text = (
-        DownstreamNotice.objects.filter(organisation=organisation, request_id__gte=low, request_id__lte=high)
-        .order_by("sent_at", "id")
-        .values_list("communication", flat=True)
-        .first()
-    )
+    text = notices.order_by("sent_at", "id").values_list("communication", flat=True).first()
     if text is None:
         raise NotFound
     audit.record(

@@ -203,6 +203,14 @@ def test_the_holder_corrects_its_item_in_fields_and_the_next_check_clears_the_fi
     assert notice.versions_read == "1"
     told = Notification.objects.get(user=reader, title="An item you saw has been corrected")
     assert "after the portal's accuracy check" in told.body
+    # The hospital's system finds the notice, and reads it by its id, as after a request.
+    client.force_login(reader)
+    listed = client.get("/fhir/Communication?recipient=RX100").json()
+    (communication,) = [e["resource"] for e in listed["entry"]]
+    assert {"reference": f"DetectedIssue/{found.pk}"} in communication["about"]
+    read = client.get(f"/fhir/Communication/{communication['id']}")
+    assert read.status_code == 200
+    assert read.json()["id"] == communication["id"]
     assert FindingResponse.objects.filter(finding=found, organisation=gp, outcome="amended").exists()
 
     run_checks(found.patient_id)
