@@ -99,6 +99,8 @@ bench: deps
 	$(PY) bench/api.py
 	@echo "==> Running the accuracy checks benchmark (bench/checks.py)"
 	$(PY) bench/checks.py
+	@echo "==> Running the audit append benchmark on PostgreSQL (bench/audit.py)"
+	$(PY) bench/audit.py
 	$(PY) bench/faults.py
 
 # The model-based access test (tests/test_model_based.py) under its "fuzz" profile: random

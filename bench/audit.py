@@ -1,0 +1,227 @@
+"""The audit trail's append throughput (issue 14's baseline): events per second written by
+``audit.record`` with 1, 4 and 16 writer processes, side by side with a plain INSERT of
+the same row into an unchained copy of the table, in one run on PostgreSQL.
+
+Each writer is its own process with its own connection, as web workers are; each event is
+its own committed transaction, as a page view's read is. Rounds alternate the two modes
+so that the machine's noise falls on both; the report gives every round and the ratio
+chained / plain of the medians. The issue's goal for the ledger that replaces the chain:
+>= 0.8 at every writer count.
+
+    python bench/audit.py [--seconds 5] [--rounds 3] [--writers 1,4,16]
+
+Prints a table and writes bench/results/audit.json. Needs PostgreSQL (DATABASE_URL_BENCH,
+or 127.0.0.1:5432); the SQLite embedded mode has one writer by design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+PG_BENCH_DB = "bench_audit"
+GOAL_RATIO = 0.8
+PLAIN_TABLE = "bench_plain_audit"
+
+
+def _django():
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def prepare() -> None:
+    """Migrate the fresh database and make the unchained copy: the same columns, indexes
+    and defaults as the audit table, no trigger, no chain."""
+    _django()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {PLAIN_TABLE}")
+        cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE audit_auditevent INCLUDING ALL)")
+        cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {PLAIN_TABLE}_seq")
+
+
+def write(mode: str, start_at: float, seconds: float) -> int:
+    """One writer: events committed one by one from start_at for ``seconds``; the count."""
+    _django()
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    import audit
+    from audit.chain import _insert_statement, disclosure_digest
+    from audit.models import AuditEvent
+
+    patient = uuid.uuid4()
+    refs = [f"{uuid.uuid4().hex}:1" for _ in range(3)]
+    # The same row as the chain writes: the set of entries named by its digest.
+    digest = disclosure_digest(" ".join(sorted(refs)))
+    connection.ensure_connection()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    end = start_at + seconds
+    count = 0
+    while time.time() < end:
+        if mode == "chain":
+            with transaction.atomic():
+                audit.record(
+                    "record.read", actor_label="bench", patient_id=patient, entries=refs, purpose="bench"
+                )
+        else:
+            event = AuditEvent(
+                seq=0,
+                occurred_at=timezone.now(),
+                action="record.read",
+                actor_label="bench",
+                patient_id=patient,
+                disclosure_id=digest,
+                purpose="bench",
+                prev_hash="0" * 64,
+                hash=uuid.uuid4().hex * 2,
+            )
+            sql, params = _insert_statement(event)
+            sql = sql.replace("audit_auditevent", PLAIN_TABLE, 1)
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"SELECT nextval('{PLAIN_TABLE}_seq')")
+                params[_seq_index()] = cursor.fetchone()[0]
+                cursor.execute(sql, params)
+        count += 1
+    return count
+
+
+def _seq_index() -> int:
+    from audit.models import AuditEvent
+
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    return next(i for i, f in enumerate(fields) if f.name == "seq")
+
+
+def child(args: list[str], env: dict) -> str:
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench/audit.py {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+
+
+def one_round(mode: str, writers: int, seconds: float, env: dict) -> float:
+    """Events per second with ``writers`` processes writing at once."""
+    start_at = time.time() + 2.0 + 0.15 * writers  # every writer connected before the start
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--write",
+                mode,
+                "--start-at",
+                str(start_at),
+                "--seconds",
+                str(seconds),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(writers)
+    ]
+    total = 0
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"a {mode} writer failed:\n{err[-3000:]}")
+        total += int(out.strip().splitlines()[-1])
+    return total / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--writers", default="1,4,16")
+    parser.add_argument("--write", choices=["chain", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.prepare:
+        prepare()
+        return
+    if args.write:
+        print(write(args.write, args.start_at, args.seconds))
+        return
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from benchlib import child_env, fresh_postgres
+
+    if not fresh_postgres(PG_BENCH_DB):
+        raise SystemExit("bench/audit.py needs PostgreSQL (DATABASE_URL_BENCH or 127.0.0.1:5432)")
+    env = child_env("postgresql", "", PG_BENCH_DB)
+    env["AUDIT_WITNESS_PATH"] = str(RESULTS / "bench-audit-witness.log")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    child(["--prepare"], env)
+    counts = [int(n) for n in args.writers.split(",")]
+    runs: dict[int, dict[str, list[float]]] = {n: {"chain": [], "plain": []} for n in counts}
+    for number in range(args.rounds):
+        for writers in counts:
+            for mode in ("chain", "plain") if number % 2 == 0 else ("plain", "chain"):
+                rate = one_round(mode, writers, args.seconds, env)
+                runs[writers][mode].append(rate)
+                print(
+                    f"round {number + 1}: {writers:>2} writer(s), {mode:<5} {rate:8.0f} events/s", flush=True
+                )
+    rows = []
+    for writers in counts:
+        chain, plain = runs[writers]["chain"], runs[writers]["plain"]
+        ratio = statistics.median(chain) / statistics.median(plain)
+        rows.append(
+            {
+                "writers": writers,
+                "chain_events_per_s": [round(r) for r in chain],
+                "plain_events_per_s": [round(r) for r in plain],
+                "ratio_of_medians": round(ratio, 2),
+                "ratio_per_round": [round(c / p, 2) for c, p in zip(chain, plain, strict=True)],
+            }
+        )
+    print(f"\naudit append throughput, {args.rounds} rounds of {args.seconds:.0f} s, PostgreSQL")
+    print(f"{'writers':>7}  {'chained (events/s)':<24} {'plain INSERT (events/s)':<26} ratio")
+    for row in rows:
+        chained = "-".join(str(x) for x in (min(row["chain_events_per_s"]), max(row["chain_events_per_s"])))
+        plain = "-".join(str(x) for x in (min(row["plain_events_per_s"]), max(row["plain_events_per_s"])))
+        met = "met" if row["ratio_of_medians"] >= GOAL_RATIO else "NOT met"
+        print(f"{row['writers']:>7}  {chained:<24} {plain:<26} {row['ratio_of_medians']:.2f} ({met})")
+    result = {
+        "benchmark": "audit append throughput: audit.record against a plain INSERT of the same row",
+        "at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "system": platform.platform(),
+        },
+        "seconds_per_round": args.seconds,
+        "rounds": args.rounds,
+        "goal_ratio": GOAL_RATIO,
+        "results": rows,
+    }
+    (RESULTS / "audit.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("\nwrote bench/results/audit.json")
+
+
+if __name__ == "__main__":
+    main()
