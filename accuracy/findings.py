@@ -145,13 +145,26 @@ def _answer(finding: Finding, actor: Actor, outcome: str, note: str, organisatio
     return response
 
 
+class NotAHolder(ValueError):
+    """The organisation named as right holds none of the items the finding is about."""
+
+
 @transaction.atomic
-def patient_says_right(access: RecordAccess, finding_id, note: str = "") -> FindingResponse:
+def patient_says_right(
+    access: RecordAccess, finding_id, note: str = "", *, right_holder: str = ""
+) -> FindingResponse:
     """ "This is right": closed for the patient's side for these versions, with a note the
-    holders can read."""
+    holders can read, saying which holder's record is right when the patient names one
+    (by ODS code, one of the holders of the items it is about)."""
     if not proxy_may(access.actor, "correct"):
         raise NotFound
     finding = visible_to(access.actor, finding_id)
+    if right_holder:
+        holders = {row.owner.ods_code: row.owner for row in finding.implicated.select_related("owner")}
+        if right_holder not in holders:
+            raise NotAHolder(right_holder)
+        said = f"{holders[right_holder].name}'s record is right."
+        note = f"{said} {note.strip()}".strip()
     return _answer(finding, access.actor, FindingResponse.Outcome.RIGHT, note)
 
 

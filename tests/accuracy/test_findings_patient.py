@@ -74,6 +74,22 @@ def test_this_is_right_closes_it_for_the_patient_with_a_note(client, jones):
     assert "You said this is right on" in client.get(reverse("record:checks")).content.decode()
 
 
+def test_this_is_right_can_say_which_holders_record_is_right(client, jones, gp):
+    """With two holders the patient can say which record is right; the holders read it.
+    Naming an organisation that holds none of the items is refused, and nothing is kept."""
+    client.force_login(jones)
+    finding = Finding.objects.get()
+    page = client.get(reverse("record:checks")).content.decode()
+    assert "Which record is right?" in page
+    assert f'value="{gp.ods_code}"' in page
+    url = reverse("record:finding_right", kwargs={"finding_id": finding.pk})
+    client.post(url, {"right": "Y99999", "note": "x"})
+    assert not FindingResponse.objects.exists()
+    client.post(url, {"right": gp.ods_code, "note": "I take it with breakfast"})
+    said = FindingResponse.objects.get()
+    assert said.note == f"{gp.name}'s record is right. I take it with breakfast"
+
+
 def test_another_patient_cannot_see_or_answer_it(client, jones):
     finding = Finding.objects.get()
     client.force_login(PatientUserFactory(email="other@example.com"))

@@ -17,6 +17,15 @@ from web.patient.record import no_record_page, not_found_page, patient_record
 
 class NoteForm(forms.Form):
     note = forms.CharField(required=False, max_length=findings.MAX_NOTE, strip=True)
+    # Which holder's record is right (an ODS code), or empty: "I am not sure which".
+    right = forms.CharField(required=False, max_length=12, strip=True)
+
+
+def _row(finding):
+    """A finding, what each holder says, and the holders once each (to say which is right)."""
+    said = findings.what_each_says(finding)
+    holders = list({one.holder.pk: one.holder for one in said}.values())
+    return finding, said, holders
 
 
 @login_required
@@ -42,7 +51,7 @@ def checks(request):
         request,
         "record/checks.html",
         {
-            "rows": [(finding, findings.what_each_says(finding)) for finding in found],
+            "rows": [_row(finding) for finding in found],
             "earlier": [(finding, answers.get(finding.pk)) for finding in earlier],
             "may_answer": proxy_may(access.actor, "correct"),
         },
@@ -60,9 +69,14 @@ def finding_right(request, finding_id):
         messages.error(request, f"Your note can be {findings.MAX_NOTE} characters at most.")
         return redirect("record:checks")
     try:
-        findings.patient_says_right(access, finding_id, form.cleaned_data["note"])
+        findings.patient_says_right(
+            access, finding_id, form.cleaned_data["note"], right_holder=form.cleaned_data["right"]
+        )
     except NotFound:
         return not_found_page(request)
+    except findings.NotAHolder:
+        messages.error(request, "Choose one of the organisations listed, or that you are not sure which.")
+        return redirect("record:checks")
     messages.success(request, "Thank you. The organisations concerned can see that you said this is right.")
     return redirect("record:checks")
 
