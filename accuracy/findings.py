@@ -28,7 +28,7 @@ from phr.vocabulary import type_name
 
 from . import services
 from .checks.base import RULES, Audience
-from .models import ContactPreference, Finding, FindingEntry, FindingResponse
+from .models import ContactPreference, CorrectionRequest, Finding, FindingEntry, FindingResponse
 
 PATIENT_SIDE = (Audience.PATIENT, Audience.BOTH)
 HOLDER_SIDE = (Audience.HOLDER, Audience.BOTH)
@@ -293,8 +293,6 @@ def patient_side_answers(found: list[Finding]) -> dict:
 def open_request_about(actor: Actor, entry_id):
     """The patient's open correction request about this item of the actor's organisation,
     if there is one (a holder then decides it, rather than correcting around it)."""
-    from .models import CorrectionRequest
-
     return (
         CorrectionRequest.objects.open()
         .filter(entry_id=entry_id, owner=actor.organisation)

@@ -14,6 +14,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from consent.policy import own_entries_for_figures
+from phr.columns import concept_text
 from phr.models import Organisation
 
 from .checks.base import RULES, Kind
@@ -106,16 +107,8 @@ ROLE_REFERENCES = ("recorder", "asserter", "requester", "performer", "author")
 
 
 def _words(concepts) -> str:
-    """The first words a list of CodeableConcepts (or one) carries."""
-    for concept in concepts if isinstance(concepts, list) else [concepts]:
-        if not isinstance(concept, dict):
-            continue
-        if concept.get("text"):
-            return str(concept["text"])
-        for coding in concept.get("coding") or []:
-            if isinstance(coding, dict) and coding.get("display"):
-                return str(coding["display"])
-    return ""
+    """The words of the first of a list of CodeableConcepts (or of one) that has any."""
+    return next(filter(None, map(concept_text, concepts if isinstance(concepts, list) else [concepts])), "")
 
 
 def _target(reference) -> str:

@@ -252,12 +252,20 @@ def shown_versions(actor: Actor, patient_id) -> tuple[QuerySet[RecordEntry], fro
     patient = Patient(pk=patient_id)
     decision = decide(person, Action.READ_RECORD, patient)
     entries = permitted_entries(person, patient, decision).values("pk")
-    limited = (
-        decision.basis != "own-record"
-        and decision.break_glass is None
-        and decision.categories != ALL_CATEGORIES
-    )
-    return entries, (frozenset(decision.categories or ()) if limited else None)
+    return entries, _categories_of_others(decision)
+
+
+def _categories_of_others(decision: AccessDecision) -> frozenset[str] | None:
+    """The categories a version of another holder's entry must have had for this decision
+    to show it, or None when the decision is not limited by category (the patient's own
+    record, emergency access, every category shared)."""
+    if (
+        decision.basis == "own-record"
+        or decision.break_glass is not None
+        or decision.categories == ALL_CATEGORIES
+    ):
+        return None
+    return frozenset(decision.categories or ())
 
 
 def record_for_checks(patient_id, *, leave_out: Iterable[str] = ()) -> list[tuple[RecordEntry, str]]:
@@ -768,17 +776,11 @@ class RecordAccess:
         one: a version an owner labelled sexual health, later relabelled general, stays
         with those the patient let see sexual health. Only a view limited by category (an
         organisation reading what it does not own, without break-glass) drops any."""
-        decision = self.decision
-        limited = (
-            decision.basis != "own-record"
-            and decision.break_glass is None
-            and decision.categories != ALL_CATEGORIES
-            and entry.owner_id != getattr(self.actor.organisation, "pk", None)
-        )
-        if not limited:
+        categories = _categories_of_others(self.decision)
+        if categories is None or entry.owner_id == getattr(self.actor.organisation, "pk", None):
             return versions
         kind = entry.owner.kind
-        return [v for v in versions if columns.category(orjson.loads(v.json), kind) in decision.categories]
+        return [v for v in versions if columns.category(orjson.loads(v.json), kind) in categories]
 
     def moved_away(self) -> list[dict]:
         """Items the data owner re-filed from this record to another patient's (or to

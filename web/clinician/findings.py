@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.access import staff_required
 from accuracy import findings, selectors, services
@@ -132,6 +132,7 @@ def _as_it_is_now(entry, problem: str) -> FindingAmendForm:
 
 
 @clinician
+@require_http_methods(["GET", "POST"])
 def finding_correct(request, finding_id, entry_id):
     """Correct the organisation's item a finding is about, in the fields of the correction
     form: the change in words first, then saved as the item's next version."""
@@ -155,8 +156,6 @@ def finding_correct(request, finding_id, entry_id):
         return render(
             request, "clinician/finding_correct.html", {**page, "form": FindingAmendForm(entry=entry)}
         )
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["GET", "POST"])
     form = FindingAmendForm(request.POST, entry=entry)
     posted = str(form.data.get("based_on_version", ""))
     if not posted.isdigit() or not 1 <= int(posted) <= 10**9:
