@@ -48,6 +48,7 @@ deps: $(PIP_STAMP) $(NODE_STAMP)
 
 run: export DEBUG := true
 run: export DEMO_PASSWORD := $(DEMO_PASSWORD)
+run: export AUDIT_SEAL_IN_PROCESS := true
 run: deps
 	@echo "==> Running with DEBUG=true, SQLite unless DATABASE_URL is set, tasks in-process, email to this console"
 	@echo "==> Applying database migrations"

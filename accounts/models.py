@@ -240,14 +240,17 @@ class AccessAlertPreference(models.Model):
 
 class AccessAlertCursor(models.Model):
     """The one row that says how far the access alert scan has read the audit trail: the
-    last sequence number processed, moved in the transaction that sent the alerts, so a
-    scan run twice (or by two workers) tells nobody twice."""
+    last sealed block processed (audit.ledger), moved in the transaction that sent the
+    alerts, so a scan run twice (or by two workers) tells nobody twice. By block, not by
+    event number: writers take numbers without a shared lock, so a lower number can
+    commit after a higher one, but it is sealed in a later block."""
 
-    last_seq = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)  # before the ledger; kept, no longer read
+    last_block = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        return f"access alerts read the audit trail up to #{self.last_seq}"
+        return f"access alerts read the audit trail up to block {self.last_block}"
 
 
 class AccessAlert(models.Model):

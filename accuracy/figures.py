@@ -8,6 +8,7 @@ from statistics import median
 from django.utils import timezone
 
 from phr.models import Organisation
+from phr.replica import lag_tolerant
 
 from .models import BusinessStatus, CorrectionRequest, Status
 
@@ -38,6 +39,7 @@ DECIDED = {
 }
 
 
+@lag_tolerant
 def figures_for(organisation: Organisation, requests=None) -> OwnerFigures:
     """One organisation's figures, from its requests."""
     today = timezone.localdate()
@@ -69,6 +71,7 @@ def figures_for(organisation: Organisation, requests=None) -> OwnerFigures:
     return figures
 
 
+@lag_tolerant
 def network_figures() -> list[OwnerFigures]:
     """Every member organisation's figures, for the network-wide comparison."""
     by_owner: dict[int, list] = {}

@@ -16,6 +16,7 @@ from django.utils import timezone
 from consent.policy import own_entries_for_figures
 from phr.columns import concept_text
 from phr.models import Organisation
+from phr.replica import lag_tolerant
 
 from .checks.base import RULES, Kind
 from .models import Finding, FindingEntry
@@ -57,6 +58,7 @@ def _months(today: date, months: int) -> list[date]:
     return list(reversed(found))
 
 
+@lag_tolerant
 def quality_for(organisation: Organisation, *, today: date | None = None, months: int = MONTHS) -> Quality:
     """What the checks found in the organisation's items."""
     today = today or timezone.localdate()
@@ -174,6 +176,7 @@ def by_service(organisation: Organisation) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (kv[0] == NOT_RECORDED, -kv[1], kv[0]))
 
 
+@lag_tolerant
 def network_quality() -> list[Quality]:
     """Every organisation whose items the checks have found something in, side by side."""
     owners = Organisation.objects.filter(pk__in=FindingEntry.objects.values("owner_id").distinct()).order_by(

@@ -8,8 +8,9 @@ work fails with it, so nothing is disclosed or changed without its event.
 
 
 def record(action: str, *, entries=(), **fields):
-    """Append one event to the hash-chained trail and return it; failures propagate."""
-    from .chain import append  # late: audit is a leaf that every app imports
+    """Write one event to the ledger and return it; failures propagate. It is sealed into
+    a block within seconds (audit.ledger.seal)."""
+    from .ledger import append  # late: audit is a leaf that every app imports
 
     refs = [e if isinstance(e, str) else f"{e.pk.hex}:{e.version}" for e in entries]
     return append(action=action, entries=refs, **fields)

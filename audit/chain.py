@@ -1,28 +1,25 @@
-"""Writing to and checking the hash chain.
+"""What the audit ledger's parts share, and the old hash chain's check.
 
-Three things need the key, which is not in the database: each event's hash (so no event
-can be edited, inserted or forged), the head's seal over its sequence number and hash (so
-the head cannot be set back to an event that was never the last), and the witness's lines
-(see audit.witness: so that a head set back to an older, once genuine one is seen).
+Until 2026-12 every event was chained to the one before it: its hash an HMAC over the
+previous event's hash and its own content, writers serialised on one head row
+(ChainHead), every committed head written to the witness. Those events were sealed into
+the ledger's first blocks (migration audit 0008); this module still checks their links,
+their head and the witness's heads, as before. New events are audit.ledger's.
 """
 
 import hashlib
 import hmac
 import json
-import threading
 from dataclasses import dataclass
 from datetime import UTC
-from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import connection
 
 from . import witness
 from .models import AuditEvent, ChainHead, DisclosureSet
 
 GENESIS = "0" * 64
-_written = threading.local()  # per thread: a web worker's thread serves one request at a time
 CONTENT_FIELDS = (
     "seq",
     "occurred_at",
@@ -44,13 +41,13 @@ def _key() -> bytes:
     return (settings.AUDIT_HMAC_KEY or settings.SECRET_KEY).encode()
 
 
-def canonical(event: AuditEvent) -> bytes:
+def canonical(event: AuditEvent, fields=CONTENT_FIELDS) -> bytes:
     """The event's content as bytes that do not depend on the database's round trip.
 
     An event that names a DisclosureSet is hashed with the set's digest in place of the
     list of entries; events written before sets existed keep their inline list."""
     content = {}
-    for name in CONTENT_FIELDS:
+    for name in fields:
         value = getattr(event, "inline_entries" if name == "entries" else name)
         if name == "occurred_at":
             value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -90,8 +87,13 @@ def event_hash(prev_hash: str, event: AuditEvent) -> str:
     return hmac.new(_key(), prev_hash.encode() + b"\n" + canonical(event), hashlib.sha256).hexdigest()
 
 
+def keyed(data: bytes) -> str:
+    """An HMAC-SHA256 with the audit key, which is not in the database."""
+    return hmac.new(_key(), data, hashlib.sha256).hexdigest()
+
+
 def _keyed(text: str) -> str:
-    return hmac.new(_key(), text.encode(), hashlib.sha256).hexdigest()
+    return keyed(text.encode())
 
 
 def head_seal(seq: int, head_hash: str) -> str:
@@ -105,82 +107,7 @@ def witness_line(seq: int, head_hash: str, database: str | None = None) -> str:
     return f"{database} {seq} {head_hash} {_keyed(f'witness {database} {seq} {head_hash}')}"
 
 
-def append(*, entries=(), **fields) -> AuditEvent:
-    """Append one event at the end of the chain, serialised with every other writer.
-
-    The first statement is an UPDATE of the single head row: it takes the row lock on
-    PostgreSQL and the write lock on SQLite, so concurrent writers queue here and each
-    sees the hash its predecessor left (RETURNING saves a separate read). On PostgreSQL
-    the event's INSERT and the head's new hash go in one statement, so the lock is held
-    for two round trips and the commit. Once the caller's transaction commits, the new
-    head is written to the witness outside the database (never before: a rolled-back
-    event must not be witnessed).
-    """
-    # Inside a caller's transaction the event joins it without a savepoint: if the write
-    # fails, the caller's work fails with it (and two round trips are saved).
-    with transaction.atomic(savepoint=False):
-        fields["disclosure_id"] = disclosure_set(entries)
-        return _chain(fields)
-
-
-def events_recorded() -> int:
-    """How many events this thread has written, counted when written, not when committed
-    (a commit cut off by a lost connection may have landed). A request compares it before
-    and after: an event written means something was disclosed, so the request must not be
-    run again (config.reconnect)."""
-    return getattr(_written, "count", 0)
-
-
-def _chain(fields: dict) -> AuditEvent:
-    with connection.cursor() as cursor:
-        cursor.execute(ADVANCE_HEAD)
-        row = cursor.fetchone()
-        if row is None:  # the first event ever: create the head, then advance it
-            ChainHead.objects.get_or_create(pk=1)
-            cursor.execute(ADVANCE_HEAD)
-            row = cursor.fetchone()
-        seq, prev_hash = row
-        event = AuditEvent(seq=seq, occurred_at=timezone.now(), prev_hash=prev_hash, **fields)
-        event.hash = event_hash(prev_hash, event)
-        head = [event.hash, head_seal(seq, event.hash)]
-        insert, params = _insert_statement(event)
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH added AS ({insert}) {SET_HEAD_HASH} RETURNING (SELECT id FROM added)",  # noqa: S608 - no input in the text
-                [*params, *head],
-            )
-            event.pk = cursor.fetchone()[0]
-        else:
-            cursor.execute(insert, params)
-            event.pk = cursor.fetchone()[0]
-            cursor.execute(SET_HEAD_HASH, head)
-    _written.count = events_recorded() + 1
-    transaction.on_commit(partial(witness.append, witness_line(seq, event.hash)))
-    event._state.adding, event._state.db = False, connection.alias
-    return event
-
-
-_INSERT_FIELDS: list = []
-
-
-def _insert_statement(event: AuditEvent) -> tuple[str, list]:
-    """A prepared INSERT for one event (the ORM's save() compiles one every time)."""
-    if not _INSERT_FIELDS:
-        _INSERT_FIELDS.extend(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _INSERT_FIELDS)
-    sql = (
-        f"INSERT INTO {quote(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608 - names from model metadata
-        f"VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))}) RETURNING {quote(AuditEvent._meta.pk.column)}"
-    )
-    return sql, [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _INSERT_FIELDS]
-
-
-ADVANCE_HEAD = "UPDATE audit_chainhead SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq, last_hash"
-SET_HEAD_HASH = "UPDATE audit_chainhead SET last_hash = %s, seal = %s WHERE id = 1"
-
-
-def _set_matches(digest: str) -> bool:
+def disclosure_set_matches(digest: str) -> bool:
     stored = DisclosureSet.objects.filter(pk=digest).values_list("refs", "count").first()
     if stored is None:
         return False
@@ -190,24 +117,32 @@ def _set_matches(digest: str) -> bool:
 
 @dataclass
 class Break:
+    """The first problem found: at an event (by sequence number) or at a block."""
+
     seq: int
     problem: str
+    block: int | None = None
 
     def __str__(self) -> str:
+        if self.block is not None:
+            return f"audit block {self.block}: {self.problem}"
         return f"audit event #{self.seq}: {self.problem}"
 
 
-def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
-    """Walk the chain from the start; return how many events were checked and the first
-    break: an event whose content changed (edited), a gap in the sequence (deleted), an
-    event whose hash does not follow from its predecessor (inserted or re-chained), a
-    head that does not name the last event with the key's seal, or a head the witness
-    outside the database saw that the chain no longer holds (the tail was cut)."""
+def verify_chain(batch_size: int = 5000) -> tuple[int, Break | None]:
+    """Walk the old chain (the events written before the ledger) from the start;
+    return how many events were checked and the first break: an event whose content
+    changed (edited), a gap in the sequence (deleted), an event whose hash does not
+    follow from its predecessor (inserted or re-chained), a head that does not name the
+    last event with the key's seal, or a head the witness outside the database saw that
+    the chain no longer holds (the tail was cut)."""
     expected_prev, expected_seq, checked = GENESIS, 1, 0
     last_seq = 0
     sound_sets: set[str] = set()  # disclosure sets whose content matches their digest
     while True:
-        events = list(AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq")[:batch_size])
+        events = list(
+            AuditEvent.objects.filter(seq__gt=last_seq).exclude(prev_hash="").order_by("seq")[:batch_size]
+        )
         if not events:
             break
         for event in events:
@@ -220,7 +155,7 @@ def verify(batch_size: int = 5000) -> tuple[int, Break | None]:
             if not hmac.compare_digest(event.hash, event_hash(event.prev_hash, event)):
                 return checked, Break(event.seq, "content does not match its hash: edited or forged")
             if event.disclosure_id is not None and event.disclosure_id not in sound_sets:
-                if not _set_matches(event.disclosure_id):
+                if not disclosure_set_matches(event.disclosure_id):
                     return checked, Break(event.seq, "the entries it names were changed or removed")
                 sound_sets.add(event.disclosure_id)
             expected_prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
@@ -266,6 +201,8 @@ def _witness_problem(batch_size: int) -> Break | None:
 
     for number, line in witness.lines():
         parts = line.split(" ")
+        if len(parts) == 5 and parts[1] == "block":
+            continue  # a sealed block's line: audit.ledger checks those
         if len(parts) == 4 and parts[0] != database:
             continue  # another database's chain
         seq = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
@@ -281,6 +218,6 @@ def _witness_problem(batch_size: int) -> Break | None:
 
 
 def witnessed_heads() -> int:
-    """How many heads of this database's chain the witness holds (for verify_audit)."""
+    """How many heads of this database's old chain the witness holds (for verify_audit)."""
     database = witness.database_id()
-    return sum(1 for _, line in witness.lines() if line.startswith(database + " "))
+    return sum(1 for _, line in witness.lines() if line.startswith(database + " ") and " block " not in line)

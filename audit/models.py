@@ -1,9 +1,14 @@
-"""The audit trail: append-only events, each chained to the one before by a keyed hash.
+"""The audit trail: append-only events, sealed into hash-linked blocks (audit.ledger).
 
 Rows are never updated or deleted: the model refuses, and on PostgreSQL a trigger
-refuses too. Each event's hash is an HMAC over the previous event's hash and its own
-canonical content, so editing, deleting or inserting a row breaks the chain at that
-row, and forging a replacement needs the key, which is not in the database.
+refuses too. Each event carries an HMAC of its own content, written with the event in
+the caller's transaction and with no lock shared between writers. A sealer then closes a
+block every few seconds: its members are the events committed since, its Merkle root is
+over their MACs, and it names the block before it. The key is not in the database, so
+an event cannot be edited or forged unseen; a block's root and size catch an event
+deleted or added after sealing; and the newest block's hash goes to a witness outside
+the database, which catches a cut tail. Events written before the ledger (until
+2026-12) were chained one to the next (prev_hash), and were sealed into the first blocks.
 """
 
 from django.conf import settings
@@ -111,7 +116,9 @@ class AuditEvent(AppendOnly):
     reason = models.CharField(max_length=200, blank=True)
     source_address = models.GenericIPAddressField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
+    # Before the ledger: the hash of the event before this one, and this event's hash
+    # over both. Since: "" and the event's own MAC (audit.ledger.event_mac).
+    prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
 
     class Meta:
@@ -141,11 +148,62 @@ class AuditEvent(AppendOnly):
         return self.inline_entries
 
 
+class Block(AppendOnly):
+    """Events sealed together: their Merkle root, how many, and the hash of the block
+    before, all under this block's hash; its seal is an HMAC of that hash with the key.
+
+    ``hash`` is SHA-256 over the header (audit.ledger.block_header), so anyone holding a
+    block's hash (a witness, an inclusion proof) can check the header without the key."""
+
+    number = models.PositiveBigIntegerField(unique=True)
+    sealed_at = models.DateTimeField()
+    size = models.PositiveIntegerField()
+    root = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+    seal = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["number"]
+
+    def __str__(self) -> str:
+        return f"audit block {self.number} ({self.size} events)"
+
+
+class BlockMember(AppendOnly):
+    """An event sealed in a block: each event is in one block at most (the unique key),
+    so two sealers, or one that runs twice, can never seal an event twice."""
+
+    block = models.ForeignKey(Block, on_delete=models.PROTECT, related_name="members", db_constraint=False)
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, related_name="sealed_in", db_constraint=False
+    )
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} in block {self.block_id}"
+
+
+class PendingSeal(models.Model):
+    """An event written and not yet sealed: inserted with the event, in the same
+    statement, and removed by the sealer in the transaction that seals it. The sealer
+    reads this small table, never the whole trail; an event that commits late simply
+    joins the next block. Not append-only (the sealer empties it): a row removed behind
+    the sealer's back leaves its event unsealed, which verify_audit reports once the
+    seal window has passed."""
+
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
+    )
+
+    def __str__(self) -> str:
+        return f"event {self.event_id}, not yet sealed"
+
+
 class ChainHead(models.Model):
-    """The single row that serialises writers: the last sequence number and hash, sealed
-    with an HMAC over both (audit.chain.head_seal), so that database access alone cannot
-    set it back to a kept event after deleting the ones behind it. Setting it back to an
-    older head, genuine once, is what the witness outside the database catches."""
+    """Before the ledger (kept, no longer written): the single row that serialised
+    writers, with the last sequence number and hash, sealed with an HMAC over both
+    (audit.chain.head_seal), so that database access alone could not set it back to a
+    kept event after deleting the ones behind it."""
 
     last_seq = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)

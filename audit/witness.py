@@ -1,15 +1,17 @@
-"""The witness: every committed head of the audit chain, written outside the database.
+"""The witness: the audit ledger's sealed blocks, written outside the database.
 
-Each event's hash is an HMAC, so database access alone cannot forge an event; but it
-can delete the newest events and set the chain head back to an older head, which was
-genuine once. So after each commit the new head (its sequence number and hash, with an
-HMAC) is appended to a file the database cannot reach, ``AUDIT_WITNESS_PATH``, and
-``audit.chain.verify`` checks that the chain still holds every head the file saw.
+Each event and block carries an HMAC, so database access alone cannot forge one; but it
+can delete the newest blocks with their events, leaving a ledger that is consistent up
+to an older block, which was genuine once. So after each block commits, its number and
+hash (with an HMAC) are appended to a file the database cannot reach,
+``AUDIT_WITNESS_PATH``, and ``audit.ledger.verify`` checks that every block the file saw
+is still there, unchanged. Before the ledger, the old chain's every head was written
+here the same way (four fields a line, where a block's line has five).
 
-The file is append-only and carries no content: one line per event, ``<database id>
-<seq> <hash> <hmac>``. The database id tells apart the chains of several databases that
-share a file (a test run's, the demo's). This module only keeps the file; the keyed
-parts are audit.chain's.
+The file is append-only and carries no content: ``<database id> block <number> <hash>
+<hmac>``. The database id tells apart the ledgers of several databases that share a file
+(a test run's, the demo's). This module only keeps the file; the keyed parts are
+audit.ledger's and audit.chain's.
 """
 
 import hashlib

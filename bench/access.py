@@ -103,7 +103,8 @@ def measure(rounds: int, reads: int, entries: int, profile: bool) -> dict:
 
     import audit
     from accounts.models import Membership, PatientLink, User
-    from audit.chain import canonical, disclosure_set, event_hash
+    from audit.chain import canonical, disclosure_set
+    from audit.ledger import MAC_FIELDS, event_mac
     from audit.models import AuditEvent
     from consent.policy import (
         actor_for,
@@ -206,9 +207,8 @@ def measure(rounds: int, reads: int, entries: int, profile: bool) -> dict:
     refs = fields["entries"]
     digest = disclosure_set(refs)
     sample = AuditEvent(
-        seq=1,
         occurred_at=timezone.now(),
-        prev_hash="0" * 64,
+        prev_hash="",
         disclosure_id=digest,
         **{k: v for k, v in fields.items() if k != "entries"},
     )
@@ -243,8 +243,8 @@ def measure(rounds: int, reads: int, entries: int, profile: bool) -> dict:
         "audit event (audit.record)": audit_write,
         "  entry refs": lambda: [audit.entry_ref(e) for e in rows],
         "  disclosure set (digest + lookup)": lambda: disclosure_set(refs),
-        "  canonical JSON": lambda: canonical(sample),
-        "  canonical JSON + HMAC": lambda: event_hash("0" * 64, sample),
+        "  canonical JSON": lambda: canonical(sample, MAC_FIELDS),
+        "  canonical JSON + HMAC": lambda: event_mac(sample),
         "  audit.record rolled back": rolled_back_audit,
     }
     breakdown = {}

@@ -7,6 +7,8 @@ file; PostgreSQL when DATABASE_URL_BENCH or 127.0.0.1:5432 answers) it measures:
   bare       parse each Synthea file and validate every entry with R4B, nothing else
   ingest     the full ingest into an empty record (every entry created)
   re-ingest  the same files again (every entry unchanged: hashing and lookups only)
+  parallel   the full ingest with --workers N (validation in N processes; N = --workers,
+             2 by default), into another empty record
 
 Prints a table and writes bench/results/ingest.json.
 
@@ -33,7 +35,7 @@ RESULTS = REPO / "bench" / "results"
 PG_BENCH_DB = "bench_ingest"
 
 
-def measure(rounds: int, files: int) -> dict:
+def measure(rounds: int, files: int, workers: int) -> dict:
     """Run inside a child process whose DATABASE_URL points at an empty bench database."""
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -63,22 +65,30 @@ def measure(rounds: int, files: int) -> dict:
                 get_fhir_model_class(resource["resourceType"]).model_validate(resource)
         return time.perf_counter() - start
 
-    def ingest(org) -> float:
+    def ingest(org, processes: int = 1) -> float:
         start = time.perf_counter()
-        result = ingest_documents([(n, orjson.loads(b)) for n, b in blobs], organisation=org, source="bench")
+        documents = [(n, orjson.loads(b)) for n, b in blobs]
+        result = ingest_documents(documents, organisation=org, source="bench", workers=processes)
         elapsed = time.perf_counter() - start
         if result.rejected or result.accepted != resources:
             raise SystemExit(f"ingest did not accept every sample: {result.as_dict()}")
         return elapsed
 
     bare()  # warm the model classes and the validator caches
-    runs: dict[str, list[float]] = {"bare": [], "ingest": [], "re-ingest": []}
+    runs: dict[str, list[float]] = {"bare": [], "ingest": [], "re-ingest": [], "parallel": []}
     for number in range(rounds):
         org = Organisation.objects.create(ods_code=f"BENCH{number}{int(time.time()) % 10000}", name="Bench")
+        other = Organisation.objects.create(ods_code=f"BENCP{number}{int(time.time()) % 10000}", name="Bench")
         runs["bare"].append(bare())
-        runs["ingest"].append(ingest(org))
+        if number % 2 == 0:
+            runs["ingest"].append(ingest(org))
+            runs["parallel"].append(ingest(other, workers))
+        else:
+            runs["parallel"].append(ingest(other, workers))
+            runs["ingest"].append(ingest(org))
         runs["re-ingest"].append(ingest(org))
     rates = {name: [resources / t for t in times] for name, times in runs.items()}
+    pairs = list(zip(rates["parallel"], rates["bare"], strict=True))
     return {
         "resources": resources,
         "files": len(blobs),
@@ -91,6 +101,11 @@ def measure(rounds: int, files: int) -> dict:
         "ratio_reingest_to_bare": round(
             statistics.median([i / b for i, b in zip(rates["re-ingest"], rates["bare"], strict=True)]), 3
         ),
+        "workers": workers,
+        "speedup_parallel_to_one": round(
+            statistics.median([p / i for p, i in zip(rates["parallel"], rates["ingest"], strict=True)]), 3
+        ),
+        "ratio_parallel_per_worker_to_bare": round(statistics.median([p / b / workers for p, b in pairs]), 3),
     }
 
 
@@ -98,10 +113,13 @@ def postgres_available() -> bool:
     return fresh_postgres(PG_BENCH_DB)
 
 
-def child(backend: str, rounds: int, files: int, workdir: str) -> dict:
+def child(backend: str, rounds: int, files: int, workers: int, workdir: str) -> dict:
     env = child_env(backend, workdir, PG_BENCH_DB)
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", "--rounds", str(rounds), "--files", str(files)],
+        [
+            *(sys.executable, __file__, "--child", "--rounds", str(rounds)),
+            *("--files", str(files), "--workers", str(workers)),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -117,10 +135,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--files", type=int, default=99)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.rounds, args.files)))
+        print(json.dumps(measure(args.rounds, args.files, args.workers)))
         return
     if not SAMPLES.is_dir():
         raise SystemExit(f"{SAMPLES} not found: the benchmark needs ../shared/fhir-samples")
@@ -142,19 +161,22 @@ def main() -> None:
                 print("postgresql: not reachable, skipped")
                 continue
             print(f"running {backend} ({args.rounds} rounds)...", flush=True)
-            report["results"][backend] = child(backend, args.rounds, args.files, workdir)
+            report["results"][backend] = child(backend, args.rounds, args.files, args.workers, workdir)
 
     print()
     print(
         f"{'database':<11} {'resources':>9} {'bare/s':>9} {'ingest/s':>9} {'re-ingest/s':>11} "
-        f"{'ingest:bare':>11} {'re-ingest:bare':>14}"
+        f"{'ingest:bare':>11} {'re-ingest:bare':>14} {'parallel/s':>10} {'speedup':>7} "
+        f"{'per worker:bare':>15}"
     )
     for backend, r in report["results"].items():
         m = r["per_second_median"]
         print(
             f"{backend:<11} {r['resources']:>9} {m['bare']:>9.0f} {m['ingest']:>9.0f} "
             f"{m['re-ingest']:>11.0f} "
-            f"{r['ratio_ingest_to_bare']:>11.0%} {r['ratio_reingest_to_bare']:>14.0%}"
+            f"{r['ratio_ingest_to_bare']:>11.0%} {r['ratio_reingest_to_bare']:>14.0%} "
+            f"{m['parallel']:>10.0f} {r['speedup_parallel_to_one']:>6.2f}x "
+            f"{r['ratio_parallel_per_worker_to_bare']:>15.0%}"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "ingest.json"

@@ -24,7 +24,7 @@ from django.http import HttpResponse, JsonResponse
 from django.template import loader
 
 from api.fhir.bundle import outcome
-from audit.chain import events_recorded
+from audit.ledger import events_recorded
 
 from .errors import API, FHIR, channel
 

@@ -169,6 +169,25 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 DATABASES = {"default": _db}
+# A streaming replica of the PostgreSQL database, for reads that may lag by seconds: the
+# IG console's searches, exports and figures, the data-quality pages (phr.replica).
+# Never the policy's reads: a withdrawn consent takes effect on the next request.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+if DATABASE_REPLICA_URL:
+    if _db["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL is for a PostgreSQL DATABASE_URL's replica")
+    try:
+        _replica = dj_database_url.parse(
+            DATABASE_REPLICA_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    except Exception as exc:
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL is not a database URL I can use: {exc}") from None
+    if _replica.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a postgres:// URL")
+    # The test runner makes no database of its own for it: in tests it is the default's.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts -------------------------------------------------------------------------
@@ -351,6 +370,9 @@ if DEADLINE_SWEEP_HOUR > 23:
 ACCESS_DIGEST_HOUR = env_int("ACCESS_DIGEST_HOUR", 7, minimum=0)
 if ACCESS_DIGEST_HOUR > 23:
     raise ImproperlyConfigured(f"ACCESS_DIGEST_HOUR must be an hour (0-23), not {ACCESS_DIGEST_HOUR}")
+# The sealer closes a block of the events committed since the last one this often
+# (Celery beat in production; a thread of the web process in `make run`).
+AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 2, minimum=1, maximum=60)
 CELERY_BEAT_SCHEDULE: dict = {
     "email-outbox-sweep": {"task": "accounts.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     # Asks every five minutes whether today's sweep (reminders before correction
@@ -367,6 +389,14 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Checks the records that changed while the queue could not say so (each change
     # writes accuracy.PendingCheck in its own transaction); normally there are none.
     "accuracy-checks": {"task": "accuracy.tasks.check_pending", "schedule": 60},
+    # Seals the audit events committed since the last block (audit.ledger.seal); one
+    # sealer at a time, whatever runs it.
+    "audit-seal": {
+        "task": "audit.tasks.seal",
+        "schedule": AUDIT_SEAL_SECONDS,
+        # A seal queued while no worker listened is dropped: the next one seals it all.
+        "options": {"expires": AUDIT_SEAL_SECONDS * 5},
+    },
 }
 
 # --- Cache ----------------------------------------------------------------------------
@@ -461,14 +491,21 @@ if len(PROXY_REVIEW_AGES) != 2 or not 0 < PROXY_REVIEW_AGES[0] < PROXY_REVIEW_AG
 # the holder releases them sooner. 0 (the default) shows results at once. Safeguarding and
 # third-party items are always held until the holder reviews them.
 RESULTS_REVIEW_DAYS = env_int("RESULTS_REVIEW_DAYS", 0, minimum=0, maximum=90)
-# The audit chain's HMAC key; kept apart from the database so that someone who can
-# write to the database cannot forge a consistent chain. Required with DEBUG off; with
+# The audit ledger's HMAC key; kept apart from the database so that someone who can
+# write to the database cannot forge an event or a block. Required with DEBUG off; with
 # DEBUG on, unset, SECRET_KEY is used.
 AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
 require_own_key("AUDIT_HMAC_KEY", [AUDIT_HMAC_KEY] if AUDIT_HMAC_KEY else [])
-# The audit chain's witness: an append-only file, outside the database's reach, holding
-# every committed head (sequence number and hash), so that verify_audit sees a cut tail.
+# The audit ledger's witness: an append-only file, outside the database's reach, holding
+# the hash of every sealed block (and, before the ledger, every chain head), so that
+# verify_audit sees a cut tail. Each line also goes to the log (logger audit.witness),
+# so a log shipper or syslog handler is a second witness.
 AUDIT_WITNESS_PATH = os.environ.get("AUDIT_WITNESS_PATH", "") or str(BASE_DIR / "var" / "audit-witness.log")
+# An event not sealed this long after it was written is late: /healthz and the IG
+# console warn, and verify_audit fails.
+AUDIT_SEAL_WINDOW_SECONDS = env_int("AUDIT_SEAL_WINDOW_SECONDS", 60, minimum=5)
+# `make run` (tasks in the web process, no beat) seals from a thread of runserver.
+AUDIT_SEAL_IN_PROCESS = env_bool("AUDIT_SEAL_IN_PROCESS", False)
 # Unusual access: a clinician reading more distinct patients with no record from their
 # own organisation than this, within UNUSUAL_ACCESS_DAYS.
 UNUSUAL_ACCESS_PATIENTS = env_int("UNUSUAL_ACCESS_PATIENTS", 10, minimum=1)

@@ -30,7 +30,8 @@ from accounts.models import (
     User,
 )
 from accounts.tasks import notify
-from audit.models import AuditEvent
+from audit import ledger
+from audit.models import Block
 from phr.background import take_the_day
 from phr.models import Organisation, Patient
 from phr.render.dates import day, day_and_time
@@ -90,25 +91,39 @@ def log_page() -> str:
 # --- Each time --------------------------------------------------------------------------
 
 
-@transaction.atomic
 def scan(*, limit: int = SCAN_BATCH) -> dict:
     """Tell each patient who chose "each time" of the organisations that looked since the
-    last scan, once per organisation per hour; the cursor moves in the same transaction,
-    so a scan run twice, or by two workers at once (the cursor row is locked), tells
-    nobody twice."""
+    last scan, once per organisation per hour. Reads sealed blocks only: the events are
+    first sealed (audit.ledger.seal_all; the sealer runs every few seconds anyway)."""
+    ledger.seal_all()
+    return _scan_blocks(limit)
+
+
+@transaction.atomic
+def _scan_blocks(limit: int) -> dict:
+    """The cursor moves in the transaction that sends the alerts, so a scan run twice, or
+    by two workers at once (the cursor row is locked), tells nobody twice. Whole blocks,
+    at least one, until they hold ``limit`` events."""
     cursor = AccessAlertCursor.objects.select_for_update().filter(pk=1).first()
     if cursor is None:
         AccessAlertCursor.objects.get_or_create(pk=1)
         cursor = AccessAlertCursor.objects.select_for_update().get(pk=1)
-    # Audit writers commit in sequence order (audit.chain), so every event up to the
-    # highest seen now is there to read.
-    high = AuditEvent.objects.aggregate(high=Max("seq"))["high"] or 0
+    upto, held = cursor.last_block, 0
+    blocks = Block.objects.filter(number__gt=cursor.last_block).values_list("number", "size")
+    for number, size in blocks[:limit]:
+        if held and held + size > limit:
+            break
+        upto, held = number, held + size
     watching = AccessAlertPreference.objects.filter(mode=Mode.EACH_TIME)
     looks = list(
         organisation_reads()
-        .filter(seq__gt=cursor.last_seq, seq__lte=high, patient_id__in=watching.values("patient_id"))
+        .filter(
+            sealed_in__block__number__gt=cursor.last_block,
+            sealed_in__block__number__lte=upto,
+            patient_id__in=watching.values("patient_id"),
+        )
         .order_by("seq")
-        .values_list("seq", "patient_id", "organisation_id", "occurred_at")[:limit]
+        .values_list("seq", "patient_id", "organisation_id", "occurred_at")
     )
     since = dict(
         watching.filter(patient_id__in={p for _, p, _, _ in looks}).values_list("patient_id", "changed_at")
@@ -144,8 +159,8 @@ def scan(*, limit: int = SCAN_BATCH) -> dict:
                 link=log_page(),
             )
         sent += 1
-    cursor.last_seq = looks[-1][0] if len(looks) == limit else max(high, cursor.last_seq)
-    cursor.save(update_fields=["last_seq", "updated_at"])
+    cursor.last_block = upto
+    cursor.save(update_fields=["last_block", "updated_at"])
     return {"looks": len(looks), "alerts": sent}
 
 

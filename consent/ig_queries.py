@@ -23,6 +23,7 @@ from accounts.models import PatientLink, Role, User
 from audit.models import AuditEvent, Outcome
 from phr.models import Category, Organisation, Patient, RecordEntry
 from phr.nhs_number import ODS_SYSTEM
+from phr.replica import lag_tolerant, lagging
 
 from .models import PAUSE_REASON, BreakGlass, BreakGlassReview, ConsentChoice, Decision, Scope
 from .policy import READ_ACTIONS, choices_in_force, item_names, sharing_for
@@ -162,8 +163,9 @@ def _day_start(day: date) -> datetime:
 
 
 def search_events(filters: AuditFilters) -> QuerySet[AuditEvent]:
-    """The audit events matching every given filter, newest first."""
-    events = AuditEvent.objects.select_related("organisation", "disclosure").order_by("-seq")
+    """The audit events matching every given filter, newest first (from the replica when
+    there is one: a search may lag by a second or two)."""
+    events = lagging(AuditEvent.objects.select_related("organisation", "disclosure").order_by("-seq"))
     if filters.patient is not None:
         events = events.filter(patient_id=filters.patient.pk)
     if filters.organisation is not None:
@@ -507,6 +509,7 @@ class UnrelatedAccess:
     window_end: datetime
 
 
+@lag_tolerant
 def unrelated_access(*, now: datetime | None = None) -> list[UnrelatedAccess]:
     """Clinicians who read more than UNUSUAL_ACCESS_PATIENTS distinct patients within any
     UNUSUAL_ACCESS_DAYS days, counting only patients whose record holds nothing from the
@@ -579,6 +582,7 @@ class StaffRecordRead:
     own: bool  # the staff member read their own record
 
 
+@lag_tolerant
 def staff_record_reads(*, now: datetime | None = None, limit: int = 200) -> list[StaffRecordRead]:
     """Permitted reads of records that belong to members of staff (clinicians and IG
     officers linked to a patient record), including staff reading their own."""
@@ -619,6 +623,7 @@ class Probing:
     last: datetime
 
 
+@lag_tolerant
 def denied_reads(*, now: datetime | None = None) -> list[Probing]:
     """Denied reads of records per user and organisation, the most first: probing."""
     now = now or timezone.now()

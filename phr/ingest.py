@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,10 +315,16 @@ def content_hash_of(resource: dict, text: bytes) -> str:
 
 
 def check(
-    items: list[Received], result: IngestResult, progress: Progress | None = None, *, source: str = ""
+    items: list[Received],
+    result: IngestResult,
+    progress: Progress | None = None,
+    *,
+    source: str = "",
+    workers: int = 1,
 ) -> list[Checked]:
     """Give each resource its identity, resolve references inside the batch, validate it,
-    and refuse the portal's own resource types from anyone but the portal.
+    and refuse the portal's own resource types from anyone but the portal. With
+    ``workers`` above 1, validation (most of the work) runs in that many processes.
 
     Raises UnusableInput for a resource too large or too deep to handle at all.
     """
@@ -330,20 +339,16 @@ def check(
             target = f"{rtype}/{item.resource['id']}"
             if item.full_url:
                 local[item.full_url] = target
+    # Pass 1, in order: what can be refused without validating, and each other
+    # resource's stored text (with its references inside the batch resolved).
     max_depth = settings.INGEST_MAX_DEPTH
     max_bytes = settings.INGEST_MAX_RESOURCE_BYTES
-    checked: list[Checked] = []
-    for number, item in enumerate(items, start=1):
-        if progress and number % 200 == 0:
-            progress(number, len(items))
+    steps: list[tuple[Received, bytes | None, tuple[str, str, str] | None]] = []
+    for item in items:
         resource = item.resource
         if not resource:
-            result.count("(empty entry)", "rejected")
-            result.issues.append(
-                fhir.issue(
-                    item.where, f"{item.label}: this entry carries no resource to store", code="not-supported"
-                )
-            )
+            empty = ("(empty entry)", item.where, "this entry carries no resource to store")
+            steps.append((item, None, empty))
             continue
         try:
             _depth_and_references(resource, max_depth, local)
@@ -356,41 +361,81 @@ def check(
             )
         rtype = resource.get("resourceType")
         if isinstance(rtype, str) and rtype in PORTAL_OWNED_TYPES and source not in PORTAL_SOURCES:
-            result.count(rtype, "rejected")
-            result.issues.append(
-                fhir.issue(
-                    item.where,
-                    f"{item.label}: {item.where} is a {rtype}: the portal keeps its own {rtype} "
-                    "resources and stores none from an organisation",
-                    code="not-supported",
-                )
-            )
-            continue
-        problems = fhir.validate(resource)
-        if not problems and len(resource["id"]) > 64:
-            problems = [("id", "must be at most 64 characters (FHIR R4 id)")]
-        if item.method == "DELETE":
-            problems = [
+            steps.append(
                 (
-                    "",
-                    "a DELETE cannot be applied: the record keeps everything; send the item "
-                    "with status entered-in-error instead",
+                    item,
+                    None,
+                    (
+                        rtype,
+                        item.where,
+                        f"{item.where} is a {rtype}: the portal keeps its own {rtype} "
+                        "resources and stores none from an organisation",
+                    ),
                 )
-            ]
-        if problems:
-            result.count(str(resource.get("resourceType") or "(none)")[:64], "rejected")
-            for path, message in problems:
-                expression = f"{item.where}.{path}" if path else item.where
-                result.issues.append(fhir.issue(expression, f"{item.label}: {expression} {message}"))
-            continue
-        checked.append(
-            Checked(
-                item, resource["resourceType"], resource["id"], text.decode(), content_hash_of(resource, text)
             )
-        )
+            continue
+        steps.append((item, text, None))
+    # Pass 2, in the same order: validate (in parallel when asked) and keep the valid.
+    checked: list[Checked] = []
+    with validation(workers, sum(1 for _, text, _ in steps if text is not None)) as validate_all:
+        verdicts = validate_all((item.resource, text) for item, text, _ in steps if text is not None)
+        for number, (item, text, refused) in enumerate(steps, start=1):
+            if progress and number % 200 == 0:
+                progress(number, len(items))
+            if refused is not None:
+                kind, where, message = refused
+                result.count(kind, "rejected")
+                result.issues.append(fhir.issue(where, f"{item.label}: {message}", code="not-supported"))
+                continue
+            resource = item.resource
+            problems = next(verdicts)
+            if not problems and len(resource["id"]) > 64:
+                problems = [("id", "must be at most 64 characters (FHIR R4 id)")]
+            if item.method == "DELETE":
+                problems = [
+                    (
+                        "",
+                        "a DELETE cannot be applied: the record keeps everything; send the item "
+                        "with status entered-in-error instead",
+                    )
+                ]
+            if problems:
+                result.count(str(resource.get("resourceType") or "(none)")[:64], "rejected")
+                for path, message in problems:
+                    expression = f"{item.where}.{path}" if path else item.where
+                    result.issues.append(fhir.issue(expression, f"{item.label}: {expression} {message}"))
+                continue
+            checked.append(
+                Checked(
+                    item,
+                    resource["resourceType"],
+                    resource["id"],
+                    text.decode(),
+                    content_hash_of(resource, text),
+                )
+            )
     if progress:
         progress(len(items), len(items))
     return checked
+
+
+# Below this many resources a batch is validated in the calling process: starting the
+# validating processes (each imports the FHIR models) costs more than it saves.
+PARALLEL_FROM = 400
+
+
+@contextmanager
+def validation(workers: int, count: int):
+    """A function from (resource, stored text) pairs to each one's problems, in order:
+    in this process, or in ``workers`` processes started fresh (spawn: a fork would
+    share this process's database connection), which are given the text."""
+    if workers <= 1 or count < PARALLEL_FROM:
+        yield lambda pairs: (fhir.validate(resource) for resource, _ in pairs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        chunk = max(16, count // (workers * 8))
+        yield lambda pairs: pool.map(fhir.validate_text, (text for _, text in pairs), chunksize=chunk)
 
 
 # --- 3. Store -----------------------------------------------------------------------
@@ -821,6 +866,7 @@ def ingest_documents(
     source: str = "api",
     progress: Progress | None = None,
     batch: IngestBatch | None = None,
+    workers: int = 1,
 ) -> IngestResult:
     """Store every valid resource of the documents as owned by the sending organisation.
 
@@ -834,7 +880,7 @@ def ingest_documents(
         batch.status, batch.total = IngestBatch.Status.RUNNING, len(items)
         batch.save(update_fields=["status", "total"])
         result = IngestResult(batch_id=str(batch.id))
-        checked = check(items, result, progress, source=source)
+        checked = check(items, result, progress, source=source, workers=workers)
     except UnusableInput as exc:
         fail_batch(batch, str(exc))
         raise
@@ -917,8 +963,10 @@ def ingest_paths(
     source: str = "command",
     progress: Progress | None = None,
     batch: IngestBatch | None = None,
+    workers: int = 1,
 ) -> IngestResult:
-    """Ingest files and folders of Bundles, single resources and NDJSON as one batch."""
+    """Ingest files and folders of Bundles, single resources and NDJSON as one batch;
+    ``workers`` processes validate it (see check)."""
     if batch is None:
         batch = IngestBatch.objects.create(organisation=organisation, source=source, atomic=atomic)
     try:
@@ -927,5 +975,11 @@ def ingest_paths(
         fail_batch(batch, str(exc))
         raise
     return ingest_documents(
-        documents, organisation=organisation, atomic=atomic, source=source, progress=progress, batch=batch
+        documents,
+        organisation=organisation,
+        atomic=atomic,
+        source=source,
+        progress=progress,
+        batch=batch,
+        workers=workers,
     )

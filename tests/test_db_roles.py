@@ -46,6 +46,8 @@ with transaction.atomic():
 Organisation.objects.filter(pk=practice.pk).update(name="Roles check surgery")
 Organisation.objects.create(ods_code="RC002", name="Gone").delete()
 print(Organisation.objects.get(pk=practice.pk).name, AuditEvent.objects.count())
+from audit.ledger import seal_all
+print("blocks sealed:", seal_all())
 call_command("verify_audit")
 """
 
@@ -143,7 +145,8 @@ def test_the_app_role_reads_and_writes_rows_and_audit_events(roles):
     result = manage(roles["app_url"], roles["tmp_path"], "-c", AS_THE_APP)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Roles check surgery 1" in result.stdout
-    assert "audit chain intact" in result.stdout
+    assert "blocks sealed: 1" in result.stdout  # the sealer's lock, its DELETE and the sequence
+    assert "audit trail intact: 1 events and 1 blocks" in result.stdout
 
 
 @pytest.mark.parametrize(

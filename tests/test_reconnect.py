@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection
 from django.test import RequestFactory
 
 import audit
-from audit.chain import events_recorded
+from audit.ledger import events_recorded
 from config.reconnect import CHECK_FIRST, TRY_AGAIN, connection_lost, unavailable
 
 

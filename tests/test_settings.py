@@ -105,6 +105,20 @@ def test_it_starts_with_a_sound_production_environment():
             {"DEBUG": "true", "EMAIL_BACKEND": "pigeon"}, "EMAIL_BACKEND", id="unknown-email-backend"
         ),
         pytest.param({"DEBUG": "true", "EMAIL_PORT": "abc"}, "EMAIL_PORT", id="email-port-not-a-number"),
+        pytest.param(
+            {"DEBUG": "true", "DATABASE_REPLICA_URL": "postgres://portal@replica/portal"},
+            "DATABASE_REPLICA_URL",
+            id="replica-of-sqlite",
+        ),
+        pytest.param(
+            {
+                "DEBUG": "true",
+                "DATABASE_URL": "postgres://portal@primary/portal",
+                "DATABASE_REPLICA_URL": "sqlite:///replica.sqlite3",
+            },
+            "DATABASE_REPLICA_URL",
+            id="replica-not-postgresql",
+        ),
     ],
 )
 def test_it_refuses_to_start_and_names_the_variable(env, named):

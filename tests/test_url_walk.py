@@ -520,6 +520,18 @@ def run_access_alert_scan(world: World, tmp_path: Path) -> None:
         assert A_TEXT not in note.body
 
 
+def run_audit_seal(world: World, tmp_path: Path) -> None:
+    from audit.models import Block, PendingSeal
+    from audit.tasks import seal
+    from consent.policy import actor_for, open_record
+
+    open_record(actor_for(world.users["clin_owner"]), world.pa.pk).read()
+    assert seal.delay().get() >= 1
+    assert seal.delay().get() == 0  # nothing left to seal
+    assert not PendingSeal.objects.exists()
+    assert Block.objects.exists()
+
+
 def run_daily_access_digest(world: World, tmp_path: Path) -> None:
     from accounts.models import AccessAlertPreference, AccessDigestSent
     from consent.policy import actor_for, open_record
@@ -566,6 +578,7 @@ TASK_RUNS = {
     "accuracy.tasks.check_pending": run_check_pending,
     "consent.tasks.proxy_age_review": run_proxy_age_review,
     "consent.tasks.access_alert_scan": run_access_alert_scan,
+    "audit.tasks.seal": run_audit_seal,
     "consent.tasks.daily_access_digest": run_daily_access_digest,
     "accuracy.tasks.deadline_sweep": run_deadline_sweep,
     "accuracy.tasks.daily_deadline_sweep": run_daily_deadline_sweep,

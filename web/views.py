@@ -16,6 +16,7 @@ from accounts.access import has_mfa
 from accounts.models import Notification
 from accuracy.models import CorrectionRequest
 from accuracy.services import workload
+from audit.ledger import sealing_state
 from consent.ig_queries import unreviewed_break_glass
 from consent.proxies import active_grants_of
 from consent.web import request_actor
@@ -94,6 +95,7 @@ def home(request: HttpRequest) -> HttpResponse:
         today = timezone.localdate()
         context["overdue"] = CorrectionRequest.objects.overdue(today).count()
         context["unreviewed"] = unreviewed_break_glass().count()
+        context["sealing"] = sealing_state()
     return render(request, STAFF_HOMES[role], context)
 
 
@@ -142,6 +144,8 @@ HEALTH_PARTS = {
     "cache": cache_state,
     # Emails owed and how many are overdue: a growing "overdue" means nothing sends them.
     "outbox": outbox.backlog,
+    # How long the oldest audit event has waited to be sealed; "late" past the window.
+    "audit": sealing_state,
 }
 
 

@@ -6,6 +6,8 @@ from django.db import connection
 TRIGGERS = {
     "audit_auditevent": "audit_event_append_only",
     "audit_disclosureset": "audit_disclosureset_append_only",
+    "audit_block": "audit_block_append_only",
+    "audit_blockmember": "audit_blockmember_append_only",
 }
 
 

@@ -3,7 +3,7 @@
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP
 
-from audit.chain import verify
+from audit.ledger import verify
 from audit.models import AuditEvent
 from tests.personas import PASSWORD, TOTP_SECRET, UserFactory
 
@@ -22,7 +22,7 @@ def test_a_sign_in_and_a_sign_out_are_audited(client, person):
     assert (login.action, login.outcome, login.actor) == ("auth.login", "permit", person)
     assert login.source_address == "127.0.0.1"
     assert (logout.action, logout.actor) == ("auth.logout", person)
-    assert verify()[1] is None
+    assert verify().problem is None
 
 
 @pytest.mark.django_db

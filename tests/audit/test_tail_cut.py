@@ -1,163 +1,179 @@
-"""Database access alone cannot cut the audit trail's tail unnoticed: the chain head is
-sealed with the key, and every committed head is written to a witness outside the
-database (AUDIT_WITNESS_PATH), which verify_audit compares the chain with."""
+"""Database access alone cannot cut the audit trail's tail unnoticed: every sealed block's
+hash is written to a witness outside the database (AUDIT_WITNESS_PATH), which
+verify_audit compares with the blocks, and a head kept elsewhere can be given too. The
+old chain (events before the ledger) keeps its own head and witness lines."""
 
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 
 import audit
-from audit.chain import verify
-from audit.models import AuditEvent
+from audit.ledger import seal, verify
+from audit.models import AuditEvent, Block
+from tests.audit.old_chain import seal_as_the_migration_does, write_chained
 from tests.audit.tampering import behind_the_apps_back as raw
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Writes events as committed transactions would (their on-commit work runs)."""
+def blocks(django_capture_on_commit_callbacks):
+    """Writes and seals blocks as committed transactions would (the witness line is
+    written when the seal commits)."""
 
-    def write(n: int) -> list[AuditEvent]:
-        with django_capture_on_commit_callbacks(execute=True):
-            return [audit.record("test.event", actor_label=f"writer {i}", detail={"i": i}) for i in range(n)]
+    def write(count: int, per_block: int = 2) -> list[Block]:
+        made = []
+        for b in range(count):
+            for i in range(per_block):
+                audit.record("test.event", actor_label=f"writer {b}.{i}", detail={"i": i})
+            with django_capture_on_commit_callbacks(execute=True):
+                made.append(seal())
+        return made
 
     return write
 
 
-def head_row() -> tuple:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM audit_chainhead WHERE id = 1")
-        return [col[0] for col in cursor.description], cursor.fetchone()
+def cut_from(number: int) -> None:
+    """Delete blocks from this number on, their memberships and their events."""
+    raw(
+        "DELETE FROM audit_auditevent WHERE id IN (SELECT m.event_id FROM audit_blockmember m"
+        " JOIN audit_block b ON b.id = m.block_id WHERE b.number >= %s)",
+        [number],
+    )
+    raw(
+        "DELETE FROM audit_blockmember WHERE block_id IN (SELECT id FROM audit_block WHERE number >= %s)",
+        [number],
+        table="audit_blockmember",
+    )
+    raw("DELETE FROM audit_block WHERE number >= %s", [number], table="audit_block")
 
 
-def set_head(columns, row) -> None:
-    """Put the head row back as it was, every column of it (as a restored backup would)."""
-    assignments = ", ".join(f"{name} = %s" for name in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE audit_chainhead SET {assignments} WHERE id = 1", list(row))  # noqa: S608
+def test_a_cut_tail_is_caught_by_the_witness(blocks):
+    blocks(5)
+    cut_from(4)
 
+    report = verify()
 
-def cut_after(seq: int) -> None:
-    raw("DELETE FROM audit_auditevent WHERE seq > %s", [seq])
-
-
-def test_a_cut_tail_with_the_head_set_to_the_last_kept_event_is_reported(committed):
-    events = committed(5)
-    cut_after(3)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE audit_chainhead SET last_seq = %s, last_hash = %s WHERE id = 1", [3, events[2].hash]
-        )
-
-    checked, problem = verify()
-
-    assert problem is not None
-    assert checked == 3
-    with pytest.raises(CommandError, match="audit chain broken"):
+    assert (report.events, report.blocks) == (6, 3)  # what is left is itself consistent
+    assert (
+        str(report.problem)
+        == "audit block 4: missing: the witness outside the database saw it, deleted (a cut tail)"
+    )
+    with pytest.raises(CommandError, match="audit block 4"):
         call_command("verify_audit")
 
 
-def test_the_head_alone_catches_the_cut_without_a_witness():
-    # Not committed: no witness line is written, so only the head's seal can tell.
-    events = [audit.record("test.event", detail={"i": i}) for i in range(4)]
-    cut_after(2)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE audit_chainhead SET last_seq = %s, last_hash = %s WHERE id = 1", [2, events[1].hash]
-        )
-    checked, problem = verify()
-    assert (checked, problem is not None) == (2, True)
-    assert "head" in problem.problem
+def test_a_cut_tail_written_again_is_caught_by_the_witness(blocks):
+    blocks(3)
+    cut_from(2)
+    blocks(3)  # the portal carries on: blocks 2 to 4 again, a valid ledger on its own
 
+    problem = verify().problem
 
-def test_rolling_back_to_an_older_genuine_head_is_caught_by_the_witness(committed):
-    committed(3)
-    columns, old_head = head_row()  # a genuine, sealed head, kept by someone with database access
-    committed(2)
-    cut_after(3)
-    set_head(columns, old_head)
-
-    checked, problem = verify()
-
-    assert checked == 3
     assert problem is not None
-    assert problem.seq == 4  # the first of the heads the witness saw that are gone
-    assert "witness" in problem.problem
-    with pytest.raises(CommandError, match="#4"):
-        call_command("verify_audit")
+    assert (problem.block, "replaced" in problem.problem) == (2, True)
 
 
-def test_a_cut_tail_written_again_is_caught_by_the_witness(committed):
-    committed(3)
-    columns, old_head = head_row()
-    committed(2)
-    cut_after(3)
-    set_head(columns, old_head)
-    committed(4)  # the portal carries on: #4 to #7 are new events, a valid chain again
-
-    checked, problem = verify()
-
-    assert checked == 7
-    assert problem is not None
-    assert problem.seq == 4
-    assert "witness" in problem.problem
+def test_deleting_everything_is_caught_by_the_witness(blocks):
+    blocks(2)
+    cut_from(1)
+    assert verify().problem.block == 1
 
 
-def test_deleting_every_event_and_the_head_is_caught_by_the_witness(committed):
-    committed(3)
-    cut_after(0)
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM audit_chainhead")
-    checked, problem = verify()
-    assert checked == 0
-    assert problem is not None
-    assert problem.seq == 1
+def test_a_head_kept_elsewhere_catches_a_cut_without_the_witness(blocks, settings, tmp_path):
+    made = blocks(3)
+    kept = (made[-1].number, made[-1].hash)
+    settings.AUDIT_WITNESS_PATH = str(tmp_path / "lost-witness.log")
+    cut_from(3)
+
+    assert verify().problem is None  # no witness: the cut alone is not seen
+    assert str(verify(head=kept).problem).startswith("audit block 3: missing")
+    with pytest.raises(CommandError, match="audit block 3"):
+        call_command("verify_audit", "--head", f"{kept[0]}:{kept[1]}")
+    with pytest.raises(CommandError, match="NUMBER:HASH"):
+        call_command("verify_audit", "--head", "3:not-a-hash")
 
 
-def test_an_honest_witnessed_chain_verifies_and_names_its_witness(committed, settings, capsys):
-    committed(6)
+def test_an_honest_witnessed_ledger_verifies_and_names_its_witness(blocks, settings, capsys):
+    made = blocks(3, per_block=4)
     lines = Path(settings.AUDIT_WITNESS_PATH).read_text().splitlines()
-    assert len(lines) == 6
-    # The witness holds sequence numbers and hashes only: nothing of an event's content.
-    assert all(len(line.split()) == 4 and "writer" not in line for line in lines)
-    assert verify() == (6, None)
+    assert len(lines) == 3
+    # The witness holds block numbers and hashes only: nothing of an event's content.
+    assert all(len(line.split()) == 5 and "writer" not in line for line in lines)
+    assert [line.split()[3] for line in lines] == [b.hash for b in made]
+    report = verify(head=(made[-1].number, made[-1].hash))
+    assert (report.events, report.blocks, report.witnessed, report.problem) == (12, 3, 3, None)
     call_command("verify_audit")
-    out = capsys.readouterr().out
-    assert "6 events checked" in out
-    assert "6 heads" in out
+    assert "3 blocks and 0 old chain heads from the witness" in capsys.readouterr().out
 
 
-def test_a_rolled_back_write_leaves_no_witness_line(committed, django_capture_on_commit_callbacks):
-    committed(2)
+def test_a_rolled_back_seal_leaves_no_witness_line(blocks, settings):
+    blocks(1)
+    audit.record("test.event")
 
     def fails() -> None:
         with transaction.atomic():
-            audit.record("test.event", detail={"undone": True})
-            raise RuntimeError("the caller's work failed")
+            seal()
+            raise RuntimeError("the seal's transaction failed")
 
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError):
         fails()
-    committed(1)
-    assert verify() == (3, None)
+    blocks(1)
+    assert len(Path(settings.AUDIT_WITNESS_PATH).read_text().splitlines()) == 2
+    assert verify().problem is None
 
 
-def test_a_forged_witness_line_is_reported(committed, settings):
-    committed(2)
+def test_a_forged_witness_line_is_reported(blocks, settings):
+    blocks(2)
     path = Path(settings.AUDIT_WITNESS_PATH)
-    genuine = path.read_text().splitlines()[-1].split()
-    path.open("a").write(f"{genuine[0]} 9 {'a' * 64} {'b' * 64}\n")
-    checked, problem = verify()
-    assert checked == 2
+    database = path.read_text().splitlines()[-1].split()[0]
+    with path.open("a") as witness:
+        witness.write(f"{database} block 9 {'a' * 64} {'b' * 64}\n")
+    problem = verify().problem
     assert problem is not None
-    assert "witness" in problem.problem
+    assert "was not written with the key" in problem.problem
 
 
-def test_witness_lines_of_another_database_are_not_this_chains(committed, settings):
-    path = Path(settings.AUDIT_WITNESS_PATH)
-    path.write_text(f"{'0' * 16} 40 {'a' * 64} {'b' * 64}\n")
-    committed(2)
-    assert verify() == (2, None)
+def test_witness_lines_of_another_database_are_not_this_ledgers(blocks, settings):
+    Path(settings.AUDIT_WITNESS_PATH).write_text(f"{'0' * 16} block 40 {'a' * 64} {'b' * 64}\n")
+    blocks(2)
+    assert verify().problem is None
+
+
+def test_the_old_chain_is_sealed_into_the_first_blocks_and_still_verifies(
+    blocks, django_capture_on_commit_callbacks, settings
+):
+    old = write_chained(5)
+    with django_capture_on_commit_callbacks(execute=True):
+        seal_as_the_migration_does()
+    made = blocks(2)
+
+    assert list(
+        Block.objects.get(number=1).members.order_by("event__seq").values_list("event_id", flat=True)
+    ) == [e.pk for e in old]
+    assert made[0].number == 2
+    assert AuditEvent.objects.filter(prev_hash="").count() == 4
+    report = verify()
+    assert (report.events, report.blocks, report.witnessed, report.problem) == (9, 3, 3, None)
+
+
+def test_an_edited_old_event_is_still_caught(django_capture_on_commit_callbacks):
+    old = write_chained(4)
+    with django_capture_on_commit_callbacks(execute=True):
+        seal_as_the_migration_does()
+    raw("UPDATE audit_auditevent SET actor_label = 'someone else' WHERE id = %s", [old[1].pk])
+    problem = verify().problem
+    assert (problem.seq, "edited" in problem.problem) == (old[1].seq, True)
+
+
+def test_a_deleted_old_event_is_caught_by_the_chain_and_the_block(django_capture_on_commit_callbacks):
+    old = write_chained(4)
+    with django_capture_on_commit_callbacks(execute=True):
+        seal_as_the_migration_does()
+    raw("DELETE FROM audit_auditevent WHERE id = %s", [old[3].pk])
+    problem = verify().problem
+    assert problem is not None
+    assert old[3].seq == problem.seq

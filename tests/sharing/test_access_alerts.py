@@ -149,11 +149,16 @@ def test_running_the_scan_twice_tells_nothing_twice(ada, ada_user, doctor):
 
 
 def test_a_backlog_drains_over_several_scans_without_repeats(ada, ada_user, doctor, gp_doctor):
+    """A scan reads whole sealed blocks, at least one, up to its limit of events."""
+    from audit.ledger import seal
     from consent import access_alerts
 
     choose(ada_user, Mode.EACH_TIME)
+    assert access_alerts.scan() == {"looks": 0, "alerts": 0}  # what the fixtures wrote
     read(doctor, ada)
+    assert seal().size == 1
     read(gp_doctor, ada)
+    assert seal().size == 1
     assert access_alerts.scan(limit=1) == {"looks": 1, "alerts": 1}
     assert access_alerts.scan(limit=1) == {"looks": 1, "alerts": 1}
     assert access_alerts.scan(limit=1) == {"looks": 0, "alerts": 0}

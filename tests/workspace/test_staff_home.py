@@ -207,3 +207,19 @@ def test_a_patient_is_told_on_the_home_page_when_an_organisation_waits_for_their
     assert reverse("record:corrections") in callout
     assert "Hypertensive disorder" not in page  # numbers only: no item on the home page
     assert "Before you see your record" not in page  # linked already: nothing to do first
+
+
+def test_an_ig_officer_is_warned_when_the_audit_trail_is_not_being_sealed(client, world, settings):
+    from audit import record
+    from audit.ledger import seal_all
+
+    client.force_login(world["ig"])
+    seal_all()
+    settings.AUDIT_SEAL_WINDOW_SECONDS = 0
+    assert 'id="sealing-late"' not in client.get(HOME).content.decode()  # all sealed: never late
+    record("test.event")  # an event the sealer has not reached
+    page = client.get(HOME).content.decode()
+    assert 'id="sealing-late"' in page
+    assert "The audit trail is not being sealed" in page
+    seal_all()
+    assert 'id="sealing-late"' not in client.get(HOME).content.decode()

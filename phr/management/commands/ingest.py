@@ -23,6 +23,9 @@ EXIT_REJECTED, EXIT_UNUSABLE, EXIT_NOT_FINISHED, EXIT_NOT_QUEUED = 1, 2, 3, 4
 POLL_SECONDS = 0.5
 
 
+MAX_WORKERS = 32
+
+
 class Command(BaseCommand):
     help = (
         "Ingest FHIR R4 Bundles, single resources or NDJSON from files or folders, as one batch "
@@ -42,6 +45,13 @@ class Command(BaseCommand):
         parser.add_argument("--atomic", action="store_true", help="store nothing if anything is rejected")
         parser.add_argument("--json", action="store_true", help="print one JSON object with the outcome")
         parser.add_argument("--background", action="store_true", help="run as a Celery task and follow it")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            metavar="N",
+            help="validate in N processes (1-32; default 1); a background batch runs in one worker",
+        )
         parser.add_argument(
             "--wait",
             type=float,
@@ -75,6 +85,8 @@ class Command(BaseCommand):
     def _check_arguments(self, options) -> None:
         if not math.isfinite(options["wait"]) or options["wait"] < 0:
             self._parser.error("--wait must be a number of seconds, 0 or more")
+        if not 1 <= options["workers"] <= MAX_WORKERS:
+            self._parser.error(f"--workers must be a number of processes from 1 to {MAX_WORKERS}")
         if options["follow"]:
             if options["paths"]:
                 self._parser.error("--follow takes a batch id and no paths")
@@ -99,6 +111,7 @@ class Command(BaseCommand):
             organisation=organisation,
             atomic=options["atomic"],
             progress=bar.update if bar else None,
+            workers=options["workers"],
         )
         if bar:
             bar.close()
