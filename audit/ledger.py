@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from . import merkle, witness
@@ -192,16 +192,31 @@ def seal(*, limit: int = BLOCK_MAX) -> Block | None:
         last = Block.objects.order_by("-number").values_list("number", "hash").first() or (0, GENESIS)
         block = Block(**block_fields(last[0] + 1, last[1], [mac for _, mac in rows], timezone.now()))
         block.save()
-        ids = [event_id for event_id, _ in rows]
-        BlockMember.objects.bulk_create([BlockMember(block=block, event_id=i) for i in ids], batch_size=5000)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM audit_pendingseal WHERE event_id IN"
-                " (SELECT event_id FROM audit_blockmember WHERE block_id = %s)",
-                [block.pk],
-            )
+        _move_to_block(block, [event_id for event_id, _ in rows])
         transaction.on_commit(partial(_witness, block.number, block.hash))
     return block
+
+
+def _move_to_block(block: Block, ids: list[int]) -> None:
+    """The events become the block's members and leave the pending table: on PostgreSQL
+    in one statement, with no row object made in Python."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "WITH gone AS (DELETE FROM audit_pendingseal WHERE event_id = ANY(%s) RETURNING event_id)"
+                " INSERT INTO audit_blockmember (block_id, event_id) SELECT %s, event_id FROM gone",
+                [ids, block.pk],
+            )
+            if cursor.rowcount != len(ids):  # a pending row went missing mid-seal: start again
+                raise DatabaseError(f"sealing block {block.number}: {cursor.rowcount} of {len(ids)} pending")
+            return
+    BlockMember.objects.bulk_create([BlockMember(block=block, event_id=i) for i in ids], batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM audit_pendingseal WHERE event_id IN"
+            " (SELECT event_id FROM audit_blockmember WHERE block_id = %s)",
+            [block.pk],
+        )
 
 
 def seal_all() -> int:
