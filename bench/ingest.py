@@ -9,6 +9,8 @@ file; PostgreSQL when DATABASE_URL_BENCH or 127.0.0.1:5432 answers) it measures:
   re-ingest  the same files again (every entry unchanged: hashing and lookups only)
   parallel   the full ingest with --workers N (validation in N processes; N = --workers,
              2 by default), into another empty record
+  check-1    the check step alone (parse, identity, references, validation), one process
+  check-N    the same with N validating processes, their start-up included
 
 Prints a table and writes bench/results/ingest.json.
 
@@ -35,7 +37,7 @@ RESULTS = REPO / "bench" / "results"
 PG_BENCH_DB = "bench_ingest"
 
 
-def measure(rounds: int, files: int, workers: int) -> dict:
+def measure(rounds: int, files: int, workers: int, copies: int) -> dict:
     """Run inside a child process whose DATABASE_URL points at an empty bench database."""
     sys.path.insert(0, str(REPO))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -48,7 +50,7 @@ def measure(rounds: int, files: int, workers: int) -> dict:
     from django.core.management import call_command
     from fhir.resources.R4B import get_fhir_model_class
 
-    from phr.ingest import ingest_documents
+    from phr.ingest import IngestResult, _received_from, check, ingest_documents
     from phr.models import Organisation
 
     logging.disable(logging.INFO)
@@ -74,8 +76,24 @@ def measure(rounds: int, files: int, workers: int) -> dict:
             raise SystemExit(f"ingest did not accept every sample: {result.as_dict()}")
         return elapsed
 
+    def checking(processes: int) -> float:
+        start = time.perf_counter()
+        items = [item for _ in range(copies) for n, b in blobs for item in _received_from(n, orjson.loads(b))]
+        checked = check(items, IngestResult(), source="bench", workers=processes)
+        elapsed = time.perf_counter() - start
+        if len(checked) != resources * copies:
+            raise SystemExit(f"check kept {len(checked)} of {resources}")
+        return elapsed
+
     bare()  # warm the model classes and the validator caches
-    runs: dict[str, list[float]] = {"bare": [], "ingest": [], "re-ingest": [], "parallel": []}
+    runs: dict[str, list[float]] = {
+        "bare": [],
+        "ingest": [],
+        "re-ingest": [],
+        "parallel": [],
+        "check-1": [],
+        "check-N": [],
+    }
     for number in range(rounds):
         org = Organisation.objects.create(ods_code=f"BENCH{number}{int(time.time()) % 10000}", name="Bench")
         other = Organisation.objects.create(ods_code=f"BENCP{number}{int(time.time()) % 10000}", name="Bench")
@@ -87,7 +105,12 @@ def measure(rounds: int, files: int, workers: int) -> dict:
             runs["parallel"].append(ingest(other, workers))
             runs["ingest"].append(ingest(org))
         runs["re-ingest"].append(ingest(org))
-    rates = {name: [resources / t for t in times] for name, times in runs.items()}
+        for name, processes in (("check-1", 1), ("check-N", workers))[:: 1 if number % 2 == 0 else -1]:
+            runs[name].append(checking(processes))
+    rates = {
+        name: [resources * (copies if name.startswith("check") else 1) / t for t in times]
+        for name, times in runs.items()
+    }
     pairs = list(zip(rates["parallel"], rates["bare"], strict=True))
     return {
         "resources": resources,
@@ -102,8 +125,12 @@ def measure(rounds: int, files: int, workers: int) -> dict:
             statistics.median([i / b for i, b in zip(rates["re-ingest"], rates["bare"], strict=True)]), 3
         ),
         "workers": workers,
+        "check_copies": copies,
         "speedup_parallel_to_one": round(
             statistics.median([p / i for p, i in zip(rates["parallel"], rates["ingest"], strict=True)]), 3
+        ),
+        "speedup_check": round(
+            statistics.median([n / one for n, one in zip(rates["check-N"], rates["check-1"], strict=True)]), 3
         ),
         "ratio_parallel_per_worker_to_bare": round(statistics.median([p / b / workers for p, b in pairs]), 3),
     }
@@ -113,12 +140,12 @@ def postgres_available() -> bool:
     return fresh_postgres(PG_BENCH_DB)
 
 
-def child(backend: str, rounds: int, files: int, workers: int, workdir: str) -> dict:
+def child(backend: str, rounds: int, files: int, workers: int, copies: int, workdir: str) -> dict:
     env = child_env(backend, workdir, PG_BENCH_DB)
     proc = subprocess.run(
         [
             *(sys.executable, __file__, "--child", "--rounds", str(rounds)),
-            *("--files", str(files), "--workers", str(workers)),
+            *("--files", str(files), "--workers", str(workers), "--copies", str(copies)),
         ],
         env=env,
         capture_output=True,
@@ -136,10 +163,11 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=99)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=4, help="the check step reads the files N times")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.rounds, args.files, args.workers)))
+        print(json.dumps(measure(args.rounds, args.files, args.workers, args.copies)))
         return
     if not SAMPLES.is_dir():
         raise SystemExit(f"{SAMPLES} not found: the benchmark needs ../shared/fhir-samples")
@@ -161,7 +189,9 @@ def main() -> None:
                 print("postgresql: not reachable, skipped")
                 continue
             print(f"running {backend} ({args.rounds} rounds)...", flush=True)
-            report["results"][backend] = child(backend, args.rounds, args.files, args.workers, workdir)
+            report["results"][backend] = child(
+                backend, args.rounds, args.files, args.workers, args.copies, workdir
+            )
 
     print()
     print(
@@ -177,6 +207,11 @@ def main() -> None:
             f"{r['ratio_ingest_to_bare']:>11.0%} {r['ratio_reingest_to_bare']:>14.0%} "
             f"{m['parallel']:>10.0f} {r['speedup_parallel_to_one']:>6.2f}x "
             f"{r['ratio_parallel_per_worker_to_bare']:>15.0%}"
+        )
+        print(
+            f"{'':<11} check step alone, {r['resources'] * r['check_copies']} resources:"
+            f" {m['check-1']:.0f}/s in one process, {m['check-N']:.0f}/s in {r['workers']}"
+            f" ({r['speedup_check']:.2f}x)"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "ingest.json"
