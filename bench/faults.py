@@ -494,6 +494,10 @@ def print_kills(result: dict) -> None:
         f"  {'passed' if result['test_passed'] else 'FAILED'}"
     )
     print("  (repeated: the same key handed to the mail backend again; the mailbox keeps one per Message-ID)")
+    print(
+        f"  audit: {result['audit_events']} events sealed into {result['audit_blocks']} blocks while the"
+        f" sealer was killed; {result['audit_unsealed_after']} unsealed once a worker was back"
+    )
 
 
 # --- Scenario 2: the broker down -------------------------------------------------------------

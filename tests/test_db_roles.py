@@ -146,7 +146,7 @@ def test_the_app_role_reads_and_writes_rows_and_audit_events(roles):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Roles check surgery 1" in result.stdout
     assert "blocks sealed: 1" in result.stdout  # the sealer's lock, its DELETE and the sequence
-    assert "audit trail intact: 1 events and 1 blocks" in result.stdout
+    assert "audit trail intact: 1 event and 1 block checked" in result.stdout
 
 
 @pytest.mark.parametrize(

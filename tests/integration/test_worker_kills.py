@@ -1,5 +1,6 @@
-"""A worker killed again and again while notifications flow loses no email and sends
-none twice to the mailbox: a live Celery worker on Redis, SIGKILLed at random moments
+"""A worker killed again and again while notifications flow and audit blocks are sealed
+loses no email, sends none twice to the mailbox and leaves no audit event unsealed once
+a worker is back: a live Celery worker on Redis, SIGKILLed at random moments
 (WORKER_KILLS times: 25 here, 200 in bench/faults.py), then counted.
 
 What is counted: lost (an owed email never sent), repeated (the same key handed to the
@@ -20,8 +21,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+import audit
 from accounts.models import Notification
 from accounts.tasks import notify, outbox_sweep
+from audit.ledger import verify
+from audit.models import AuditEvent, Block, BlockMember, PendingSeal
+from audit.tasks import seal
 from config.celery import app
 from phr.background import enqueue
 from tests.integration.conftest import app_environment, start_worker, stop
@@ -53,7 +58,10 @@ def test_killing_the_worker_loses_and_duplicates_no_email(integration_services, 
             for person in people:
                 with transaction.atomic():
                     notify(person, kind=Notification.Kind.GENERAL, title=f"Round {round_}", body="x")
+            for n in range(PER_ROUND):
+                audit.record("test.kills", actor_label=f"round {round_}", detail={"n": n})
             enqueue(outbox_sweep)  # as beat does, every minute in production
+            enqueue(seal)  # as beat does, every two seconds
             worker = start_worker(queue, log, env)
             time.sleep(rng.uniform(0, 0.25))  # mid-stream: sending, recording, or between
             worker.send_signal(signal.SIGKILL)
@@ -63,9 +71,13 @@ def test_killing_the_worker_loses_and_duplicates_no_email(integration_services, 
         worker = start_worker(queue, log, env)
         try:
             deadline = time.monotonic() + 180
-            while Notification.objects.exclude(email_state=Notification.Email.SENT).exists():
-                assert time.monotonic() < deadline, "emails still owed three minutes after the kills"
+            while (
+                Notification.objects.exclude(email_state=Notification.Email.SENT).exists()
+                or PendingSeal.objects.exists()
+            ):
+                assert time.monotonic() < deadline, "emails or seals still owed three minutes after the kills"
                 enqueue(outbox_sweep)
+                enqueue(seal)
                 time.sleep(1)
         finally:
             stop(worker)
@@ -89,6 +101,9 @@ def test_killing_the_worker_loses_and_duplicates_no_email(integration_services, 
         "delay_max_s": round(delays[-1], 2),
         "late_over_5_min": sum(1 for d in delays if d > 300),
         "kills_took_s": round(kills_took, 1),
+        "audit_events": AuditEvent.objects.count(),
+        "audit_blocks": Block.objects.count(),
+        "audit_unsealed_after": AuditEvent.objects.filter(sealed_in__isnull=True).count(),
         "at": timezone.now().isoformat(),
     }
     print(f"\n[worker kills] {json.dumps(figures)}")
@@ -102,3 +117,7 @@ def test_killing_the_worker_loses_and_duplicates_no_email(integration_services, 
     # Each repeat was the same message (its key), so the mailbox holds one of each.
     assert len(handed) == len(notes)
     assert figures["late_over_5_min"] == 0
+    # Every audit event is sealed once, however the sealer was cut off, and the ledger holds.
+    assert figures["audit_unsealed_after"] == 0
+    assert BlockMember.objects.count() == figures["audit_events"] >= KILLS * PER_ROUND
+    assert verify().problem is None

@@ -13,6 +13,10 @@ from audit.models import AuditEvent
 HEAD = re.compile(r"^([1-9][0-9]{0,17}):([0-9a-f]{64})$")
 
 
+def counted(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def head_value(text: str) -> tuple[int, str]:
     match = HEAD.match(text.strip())
     if match is None:
@@ -51,10 +55,10 @@ class Command(BaseCommand):
                 returncode=1,
             )
         self.stdout.write(
-            f"audit trail intact: {report.events} events and {report.blocks} blocks checked,"
-            f" {report.pending} events written in the last moments not yet sealed,"
-            f" {report.witnessed} blocks and {witnessed_heads()} old chain heads from the witness at"
-            f" {witness.path()} compared"
+            f"audit trail intact: {counted(report.events, 'event')} and {counted(report.blocks, 'block')}"
+            f" checked, {counted(report.pending, 'event')} written in the last moments not yet sealed,"
+            f" {counted(report.witnessed, 'block')} and {counted(witnessed_heads(), 'old chain head')}"
+            f" from the witness at {witness.path()} compared"
         )
         if report.blocks and not report.witnessed:
             self.stderr.write(
