@@ -233,12 +233,14 @@ def _witness(number: int, block_hash: str) -> None:
 
 
 def sealing_lag(now: datetime | None = None) -> float:
-    """Seconds since the oldest event not yet sealed was written: 0 when all are sealed."""
+    """Seconds since the oldest event not yet sealed was written: 0 when all are sealed.
+    The oldest is the lowest id pending (ids are taken as events are written), found on
+    the pending table's key, however far behind the sealer is."""
+    first = PendingSeal.objects.order_by("event_id").values_list("event_id", flat=True).first()
     oldest = (
-        AuditEvent.objects.filter(pk__in=PendingSeal.objects.values("event_id"))
-        .order_by("occurred_at")
-        .values_list("occurred_at", flat=True)
-        .first()
+        AuditEvent.objects.filter(pk=first).values_list("occurred_at", flat=True).first()
+        if first is not None
+        else None
     )
     if oldest is None:
         return 0.0
