@@ -33,6 +33,10 @@ def plan(queryset_or_sql, params=()) -> dict:
     return (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
 
 
+def _has_index_cond(node: dict) -> bool:
+    return any("Index Cond" in child or _has_index_cond(child) for child in node.get("Plans", []))
+
+
 def whole_table_reads(node: dict) -> list[str]:
     """Reads of a big table that no index condition narrows: a sequential scan, or an
     index walked from end to end with a filter (what enable_seqscan off falls back to)."""
@@ -40,9 +44,9 @@ def whole_table_reads(node: dict) -> list[str]:
     table = node.get("Relation Name")
     if table in BIG_TABLES:
         kind = node["Node Type"]
-        narrowed = "Index Cond" in node or (
-            kind == "Bitmap Heap Scan" and any("Index Cond" in child for child in node.get("Plans", []))
-        )
+        # A bitmap heap scan is narrowed by the index scans beneath it (under a BitmapAnd
+        # or BitmapOr, perhaps): any of them with an index condition.
+        narrowed = "Index Cond" in node or (kind == "Bitmap Heap Scan" and _has_index_cond(node))
         if not narrowed:
             found.append(f"{kind} on {table}")
     for child in node.get("Plans", []):
