@@ -76,8 +76,10 @@ def test_the_record_of_one_patient(some):
 def test_the_ig_search_by_patient_and_by_organisation_over_a_month(some):
     organisation, patient = some
     month_ago = (timezone.now() - timedelta(days=30)).date()
-    assert_indexed(plan(search_events(AuditFilters(patient=patient))[:50]))
-    assert_indexed(plan(search_events(AuditFilters(organisation=organisation, date_from=month_ago))[:50]))
+    # Whole results, not a first page: under a LIMIT the planner may walk the sequence
+    # index from the newest and stop early, a fair choice that this test would misread.
+    assert_indexed(plan(search_events(AuditFilters(patient=patient))))
+    assert_indexed(plan(search_events(AuditFilters(organisation=organisation, date_from=month_ago))))
 
 
 def test_the_patients_access_log(some):
@@ -86,7 +88,7 @@ def test_the_patients_access_log(some):
     class Viewer:
         pk = 0
 
-    assert_indexed(plan(access_log.looks(patient, viewer=Viewer(), filters=access_log.LogFilters())[:50]))
+    assert_indexed(plan(access_log.looks(patient, viewer=Viewer(), filters=access_log.LogFilters())))
 
 
 def test_the_sealer_and_an_events_block(some):
