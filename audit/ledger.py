@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from . import merkle, witness
+from . import merkle, partitions, witness
 from .chain import (
     CONTENT_FIELDS,
     GENESIS,
@@ -259,9 +259,14 @@ def seal_window() -> timedelta:
 
 
 def sealing_state() -> dict:
-    """For /healthz and the IG console: the lag, and whether it is past the window."""
+    """For /healthz and the IG console: the lag, and whether it is past the window; on
+    PostgreSQL, how many months ahead the trail has partitions for (audit.partitions)."""
     lag = sealing_lag()
-    return {"sealing_lag_seconds": round(lag, 1), "late": lag > settings.AUDIT_SEAL_WINDOW_SECONDS}
+    state = {"sealing_lag_seconds": round(lag, 1), "late": lag > settings.AUDIT_SEAL_WINDOW_SECONDS}
+    months = partitions.months_ready()
+    if months is not None:
+        state["months_partitioned_ahead"] = months
+    return state
 
 
 class InProcessSealer(threading.Thread):

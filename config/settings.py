@@ -397,6 +397,9 @@ CELERY_BEAT_SCHEDULE: dict = {
         # A seal queued while no worker listened is dropped: the next one seals it all.
         "options": {"expires": AUDIT_SEAL_SECONDS * 5},
     },
+    # Adds the audit trail's monthly partitions ahead of time (PostgreSQL; a no-op on
+    # SQLite). Hourly though a month lasts long: a missed run costs nothing.
+    "audit-partitions": {"task": "audit.tasks.add_partitions", "schedule": 60 * 60},
 }
 
 # --- Cache ----------------------------------------------------------------------------

@@ -49,6 +49,8 @@ print(Organisation.objects.get(pk=practice.pk).name, AuditEvent.objects.count())
 from audit.ledger import seal_all
 print("blocks sealed:", seal_all())
 call_command("verify_audit")
+from audit.partitions import ensure_months
+print("months added:", len(ensure_months(ahead=6)))
 """
 
 
@@ -147,6 +149,8 @@ def test_the_app_role_reads_and_writes_rows_and_audit_events(roles):
     assert "Roles check surgery 1" in result.stdout
     assert "blocks sealed: 1" in result.stdout  # the sealer's lock, its DELETE and the sequence
     assert "audit trail intact: 1 event and 1 block checked" in result.stdout
+    # Beat, as this role, adds the trail's months ahead (the migration made three).
+    assert "months added: 3" in result.stdout
 
 
 @pytest.mark.parametrize(

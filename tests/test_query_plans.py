@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from audit import partitions
 from audit.ledger import PENDING
 from audit.models import AuditEvent, BlockMember
 from consent import access_log
@@ -19,6 +20,18 @@ from phr.models import Organisation, Patient, RecordEntry
 pytestmark = pytest.mark.django_db
 
 BIG_TABLES = ("audit_auditevent", "phr_recordentry", "audit_blockmember")
+
+
+def big(table: str | None) -> bool:
+    """One of the big tables, or one of its partitions (the trail's are by month)."""
+    return table is not None and any(table == name or table.startswith(f"{name}_") for name in BIG_TABLES)
+
+
+def tables_read(node: dict) -> set[str]:
+    found = {node["Relation Name"]} if "Relation Name" in node else set()
+    for child in node.get("Plans", []):
+        found |= tables_read(child)
+    return found
 
 
 def plan(queryset_or_sql, params=()) -> dict:
@@ -42,7 +55,7 @@ def whole_table_reads(node: dict) -> list[str]:
     index walked from end to end with a filter (what enable_seqscan off falls back to)."""
     found = []
     table = node.get("Relation Name")
-    if table in BIG_TABLES:
+    if big(table):
         kind = node["Node Type"]
         # A bitmap heap scan is narrowed by the index scans beneath it (under a BitmapAnd
         # or BitmapOr, perhaps): any of them with an index condition.
@@ -80,6 +93,21 @@ def test_the_ig_search_by_patient_and_by_organisation_over_a_month(some):
     # index from the newest and stop early, a fair choice that this test would misread.
     assert_indexed(plan(search_events(AuditFilters(patient=patient))))
     assert_indexed(plan(search_events(AuditFilters(organisation=organisation, date_from=month_ago))))
+
+
+def test_a_search_over_a_month_reads_only_that_months_partitions(some):
+    organisation, _ = some
+    if not partitions.is_partitioned():
+        pytest.fail("the audit trail is not partitioned on PostgreSQL")
+    today = timezone.now().date()
+    tree = plan(search_events(AuditFilters(organisation=organisation, date_from=today, date_to=today)))
+    read = {table for table in tables_read(tree) if table.startswith("audit_auditevent")}
+    # This month's partition; at most one more when the local day starts in the month
+    # before (UTC) - of the five or more there are (this month, three ahead, DEFAULT).
+    with connection.cursor() as cursor:
+        assert len(partitions.existing(cursor)) >= 5
+    assert partitions.partition_name(partitions.month_start(today)) in read
+    assert len(read) <= 2, read
 
 
 def test_the_patients_access_log(some):

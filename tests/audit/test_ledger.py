@@ -235,13 +235,15 @@ def test_the_mac_does_not_depend_on_the_database_round_trip():
 
 @pytest.mark.django_db
 def test_sealing_lag_and_health(client, settings):
-    assert ledger.sealing_state() == {"sealing_lag_seconds": 0.0, "late": False}
+    assert ledger.sealing_state().items() >= {"sealing_lag_seconds": 0.0, "late": False}.items()
     write(1)
     settings.AUDIT_SEAL_WINDOW_SECONDS = 0
     state = client.get("/healthz").json()["audit"]
     assert state["late"] is True
     seal()
-    assert client.get("/healthz").json()["audit"] == {"sealing_lag_seconds": 0.0, "late": False}
+    assert (
+        client.get("/healthz").json()["audit"].items() >= {"sealing_lag_seconds": 0.0, "late": False}.items()
+    )
 
 
 @pytest.mark.django_db(transaction=True)
