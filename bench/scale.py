@@ -119,7 +119,12 @@ def seed_bundle(kind: str) -> dict:
             "code": coded("http://loinc.org", code, display),
             "subject": subject,
             "effectiveDateTime": (start + timedelta(days=30 * n)).isoformat(),
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+            "valueQuantity": {
+                "value": value,
+                "unit": unit,
+                "system": "http://unitsofmeasure.org",
+                "code": unit,
+            },
         }
 
     def condition(n: int, code: str, display: str) -> dict:
@@ -172,7 +177,11 @@ def seed_bundle(kind: str) -> dict:
             condition(1, "73211009", "Diabetes mellitus"),
             medication(1, "318420003", "Amlodipine 5mg tablets", "One tablet daily"),
         ]
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in [patient, *items]]}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in [patient, *items]],
+    }
 
 
 # --- The child: build one network and read it -------------------------------------------------
@@ -239,7 +248,9 @@ def build(size: int, events_per_patient: int, sample: int) -> dict:
             for index, number in enumerate(nhs_numbers(size)):
                 pk = uuid.uuid4()
                 patients.append((pk, number))
-                copy.write_row((pk, number, "Scale", f"Patient {index}", date(1961, 4, 2), "female", False, "", now))
+                copy.write_row(
+                    (pk, number, "Scale", f"Patient {index}", date(1961, 4, 2), "female", False, "", now)
+                )
         entry_rows = 0
         with cursor.copy(
             "COPY phr_recordentry (id, owner_id, resource_type, fhir_id, patient_id, subject_ref, category,"
@@ -256,9 +267,11 @@ def build(size: int, events_per_patient: int, sample: int) -> dict:
                         entry_pk = uuid.uuid4()
                         entries_copy.write_row(
                             (
-                                entry_pk, organisation.pk, entry.resource_type, entry.fhir_id.replace(SEED, key),
-                                pk, entry.subject_ref.replace(SEED, key), entry.category, entry.third_party,
-                                entry.clinical_status, False, entry.display.replace("Bench Scale", f"Patient {index} Scale"),
+                                entry_pk, organisation.pk, entry.resource_type,
+                                entry.fhir_id.replace(SEED, key), pk, entry.subject_ref.replace(SEED, key),
+                                entry.category, entry.third_party,
+                                entry.clinical_status, False,
+                                entry.display.replace("Bench Scale", f"Patient {index} Scale"),
                                 entry.clinical_date, text, digest, 1, now, now,
                             )
                         )  # fmt: skip
@@ -284,10 +297,15 @@ def build(size: int, events_per_patient: int, sample: int) -> dict:
     events = size * events_per_patient
     with connection.cursor() as cursor:
         cursor.execute("CREATE TEMP TABLE scale_patients (n int PRIMARY KEY, id uuid)")
-        with cursor.connection.cursor() as inner, inner.copy("COPY scale_patients (n, id) FROM STDIN") as copy:
+        with (
+            cursor.connection.cursor() as inner,
+            inner.copy("COPY scale_patients (n, id) FROM STDIN") as copy,
+        ):
             for index, (pk, _) in enumerate(patients):
                 copy.write_row((index, pk))
-        cursor.execute("CREATE TEMP TABLE scale_readers (n int PRIMARY KEY, actor_id bigint, organisation_id bigint)")
+        cursor.execute(
+            "CREATE TEMP TABLE scale_readers (n int PRIMARY KEY, actor_id bigint, organisation_id bigint)"
+        )
         for n, (actor_id, organisation_id) in enumerate(people["readers"]):
             cursor.execute("INSERT INTO scale_readers VALUES (%s, %s, %s)", [n, actor_id, organisation_id])
         readers = len(people["readers"])
@@ -295,10 +313,13 @@ def build(size: int, events_per_patient: int, sample: int) -> dict:
         for first in range(0, events, chunk):
             last = min(events, first + chunk) - 1
             cursor.execute(
-                "INSERT INTO audit_auditevent (seq, occurred_at, action, actor_id, actor_label, organisation_id,"
+                "INSERT INTO audit_auditevent (seq, occurred_at, action, actor_id, actor_label,"
+                " organisation_id,"
                 " patient_id, entries, outcome, purpose, reason, detail, prev_hash, hash)"
-                " SELECT nextval('audit_event_seq'), now() - ((g::bigint * 157) %% 31536000) * interval '1 second', 'record.read',"
-                " r.actor_id, 'Clinician', r.organisation_id, p.id, '', 'permit', 'direct_care', '', '{}', '',"
+                " SELECT nextval('audit_event_seq'), now() - ((g::bigint * 157) %% 31536000) * interval '1"
+                " second', 'record.read',"
+                " r.actor_id, 'Clinician', r.organisation_id, p.id, '', 'permit', 'direct_care', '', '{}',"
+                " '',"
                 " encode(sha256(g::text::bytea), 'hex')"
                 " FROM generate_series(%s, %s) AS g"
                 " JOIN scale_patients p ON p.n = g %% %s JOIN scale_readers r ON r.n = g %% %s",
@@ -326,7 +347,7 @@ def make_people(organisations: list, patients: list, sample: int) -> dict:
     from api.oauth_server import cli_application, issue_access_token
     from phr.models import RecordEntry
 
-    secret = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"
+    secret = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"  # noqa: S105 - the tests' shared TOTP secret, bench only
     trust = organisations[3]
     clinician = User.objects.create_user("clinician@scale.example", role="clinician")
     Membership.objects.create(user=clinician, organisation=trust)
@@ -335,7 +356,9 @@ def make_people(organisations: list, patients: list, sample: int) -> dict:
     TOTP.activate(ig, secret)
     readers = []
     for organisation in organisations:
-        reader = User.objects.create_user(f"reader.{organisation.ods_code.lower()}@scale.example", role="clinician")
+        reader = User.objects.create_user(
+            f"reader.{organisation.ods_code.lower()}@scale.example", role="clinician"
+        )
         Membership.objects.create(user=reader, organisation=organisation)
         readers.append((reader.pk, organisation.pk))
     application = cli_application()
@@ -380,7 +403,7 @@ def make_people(organisations: list, patients: list, sample: int) -> dict:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def measure(built: dict, reads: int) -> dict:
@@ -414,7 +437,9 @@ def measure(built: dict, reads: int) -> dict:
 
     calls = {
         "record page": lambda n: patient_clients[n].get("/record/"),
-        "$everything": lambda n: anonymous.get(f"/fhir/Patient/{sampled[n]['patient']}/$everything", **bearer(n)),
+        "$everything": lambda n: anonymous.get(
+            f"/fhir/Patient/{sampled[n]['patient']}/$everything", **bearer(n)
+        ),
         "search by code": lambda n: anonymous.get("/fhir/Observation", {"code": HEART_RATE}, **bearer(n)),
         "clinician find+read": find_and_read,
         "correction queue": lambda n: clinician.get("/clinician/corrections/"),
@@ -453,7 +478,9 @@ def child(args: argparse.Namespace) -> None:
     django.setup()
     built = build(args.child, args.events_per_patient, args.sample)
     figures = measure(built, args.reads)
-    summary = {key: built[key] for key in ("patients", "entries", "audit_events", "load_seconds", "corrections")}
+    summary = {
+        key: built[key] for key in ("patients", "entries", "audit_events", "load_seconds", "corrections")
+    }
     print(json.dumps({**summary, "reads": figures}))
 
 
@@ -489,7 +516,9 @@ def main() -> None:
             ]  # fmt: skip
             proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=REPO)
             if proc.returncode != 0:
-                raise SystemExit(f"the {size} patients run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+                raise SystemExit(
+                    f"the {size} patients run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                )
             results[size] = json.loads(proc.stdout.strip().splitlines()[-1])
             results[size]["wall_seconds"] = round(time.perf_counter() - started, 1)
             print(
@@ -503,7 +532,8 @@ def main() -> None:
     ratios = {}
     for name in READS:
         cells = "".join(
-            f"{results[s]['reads'][name]['p50_ms']:>12.1f} / {results[s]['reads'][name]['p95_ms']:<7.1f}" for s in sizes
+            f"{results[s]['reads'][name]['p50_ms']:>12.1f} / {results[s]['reads'][name]['p95_ms']:<7.1f}"
+            for s in sizes
         )
         ratio = results[sizes[-1]]["reads"][name]["p50_ms"] / results[smallest]["reads"][name]["p50_ms"]
         ratios[name] = round(ratio, 2)

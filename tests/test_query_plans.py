@@ -251,23 +251,31 @@ def grow(patient: Patient, *, patients: int = 4000, events: int = 200_000) -> se
             [patients],
         )
         cursor.execute(
-            "INSERT INTO phr_recordentry (id, owner_id, resource_type, fhir_id, patient_id, subject_ref, category,"
-            " third_party, clinical_status, entered_in_error, display, clinical_date, json, content_hash, version,"
+            "INSERT INTO phr_recordentry (id, owner_id, resource_type, fhir_id, patient_id, subject_ref,"
+            " category,"
+            " third_party, clinical_status, entered_in_error, display, clinical_date, json, content_hash,"
+            " version,"
             " first_received_at, last_updated_at) SELECT gen_random_uuid(), e.owner_id, e.resource_type,"
-            " e.fhir_id || '-' || p.nhs_number, p.id, e.subject_ref, e.category, false, e.clinical_status, false,"
-            " e.display, e.clinical_date, e.json, e.content_hash, 1, now(), now() - random() * interval '300 days'"
-            " FROM phr_recordentry e CROSS JOIN phr_patient p WHERE e.patient_id = %s AND p.nhs_number LIKE 'G%%'",
+            " e.fhir_id || '-' || p.nhs_number, p.id, e.subject_ref, e.category, false, e.clinical_status,"
+            " false,"
+            " e.display, e.clinical_date, e.json, e.content_hash, 1, now(), now() - random() * interval"
+            " '300 days'"
+            " FROM phr_recordentry e CROSS JOIN phr_patient p WHERE e.patient_id = %s AND p.nhs_number LIKE"
+            " 'G%%'",
             [patient.pk],
         )
         cursor.execute(
-            "INSERT INTO phr_entryversion (entry_id, number, json, content_hash, source, recorded_at, patient_id,"
+            "INSERT INTO phr_entryversion (entry_id, number, json, content_hash, source, recorded_at,"
+            " patient_id,"
             " subject_ref) SELECT id, 1, json, content_hash, 'ingest', now(), patient_id, subject_ref"
             " FROM phr_recordentry WHERE fhir_id LIKE '%%-G%%'"
         )
         cursor.execute(
-            "INSERT INTO audit_auditevent (seq, occurred_at, action, organisation_id, patient_id, actor_label, entries,"
+            "INSERT INTO audit_auditevent (seq, occurred_at, action, organisation_id, patient_id,"
+            " actor_label, entries,"
             " outcome, purpose, reason, detail, prev_hash, hash) SELECT nextval('audit_event_seq'),"
-            " now() - ((g::bigint * 157) %% 31536000) * interval '1 second', 'record.read', o.id, p.id, 'Clinician', '', 'permit',"
+            " now() - ((g::bigint * 157) %% 31536000) * interval '1 second', 'record.read', o.id, p.id,"
+            " 'Clinician', '', 'permit',"
             " 'direct_care', '', '{}', '', md5(g::text) || md5(g::text)"
             " FROM generate_series(1, %s) AS g"
             " JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM phr_patient) p ON p.n = g %% %s"
@@ -277,7 +285,8 @@ def grow(patient: Patient, *, patients: int = 4000, events: int = 200_000) -> se
         )
         cursor.execute("ANALYZE")
         cursor.execute(
-            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE ANY(%s) AND pg_relation_size(oid) = 0",
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE ANY(%s) AND"
+            " pg_relation_size(oid) = 0",
             [[f"{table}%" for table in BIG_TABLES]],
         )
         return {name for (name,) in cursor.fetchall()}
