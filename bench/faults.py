@@ -36,7 +36,14 @@ and stops. Every database here is its own (faults_*), made fresh each run. Three
 Prints a table per scenario and writes bench/results/faults.json (a scenario run alone
 replaces only its own part).
 
-    python bench/faults.py [--only kills|broker|drops] [--kills 200] [--patients 40]
+  load     --load-clients clients (50) for --load-seconds (60) on one gunicorn (2 sync
+           workers, the Redis cache), each reading its own record of --drop-entries
+           entries: $everything with a bearer token and the record page with a signed-in
+           session, in turn. Reported per read: requests, errors (anything but 200), p50
+           and p95; the reads' audit events, those still unsealed at the end (no beat runs
+           beside gunicorn here, so they are sealed before verify_audit), and verify_audit.
+
+    python bench/faults.py [--only kills|broker|drops|load] [--kills 200] [--patients 40]
         [--items 2] [--concurrency 4] [--rounds 4] [--drop-seconds 30] [--drop-every 2]
         [--drop-clients 4] [--drop-entries 200]
 """
@@ -228,11 +235,20 @@ def setup_drops(spec: dict) -> dict:
     gp = Organisation.objects.create(
         ods_code="A10001", name="Bench Surgery", kind=OrganisationKind.GP_PRACTICE
     )
+    from django.test import Client
+
     readers = []
     for number in range(1, spec["patients"] + 1):
         patient, user = linked_patient(number, gp, [observation] * (spec["entries"] - 1))
+        browser = Client()
+        browser.force_login(user)  # a signed-in session, for the record page (load)
         readers.append(
-            {"patient": str(patient.pk), "user": user.pk, "token": token_for(user, "patient/*.read")}
+            {
+                "patient": str(patient.pk),
+                "user": user.pk,
+                "token": token_for(user, "patient/*.read"),
+                "session": browser.cookies["sessionid"].value,
+            }
         )
     return {"readers": readers}
 
@@ -282,12 +298,18 @@ def count_broker(spec: dict) -> dict:
 
 
 def count_drops(spec: dict) -> dict:
-    """The readers' audit events (their record.* reads), and the chain's check."""
+    """The readers' audit events (their record.* reads), and the ledger's check; with
+    spec["seal"], the events still unsealed are counted and sealed first, as the beat's
+    sealer (not run beside gunicorn here) would have done."""
     django_setup()
-    from audit.models import AuditEvent
+    from audit.ledger import seal_all
+    from audit.models import AuditEvent, PendingSeal
 
+    unsealed = PendingSeal.objects.count()
+    if spec.get("seal"):
+        seal_all()
     events = AuditEvent.objects.filter(actor_id__in=spec["users"], action__startswith="record.")
-    return {"read_events": events.count(), "verify_audit": audit_verified()}
+    return {"read_events": events.count(), "unsealed_before": unsealed, "verify_audit": audit_verified()}
 
 
 CHILDREN = {
@@ -859,10 +881,101 @@ def print_drops(result: dict) -> None:
     )
 
 
+# --- Scenario 4: many clients at once ------------------------------------------------------
+
+
+def load_loop(port: int, reader: dict, until: float) -> list[tuple[str, int, float]]:
+    """One client: $everything with its token and the record page with its session, in turn."""
+    calls = itertools.cycle(
+        [
+            (
+                "$everything",
+                f"/fhir/Patient/{reader['patient']}/$everything",
+                {"Authorization": f"Bearer {reader['token']}", "Accept": "application/fhir+json"},
+            ),
+            ("record page", "/record/", {"Cookie": f"sessionid={reader['session']}"}),
+        ]
+    )
+    seen = []
+    while time.monotonic() < until:
+        name, path, headers = next(calls)
+        status, seconds, _ = request(port, "GET", path, headers)
+        seen.append((name, status, seconds))
+    return seen
+
+
+def load(args: argparse.Namespace, workdir: str, keys: dict) -> dict:
+    """--load-clients clients for --load-seconds against gunicorn (2 sync workers, as
+    compose runs it), each with its own record of --drop-entries entries."""
+    database = "faults_load"
+    if not fresh_postgres(database):
+        raise SystemExit("PostgreSQL stopped answering")
+    plain = app_env(database, workdir, keys, CACHE_URL=LIVE_CACHE)
+    data = child("setup-drops", {"patients": args.load_clients, "entries": args.drop_entries}, plain)
+    env = app_env(database, workdir, keys, DB_CONN_MAX_AGE="60", CACHE_URL=LIVE_CACHE)
+    server = Server("load", env, workdir)
+    try:
+        server.wait_ready()
+        until = time.monotonic() + args.load_seconds
+        with ThreadPoolExecutor(args.load_clients) as pool:
+            seen = [
+                r for rs in pool.map(lambda r: load_loop(server.port, r, until), data["readers"]) for r in rs
+            ]
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    counted = child("count-drops", {"users": [r["user"] for r in data["readers"]], "seal": True}, plain)
+    result = {
+        "seconds": args.load_seconds,
+        "clients": args.load_clients,
+        "entries_per_record": args.drop_entries,
+        "requests": len(seen),
+        "gunicorn_tracebacks": log.count("Traceback"),
+        "read_events": counted["read_events"],
+        "unsealed_at_the_end": counted["unsealed_before"],
+        "verify_audit": counted["verify_audit"],
+        "reads": {},
+    }
+    for name in ("$everything", "record page"):
+        mine = [(status, seconds) for n, status, seconds in seen if n == name]
+        statuses = Counter(status for status, _ in mine)
+        latencies = [seconds for status, seconds in mine if status == 200] or [0.0]
+        result["reads"][name] = {
+            "requests": len(mine),
+            "statuses": dict(sorted((str(k), v) for k, v in statuses.items())),
+            "errors": sum(v for k, v in statuses.items() if k != 200),
+            "per_second": round(len(mine) / args.load_seconds, 1),
+            "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+            "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        }
+    return result
+
+
+def print_load(result: dict) -> None:
+    print(f"\nload: {result['clients']} clients for {result['seconds']}s, gunicorn with 2 sync workers")
+    print(f"{'read':<14} {'requests':>8} {'errors':>6} {'per s':>6} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, read in result["reads"].items():
+        print(
+            f"{name:<14} {read['requests']:>8} {read['errors']:>6} {read['per_second']:>6.1f}"
+            f" {read['p50_ms']:>8.1f} {read['p95_ms']:>8.1f}"
+        )
+    print(
+        f"audit events of the reads: {result['read_events']};"
+        f" unsealed at the end: {result['unsealed_at_the_end']};"
+        f" ledger {'intact' if result['verify_audit']['ok'] else 'BROKEN'};"
+        f" tracebacks {result['gunicorn_tracebacks']}"
+    )
+
+
 # --- The run ---------------------------------------------------------------------------------
 
 
-SCENARIOS = {"kills": (kills, print_kills), "broker": (broker, print_broker), "drops": (drops, print_drops)}
+SCENARIOS = {
+    "kills": (kills, print_kills),
+    "broker": (broker, print_broker),
+    "drops": (drops, print_drops),
+    "load": (load, print_load),
+}
 
 
 def services_answer() -> str | None:
@@ -893,6 +1006,8 @@ def main() -> None:
     parser.add_argument("--drop-every", type=float, default=2.0, help="seconds between drops")
     parser.add_argument("--drop-clients", type=int, default=4)
     parser.add_argument("--drop-entries", type=int, default=200, help="entries in each reader's record")
+    parser.add_argument("--load-clients", type=int, default=50)
+    parser.add_argument("--load-seconds", type=float, default=60)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -911,7 +1026,8 @@ def main() -> None:
     report = json.loads(out.read_text()) if args.only and out.exists() else {}
     report.update(
         {
-            "benchmark": "parts broken on purpose: worker kills, broker down, dropped database connections",
+            "benchmark": "parts broken on purpose (worker kills, broker down, dropped database connections)"
+            " and 50 clients at once",
             "machine": {
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
