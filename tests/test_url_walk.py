@@ -574,7 +574,22 @@ def run_proxy_age_review(world: World, tmp_path: Path) -> None:
     assert proxy_age_review.delay().get() == 0  # ended once
 
 
+def run_add_partitions(world: World, tmp_path: Path) -> None:
+    from django.db import connection
+
+    from audit import partitions
+    from audit.tasks import add_partitions
+
+    added = add_partitions.delay().get()
+    assert add_partitions.delay().get() == []  # the months ahead are there now
+    if connection.vendor == "postgresql":
+        assert partitions.months_ready() == partitions.MONTHS_AHEAD
+    else:
+        assert added == []  # SQLite keeps one plain table
+
+
 TASK_RUNS = {
+    "audit.tasks.add_partitions": run_add_partitions,
     "accuracy.tasks.check_pending": run_check_pending,
     "consent.tasks.proxy_age_review": run_proxy_age_review,
     "consent.tasks.access_alert_scan": run_access_alert_scan,
