@@ -910,9 +910,13 @@ def load(args: argparse.Namespace, workdir: str, keys: dict) -> dict:
     database = "faults_load"
     if not fresh_postgres(database):
         raise SystemExit("PostgreSQL stopped answering")
-    plain = app_env(database, workdir, keys, CACHE_URL=LIVE_CACHE)
+    static = str(Path(workdir) / "static")  # the pages name hashed files, as production serves them
+    plain = app_env(database, workdir, keys, CACHE_URL=LIVE_CACHE, STATIC_ROOT=static)
     data = child("setup-drops", {"patients": args.load_clients, "entries": args.drop_entries}, plain)
-    env = app_env(database, workdir, keys, DB_CONN_MAX_AGE="60", CACHE_URL=LIVE_CACHE)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=plain, cwd=REPO, check=True
+    )
+    env = app_env(database, workdir, keys, DB_CONN_MAX_AGE="60", CACHE_URL=LIVE_CACHE, STATIC_ROOT=static)
     server = Server("load", env, workdir)
     try:
         server.wait_ready()

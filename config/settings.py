@@ -528,7 +528,9 @@ USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where collectstatic puts the files whitenoise serves (hashed names in production);
+# STATIC_ROOT names another folder (a benchmark's scratch folder, a mounted volume).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", "") or BASE_DIR / "staticfiles")
 # The NHS.UK design system, installed by npm; never committed.
 # Served as static/nhsuk/...: nhsuk-frontend.min.css, nhsuk-frontend.min.js, assets/images/.
 NHSUK_FRONTEND_DIR = BASE_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
