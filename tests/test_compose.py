@@ -39,6 +39,8 @@ NOT_PASSED = {
     "DEMO_PASSWORD": "seed_demo's demo accounts; it runs with DEBUG on only, and compose runs with it off",
     "CELERY_TASK_DEFAULT_QUEUE": "the tests give each run a queue of its own; compose uses Celery's default",
     "AUDIT_SEAL_IN_PROCESS": "make run's sealer thread; compose runs beat, which seals",
+    "STATIC_ROOT": "the image collects its static files into its own staticfiles/ when it is built;"
+    " the benchmarks point it at their scratch folders",
 }
 INTERPOLATION = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\})")
 COMPOSE_VARIABLES = {name for name, _, _ in INTERPOLATION.findall(COMPOSE_SOURCE) if name}
