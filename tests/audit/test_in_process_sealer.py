@@ -15,7 +15,8 @@ from audit.ledger import InProcessSealer
 REPO = Path(__file__).resolve().parents[2]
 
 SEALS_ON_ITS_OWN = """
-import json, time
+import json, os, time
+from pathlib import Path
 import django
 django.setup()
 from django.core.management import call_command
@@ -25,8 +26,13 @@ from audit.ledger import InProcessSealer
 from audit.models import Block, PendingSeal
 audit.record("record.read", actor_label="make run")
 InProcessSealer().start()
+# The witness is written once the block commits, by the same thread: wait for both, or
+# the process may end between the two.
+witness = Path(os.environ["AUDIT_WITNESS_PATH"])
 deadline = time.monotonic() + 20
-while time.monotonic() < deadline and not Block.objects.exists():
+def sealed_and_witnessed():
+    return Block.objects.exists() and witness.is_file() and witness.read_text()
+while time.monotonic() < deadline and not sealed_and_witnessed():
     time.sleep(0.2)
 print(json.dumps({"blocks": Block.objects.count(), "pending": PendingSeal.objects.count()}))
 """
