@@ -45,6 +45,15 @@ def months_between(first: dt.date, last: dt.date) -> list[dt.date]:
     return months
 
 
+def months_to_cover(since: dt.date, today: dt.date, ahead: int = MONTHS_AHEAD) -> list[dt.date]:
+    """The months that need a partition: from ``since``'s month to ``ahead`` months after
+    ``today``'s."""
+    last = month_start(today)
+    for _ in range(ahead):
+        last = next_month(last)
+    return months_between(since, last)
+
+
 def existing(cursor) -> set[str]:
     cursor.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
@@ -100,13 +109,10 @@ def ensure_months(*, since: dt.date | None = None, ahead: int = MONTHS_AHEAD) ->
     if not is_partitioned():
         return []
     today = timezone.now().date()
-    last = month_start(today)
-    for _ in range(ahead):
-        last = next_month(last)
     added = []
     with connection.cursor() as cursor:
         have = existing(cursor)
-        for month in months_between(since or today, last):
+        for month in months_to_cover(since or today, today, ahead):
             if partition_name(month) in have:
                 continue
             try:

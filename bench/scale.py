@@ -187,18 +187,6 @@ def seed_bundle(kind: str) -> dict:
 # --- The child: build one network and read it -------------------------------------------------
 
 
-def nhs_numbers(count: int):
-    """Valid NHS numbers in the 999 range (never issued), distinct, in order."""
-    from phr.nhs_number import is_valid_nhs_number
-
-    made, n = 0, 9_990_000_000
-    while made < count:
-        if is_valid_nhs_number(str(n)):
-            yield str(n)
-            made += 1
-        n += 1
-
-
 def holders_of(index: int, organisations: list) -> list:
     """The patient's GP practice, the acute trust, and one of the other three."""
     return [organisations[index % 3], organisations[3], organisations[4 + index % 3]]
@@ -214,6 +202,7 @@ def build(size: int, events_per_patient: int, sample: int) -> dict:
     from audit import partitions
     from phr.ingest import ingest_documents
     from phr.models import EntryVersion, Organisation, Patient, RecordEntry
+    from phr.nhs_number import unissued_numbers
 
     logging.disable(logging.INFO)
     call_command("migrate", verbosity=0)
@@ -248,7 +237,7 @@ def build(size: int, events_per_patient: int, sample: int) -> dict:
             "COPY phr_patient (id, nhs_number, family_name, given_names, birth_date, gender, deceased,"
             " postcode, created_at) FROM STDIN"
         ) as copy:
-            for index, number in enumerate(nhs_numbers(size)):
+            for index, number in zip(range(size), unissued_numbers(), strict=False):
                 pk = uuid.uuid4()
                 patients.append((pk, number))
                 copy.write_row(

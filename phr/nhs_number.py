@@ -40,3 +40,13 @@ def mask_nhs_numbers(text: str) -> str:
     """The text with everything that could be an NHS number blanked out: for what is
     logged or audited of what a caller asked for, which must never hold one."""
     return _LOOKS_LIKE.sub(MASK, text)
+
+
+def unissued_numbers(start: int = 9_990_000_000):
+    """Valid NHS numbers in the 999 range, which is never issued to a real person:
+    distinct and in order, for tests, the demo's extras and benches."""
+    number = start
+    while number < 10_000_000_000:
+        if is_valid_nhs_number(str(number)):
+            yield str(number)
+        number += 1

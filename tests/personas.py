@@ -8,7 +8,6 @@ A correction request can be made here too, when a test needs one stored without 
 workflow that files it.
 """
 
-import itertools
 from datetime import date
 
 import factory
@@ -20,13 +19,12 @@ from accounts.models import Membership, PatientLink, Role, User
 from accuracy.models import CorrectionRequest
 from demo.totp import current_code
 from phr.models import Organisation, OrganisationKind, Patient
-from phr.nhs_number import is_valid_nhs_number
+from phr.nhs_number import unissued_numbers
 
 TOTP_SECRET = "NBSWY3DPORVXA4TPMFZWI3LPNRXXEYLM"  # base32, as an authenticator app takes it
 PASSWORD = "a-long-and-unguessable-phrase"
 
-# Valid NHS numbers in the 999 range, which is never issued to a real person.
-_NHS_NUMBERS = (str(n) for n in itertools.count(9_991_000_000) if is_valid_nhs_number(str(n)))
+_NHS_NUMBERS = unissued_numbers(9_991_000_000)
 
 
 def totp_code() -> str:

@@ -15,7 +15,7 @@ import datetime as dt
 
 from django.db import migrations
 
-from audit.partitions import ADD_MONTH_FUNCTION, DEFAULT, TABLE, create_month, months_between, next_month
+from audit.partitions import ADD_MONTH_FUNCTION, DEFAULT, TABLE, create_month, months_to_cover
 
 PLAIN = f"{TABLE}_plain"
 TRIGGER = f"""
@@ -32,9 +32,10 @@ def indexes(cursor) -> list[str]:
     return [definition for (definition,) in cursor.fetchall()]
 
 
-def set_aside(cursor) -> list[str]:
+def set_aside(cursor) -> tuple[list[str], int]:
     """Rename the current table out of the way and free every name it holds (its
-    indexes, keys, trigger and identity sequence); return its index definitions."""
+    indexes, keys, trigger and identity sequence); return its index definitions and its
+    last id."""
     definitions = indexes(cursor)
     cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", [TABLE])
     names = [name for (name,) in cursor.fetchall()]
@@ -61,10 +62,7 @@ def move_in(cursor, definitions: list[str], last_id: int, *, partitioned: bool) 
         cursor.execute(f"SELECT MIN(occurred_at) FROM {PLAIN}")  # noqa: S608
         (first,) = cursor.fetchone()
         today = dt.datetime.now(dt.UTC).date()
-        last = today
-        for _ in range(3):
-            last = next_month(last.replace(day=1))
-        for month in months_between(min(first.date(), today) if first else today, last):
+        for month in months_to_cover(min(first.date(), today) if first else today, today):
             create_month(cursor, month)
         cursor.execute(f"CREATE TABLE {DEFAULT} PARTITION OF {TABLE} DEFAULT")
     else:
