@@ -1,35 +1,37 @@
 """The audit ledger: events written at once, sealed into hash-linked blocks shortly after.
 
 Writing: ``append`` inserts the event, with an HMAC of its own content, in the caller's
-transaction, and a row in the small PendingSeal table in the same statement. Writers
+transaction, and a row in the small Unsealed table (its number, MAC and time) in the
+same statement. Writers
 share no lock: each takes its sequence number from a database sequence (PostgreSQL) or
 under SQLite's single writer lock, which it holds anyway.
 
 Sealing: ``seal`` runs every AUDIT_SEAL_SECONDS, one sealer at a time (a PostgreSQL
 advisory lock; SQLite's writer lock). The events pending and committed become one block:
 the Merkle root of their MACs in sequence order, their number, the previous block's hash
-and the time, hashed together (the block's hash) and sealed with the key. Members are
-recorded one by one, never as a range, so a transaction that commits late joins the next
-block. Each sealed block's hash is written to the witness outside the database.
+and the time, hashed together (the block's hash) and sealed with the key. The block lists
+its members' numbers, never a range, so a transaction that commits late joins the next
+block. The sealer reads and empties the Unsealed table in one statement, and never reads
+the trail itself. Each sealed block's hash is written to the witness outside the database.
 
 Checking: ``verify`` (``manage.py verify_audit``) checks every event's MAC (and the old
 chain's links), that every block's members give its root and size, that blocks link up
-from the first, that the witness's blocks are all still there, and that no event is
-older than the seal window and still unsealed. An event is open to undetected removal
-only in the seconds between its commit and its block's seal: that is the window the
-README states.
+from the first, that every event is in exactly one block, that the witness's blocks are
+all still there, and that no event is older than the seal window and still unsealed. An
+event is open to undetected removal only in the seconds between its commit and its
+block's seal: that is the window the README states.
 """
 
 import hashlib
 import hmac
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import merkle, partitions, witness
@@ -44,7 +46,7 @@ from .chain import (
     keyed,
     verify_chain,
 )
-from .models import AuditEvent, Block, BlockMember, PendingSeal
+from .models import AuditEvent, Block, Unsealed
 
 logger = logging.getLogger(__name__)
 witness_log = logging.getLogger("audit.witness")
@@ -86,7 +88,7 @@ def append(*, entries=(), **fields) -> AuditEvent:
             cursor.execute(sql, params)
             event.pk, event.seq = cursor.fetchone()
             if connection.vendor != "postgresql":
-                cursor.execute(f"INSERT INTO {PendingSeal._meta.db_table} (event_id) VALUES (%s)", [event.pk])  # noqa: S608
+                cursor.execute(UNSEALED_INSERT, [event.seq, event.hash, _occurred_at(event)])
     _written.count = events_recorded() + 1
     event._state.adding, event._state.db = False, connection.alias
     return event
@@ -103,9 +105,16 @@ def events_recorded() -> int:
 _statements: dict[str, tuple[str, list]] = {}
 
 
+UNSEALED_INSERT = "INSERT INTO audit_unsealed (seq, mac, occurred_at) VALUES (%s, %s, %s)"
+
+
+def _occurred_at(event: AuditEvent):
+    return AuditEvent._meta.get_field("occurred_at").get_db_prep_save(event.occurred_at, connection)
+
+
 def _insert_statement(event: AuditEvent) -> tuple[str, list]:
     """One prepared statement per database: the event's INSERT (its sequence number from
-    the database) and, on PostgreSQL in the same statement, its PendingSeal row."""
+    the database) and, on PostgreSQL in the same statement, its Unsealed row."""
     vendor = connection.vendor
     if vendor not in _statements:
         fields = [f for f in AuditEvent._meta.concrete_fields if f.name not in ("id", "seq")]
@@ -116,8 +125,8 @@ def _insert_statement(event: AuditEvent) -> tuple[str, list]:
         if vendor == "postgresql":
             sql = (
                 f"WITH added AS (INSERT INTO {table} ({columns}) VALUES (nextval('{SEQUENCE}'), {values})"  # noqa: S608 - names from model metadata
-                f" RETURNING id, seq) INSERT INTO {PendingSeal._meta.db_table} (event_id)"
-                " SELECT id FROM added RETURNING event_id, (SELECT seq FROM added)"
+                " RETURNING id, seq, hash, occurred_at) INSERT INTO audit_unsealed (seq, mac, occurred_at)"
+                " SELECT seq, hash, occurred_at FROM added RETURNING (SELECT id FROM added), seq"
             )
         else:  # SQLite: one writer at a time holds the database's write lock
             sql = (
@@ -171,19 +180,13 @@ def _take_sealer_lock() -> bool:
         return cursor.fetchone()[0]
 
 
-# The pending events, then their MACs by key: never a walk of the whole trail's index,
-# whatever the planner thinks of the tables (tests/test_query_plans.py). The block's
-# leaves are in sequence order.
-PENDING = "SELECT event_id FROM audit_pendingseal ORDER BY event_id LIMIT %s"
-
-
-def _pending(limit: int) -> list[tuple[int, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(PENDING, [limit])
-        ids = [row[0] for row in cursor.fetchall()]
-    if not ids:
-        return []
-    return list(AuditEvent.objects.filter(pk__in=ids).order_by("seq").values_list("pk", "hash"))
+# The oldest unsealed events, taken out of the Unsealed table as they are read: one
+# statement, on its key, whatever the size of the trail. A row whose transaction has not
+# committed is not seen, so its event joins a later block.
+TAKE_UNSEALED = (
+    "DELETE FROM audit_unsealed WHERE seq IN (SELECT seq FROM audit_unsealed ORDER BY seq LIMIT %s)"
+    " RETURNING seq, mac"
+)
 
 
 def seal(*, limit: int = BLOCK_MAX) -> Block | None:
@@ -193,37 +196,24 @@ def seal(*, limit: int = BLOCK_MAX) -> Block | None:
     with transaction.atomic():
         if not _take_sealer_lock():
             return None
-        rows = _pending(limit)
+        with connection.cursor() as cursor:
+            cursor.execute(TAKE_UNSEALED, [limit])
+            rows = sorted(cursor.fetchall())
         if not rows:
             return None
         last = Block.objects.order_by("-number").values_list("number", "hash").first() or (0, GENESIS)
-        block = Block(**block_fields(last[0] + 1, last[1], [mac for _, mac in rows], timezone.now()))
+        block = Block(
+            **block_fields(last[0] + 1, last[1], [mac for _, mac in rows], timezone.now()),
+            **members_fields([seq for seq, _ in rows]),
+        )
         block.save()
-        _move_to_block(block, [event_id for event_id, _ in rows])
         transaction.on_commit(partial(_witness, block.number, block.hash))
     return block
 
 
-def _move_to_block(block: Block, ids: list[int]) -> None:
-    """The events become the block's members and leave the pending table: on PostgreSQL
-    in one statement, with no row object made in Python."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "WITH gone AS (DELETE FROM audit_pendingseal WHERE event_id = ANY(%s) RETURNING event_id)"
-                " INSERT INTO audit_blockmember (block_id, event_id) SELECT %s, event_id FROM gone",
-                [ids, block.pk],
-            )
-            if cursor.rowcount != len(ids):  # a pending row went missing mid-seal: start again
-                raise DatabaseError(f"sealing block {block.number}: {cursor.rowcount} of {len(ids)} pending")
-            return
-    BlockMember.objects.bulk_create([BlockMember(block=block, event_id=i) for i in ids], batch_size=5000)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM audit_pendingseal WHERE event_id IN"
-            " (SELECT event_id FROM audit_blockmember WHERE block_id = %s)",
-            [block.pk],
-        )
+def members_fields(seqs: list[int]) -> dict:
+    """A block's list of members (sequence numbers, in order) and its first and last."""
+    return {"members": " ".join(map(str, seqs)), "first_seq": seqs[0], "last_seq": seqs[-1]}
 
 
 def seal_all() -> int:
@@ -241,14 +231,9 @@ def _witness(number: int, block_hash: str) -> None:
 
 def sealing_lag(now: datetime | None = None) -> float:
     """Seconds since the oldest event not yet sealed was written: 0 when all are sealed.
-    The oldest is the lowest id pending (ids are taken as events are written), found on
-    the pending table's key, however far behind the sealer is."""
-    first = PendingSeal.objects.order_by("event_id").values_list("event_id", flat=True).first()
-    oldest = (
-        AuditEvent.objects.filter(pk=first).values_list("occurred_at", flat=True).first()
-        if first is not None
-        else None
-    )
+    The oldest is the lowest number unsealed (numbers are taken as events are written),
+    found on the Unsealed table's key, however far behind the sealer is."""
+    oldest = Unsealed.objects.order_by("seq").values_list("occurred_at", flat=True).first()
     if oldest is None:
         return 0.0
     return max(0.0, ((now or timezone.now()) - oldest).total_seconds())
@@ -319,15 +304,48 @@ class Inclusion:
         }
 
 
+# How far a block's time of sealing may be before the time written on one of its events
+# (clocks of different machines): where the search for an event's block starts.
+CLOCK_SKEW = timedelta(minutes=5)
+BLOCKS_PER_LOOK = 500
+
+
+def block_of(event: AuditEvent) -> Block | None:
+    """The block that sealed the event, or None while it is not sealed. It was sealed
+    after the event was written, so the search starts at the first block sealed since
+    (on the time-of-sealing index) and looks at a bounded range of block numbers at a
+    time, keeping those whose first and last members enclose the event's number: one
+    query almost always; never a walk of the whole ledger unless the event is in none."""
+    start = (
+        Block.objects.filter(sealed_at__gte=event.occurred_at - CLOCK_SKEW)
+        .order_by("sealed_at")
+        .values_list("number", flat=True)
+        .first()
+    )
+    newest = Block.objects.order_by("-number").values_list("number", flat=True).first()
+    while start is not None and start <= newest:
+        around = Block.objects.filter(
+            number__gte=start,
+            number__lt=start + BLOCKS_PER_LOOK,
+            first_seq__lte=event.seq,
+            last_seq__gte=event.seq,
+        ).order_by("number")
+        for block in around:
+            if event.seq in block.member_seqs:
+                return block
+        start += BLOCKS_PER_LOOK
+    return None
+
+
 def inclusion(event: AuditEvent) -> Inclusion | None:
     """The event's inclusion proof, or None while it is not yet sealed."""
-    member = BlockMember.objects.filter(event_id=event.pk).select_related("block").first()
-    if member is None:
+    block = block_of(event)
+    if block is None:
         return None
-    block = member.block
-    leaves = list(AuditEvent.objects.filter(sealed_in__block=block).order_by("seq").values_list("pk", "hash"))
-    macs = [mac for _, mac in leaves]
-    index = next(i for i, (pk, _) in enumerate(leaves) if pk == event.pk)
+    seqs = block.member_seqs
+    found = dict(AuditEvent.objects.filter(seq__in=seqs).values_list("seq", "hash"))
+    macs = [found.get(seq, "") for seq in seqs]
+    index = seqs.index(event.seq)
     return Inclusion(
         event_mac=event.hash,
         block=block.number,
@@ -367,45 +385,23 @@ class Report:
     witnessed: int = 0
     pending: int = 0  # written within the seal window and not yet sealed: not a problem
     problem: Break | None = None
+    # How many blocks list each sequence number (0, 1, or 2 for "more than one"),
+    # filled as the blocks are checked and read as the events are.
+    sealed: bytearray = field(default_factory=bytearray, repr=False)
 
 
 def verify(batch_size: int = 5000, *, head: tuple[int, str] | None = None) -> Report:
-    """Check the whole trail: the old chain, every event's MAC, every block, that nothing
-    older than the seal window is unsealed, and the witness's blocks (and ``head``, a
-    block number and hash kept elsewhere, when given)."""
+    """Check the whole trail: the old chain, every block, every event's MAC and that it
+    is in exactly one block (or is within the seal window), and the witness's blocks
+    (and ``head``, a block number and hash kept elsewhere, when given)."""
     report = Report()
     report.events, report.problem = verify_chain(batch_size)
-    for step in (_check_events, _check_blocks, _check_unsealed, _check_witness):
+    for step in (_check_blocks, _check_events, _check_witness):
         if report.problem is None:
             report.problem = step(report, batch_size)
     if report.problem is None and head is not None:
         report.problem = _check_head(*head)
     return report
-
-
-def _check_events(report: Report, batch_size: int) -> Break | None:
-    sound_sets: set[str] = set()
-    last = 0
-    while True:
-        events = list(AuditEvent.objects.filter(seq__gt=last, prev_hash="").order_by("seq")[:batch_size])
-        if not events:
-            return None
-        for event in events:
-            if not event_is_sound(event):
-                return Break(event.seq, "content does not match its MAC: edited or forged")
-            if event.disclosure_id is not None and event.disclosure_id not in sound_sets:
-                if not disclosure_set_matches(event.disclosure_id):
-                    return Break(event.seq, "the entries it names were changed or removed")
-                sound_sets.add(event.disclosure_id)
-            report.events += 1
-            last = event.seq
-
-
-MEMBERS = (
-    "SELECT m.block_id, m.event_id, e.seq, e.hash FROM audit_blockmember m"
-    " LEFT JOIN audit_auditevent e ON e.id = m.event_id WHERE m.block_id IN ({})"
-    " ORDER BY m.block_id, e.seq"
-)
 
 
 def _check_blocks(report: Report, batch_size: int) -> Break | None:
@@ -414,20 +410,25 @@ def _check_blocks(report: Report, batch_size: int) -> Break | None:
         blocks = list(Block.objects.filter(number__gte=expected).order_by("number")[:50])
         if not blocks:
             return None
-        members: dict[int, list[tuple]] = {b.pk: [] for b in blocks}
-        with connection.cursor() as cursor:
-            cursor.execute(MEMBERS.format(", ".join(["%s"] * len(blocks))), [b.pk for b in blocks])
-            for block_id, event_id, seq, mac in cursor.fetchall():
-                members[block_id].append((event_id, seq, mac))
+        wanted = {seq for block in blocks for seq in block.member_seqs}
+        macs = dict(AuditEvent.objects.filter(seq__in=wanted).values_list("seq", "hash")) if wanted else {}
         for block in blocks:
-            problem = _block_problem(block, expected, prev_hash, members[block.pk])
+            problem = _block_problem(block, expected, prev_hash, macs)
             if problem is not None:
                 return problem
+            _count_members(report.sealed, block.member_seqs)
             prev_hash, expected = block.hash, expected + 1
             report.blocks += 1
 
 
-def _block_problem(block: Block, expected: int, prev_hash: str, members: list[tuple]) -> Break | None:
+def _count_members(sealed: bytearray, seqs: list[int]) -> None:
+    if seqs and seqs[-1] >= len(sealed):
+        sealed.extend(bytes(seqs[-1] + 1 - len(sealed)))
+    for seq in seqs:
+        sealed[seq] = min(sealed[seq] + 1, 2)
+
+
+def _block_problem(block: Block, expected: int, prev_hash: str, macs: dict[int, str]) -> Break | None:
     def broken(problem: str, seq: int = 0) -> Break:
         return Break(seq, problem, block=block.number)
 
@@ -440,30 +441,50 @@ def _block_problem(block: Block, expected: int, prev_hash: str, members: list[tu
         return broken("its header does not give its hash: changed")
     if not hmac.compare_digest(block.seal, block_seal(block.hash)):
         return broken("not sealed with the key: forged")
-    gone = [event_id for event_id, seq, _ in members if seq is None]
+    seqs = block.member_seqs
+    if len(seqs) != block.size:
+        return broken(f"lists {len(seqs)} events but was sealed with {block.size}: deleted or added")
+    if seqs != sorted(set(seqs)) or (seqs and (seqs[0], seqs[-1]) != (block.first_seq, block.last_seq)):
+        return broken("its list of events was changed")
+    gone = [seq for seq in seqs if seq not in macs]
     if gone:
-        return broken(f"an event sealed in it (id {gone[0]}) was deleted")
-    if len(members) != block.size:
-        return broken(f"holds {len(members)} events but was sealed with {block.size}: deleted or added")
-    if merkle.root([mac for _, _, mac in members]) != block.root:
+        return broken(f"an event sealed in it (#{gone[0]}) was deleted", gone[0])
+    if merkle.root([macs[seq] for seq in seqs]) != block.root:
         return broken("its events do not give its Merkle root: changed, moved or replaced")
     return None
 
 
-def _check_unsealed(report: Report, batch_size: int) -> Break | None:
-    """Every event older than the seal window is in a block: one that is not was written
-    behind the sealer's back (its pending row never made), or the sealer is not running."""
-    late_before = timezone.now() - seal_window()
-    unsealed = AuditEvent.objects.filter(sealed_in__isnull=True)
-    late = unsealed.filter(occurred_at__lt=late_before).order_by("seq").values_list("seq", flat=True).first()
-    if late is not None:
-        return Break(
-            late,
-            f"not sealed within the seal window ({settings.AUDIT_SEAL_WINDOW_SECONDS} s): written behind"
-            " the sealer's back, or the sealer is not running",
-        )
-    report.pending = unsealed.count()
-    return None
+def _check_events(report: Report, batch_size: int) -> Break | None:
+    """Every event: its MAC (the old chain's were checked by verify_chain), and that one
+    block holds it, or, within the seal window, none yet. One that is older and in no
+    block was written behind the sealer's back, or the sealer is not running."""
+    sound_sets: set[str] = set()
+    last, late_before = 0, timezone.now() - seal_window()
+    while True:
+        events = list(AuditEvent.objects.filter(seq__gt=last).order_by("seq")[:batch_size])
+        if not events:
+            return None
+        for event in events:
+            last = event.seq
+            times = report.sealed[event.seq] if event.seq < len(report.sealed) else 0
+            if times > 1:
+                return Break(event.seq, "sealed in more than one block")
+            if not event.prev_hash:
+                if not event_is_sound(event):
+                    return Break(event.seq, "content does not match its MAC: edited or forged")
+                if event.disclosure_id is not None and event.disclosure_id not in sound_sets:
+                    if not disclosure_set_matches(event.disclosure_id):
+                        return Break(event.seq, "the entries it names were changed or removed")
+                    sound_sets.add(event.disclosure_id)
+                report.events += 1
+            if times == 0:
+                if event.occurred_at < late_before:
+                    return Break(
+                        event.seq,
+                        f"not sealed within the seal window ({settings.AUDIT_SEAL_WINDOW_SECONDS} s):"
+                        " written behind the sealer's back, or the sealer is not running",
+                    )
+                report.pending += 1
 
 
 def _check_witness(report: Report, batch_size: int) -> Break | None:

@@ -169,15 +169,23 @@ class Block(AppendOnly):
     before, all under this block's hash; its seal is an HMAC of that hash with the key.
 
     ``hash`` is SHA-256 over the header (audit.ledger.block_header), so anyone holding a
-    block's hash (a witness, an inclusion proof) can check the header without the key."""
+    block's hash (a witness, an inclusion proof) can check the header without the key.
+
+    ``members`` lists the sequence numbers of its events, in order, one space apart:
+    never a range, since a transaction that commits late joins a later block. The first
+    and last of them, and the time of sealing, find an event's block for its proof; that
+    each event is in exactly one block is checked by verify_audit."""
 
     number = models.PositiveBigIntegerField(unique=True)
-    sealed_at = models.DateTimeField()
+    sealed_at = models.DateTimeField(db_index=True)
     size = models.PositiveIntegerField()
     root = models.CharField(max_length=64)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
     seal = models.CharField(max_length=64)
+    members = models.TextField(default="")
+    first_seq = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["number"]
@@ -185,34 +193,25 @@ class Block(AppendOnly):
     def __str__(self) -> str:
         return f"audit block {self.number} ({self.size} events)"
 
-
-class BlockMember(AppendOnly):
-    """An event sealed in a block: each event is in one block at most (the unique key),
-    so two sealers, or one that runs twice, can never seal an event twice."""
-
-    block = models.ForeignKey(Block, on_delete=models.PROTECT, related_name="members", db_constraint=False)
-    event = models.OneToOneField(
-        AuditEvent, on_delete=models.PROTECT, related_name="sealed_in", db_constraint=False
-    )
-
-    def __str__(self) -> str:
-        return f"event {self.event_id} in block {self.block_id}"
+    @property
+    def member_seqs(self) -> list[int]:
+        return [int(seq) for seq in self.members.split()]
 
 
-class PendingSeal(models.Model):
-    """An event written and not yet sealed: inserted with the event, in the same
-    statement, and removed by the sealer in the transaction that seals it. The sealer
-    reads this small table, never the whole trail; an event that commits late simply
-    joins the next block. Not append-only (the sealer empties it): a row removed behind
-    the sealer's back leaves its event unsealed, which verify_audit reports once the
-    seal window has passed."""
+class Unsealed(models.Model):
+    """An event written and not yet sealed, with what the sealer needs of it (its
+    number, its MAC, its time): inserted with the event, in the same statement, and
+    removed by the sealer in the transaction that seals it. The sealer reads this small
+    table, never the trail; an event that commits late simply joins the next block. Not
+    append-only (the sealer empties it): a row removed or changed behind the sealer's
+    back leaves its event unsealed or sealed wrongly, which verify_audit reports."""
 
-    event = models.OneToOneField(
-        AuditEvent, on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
-    )
+    seq = models.BigIntegerField(primary_key=True)
+    mac = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"event {self.event_id}, not yet sealed"
+        return f"event #{self.seq}, not yet sealed"
 
 
 class ChainHead(models.Model):

@@ -1,7 +1,8 @@
 """The audit trail's append throughput (issue 14): events per second written by
 ``audit.record`` (the ledger) with 1, 4 and 16 writer processes, side by side with a plain
-INSERT of the same row into a copy of the table with no trigger and no pending row, in
-one run on PostgreSQL.
+INSERT of the same row into the same table (partitioned by month, with the same indexes
+and trigger) with no MAC and no row for the sealer: what an audit trail without the
+ledger would cost. In one run on PostgreSQL.
 
 Each writer is its own process with its own connection, as web workers are; each event is
 its own committed transaction, as a page view's read is. During the ledger's rounds a
@@ -34,7 +35,6 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 PG_BENCH_DB = "bench_audit"
 GOAL_RATIO = 0.8
-PLAIN_TABLE = "bench_plain_audit"
 
 
 def _django():
@@ -46,21 +46,26 @@ def _django():
 
 
 def prepare() -> None:
-    """Migrate the fresh database and make the plain copy: the same columns, indexes and
-    defaults as the audit table, no trigger, no pending row."""
+    """Migrate the fresh database (the trail's partitions included)."""
     _django()
     from django.core.management import call_command
-    from django.db import connection
 
     call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {PLAIN_TABLE}")
-        cursor.execute(f"CREATE TABLE {PLAIN_TABLE} (LIKE audit_auditevent INCLUDING ALL)")
-        cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {PLAIN_TABLE}_seq")
 
 
-def write(mode: str, start_at: float, seconds: float) -> int:
-    """One writer: events committed one by one from start_at for ``seconds``; the count."""
+def wait_for_start() -> float:
+    """Say "ready" once set up and connected, and read the time to start at: every
+    process of a round starts together, however long the machine took to start them."""
+    print("ready", flush=True)
+    start_at = float(sys.stdin.readline())
+    while time.time() < start_at:
+        time.sleep(0.001)
+    return start_at
+
+
+def write(mode: str, seconds: float) -> int:
+    """One writer: events committed one by one from the round's start for ``seconds``;
+    the count."""
     _django()
     from django.db import connection, transaction
     from django.utils import timezone
@@ -74,14 +79,12 @@ def write(mode: str, start_at: float, seconds: float) -> int:
     # The same row as the ledger writes: the set of entries named by its digest.
     digest = disclosure_digest(" ".join(sorted(refs)))
     connection.ensure_connection()
-    while time.time() < start_at:
-        time.sleep(0.001)
-    end = start_at + seconds
-    count = 0
     fields = [f for f in AuditEvent._meta.concrete_fields if f.name not in ("id", "seq")]
+    end = wait_for_start() + seconds
+    count = 0
     plain_insert = (
-        f"INSERT INTO {PLAIN_TABLE} (seq, {', '.join(f.column for f in fields)})"  # noqa: S608 - bench text
-        f" VALUES (nextval('{PLAIN_TABLE}_seq'), {', '.join(['%s'] * len(fields))}) RETURNING id"
+        f"INSERT INTO audit_auditevent (seq, {', '.join(f.column for f in fields)})"  # noqa: S608 - bench text
+        f" VALUES (nextval('audit_event_seq'), {', '.join(['%s'] * len(fields))}) RETURNING id"
     )
     while time.time() < end:
         if mode == "ledger":
@@ -107,7 +110,7 @@ def write(mode: str, start_at: float, seconds: float) -> int:
     return count
 
 
-def seal_for(start_at: float, seconds: float) -> int:
+def seal_for(seconds: float) -> int:
     """The sealer beside the ledger's writers: seal every AUDIT_SEAL_SECONDS until the
     round ends, then once more; the number of blocks."""
     _django()
@@ -115,10 +118,10 @@ def seal_for(start_at: float, seconds: float) -> int:
 
     from audit.ledger import seal_all
 
-    while time.time() < start_at:
-        time.sleep(0.001)
+    seal_all()
+    end = wait_for_start() + seconds
     blocks = 0
-    while time.time() < start_at + seconds:
+    while time.time() < end:
         time.sleep(settings.AUDIT_SEAL_SECONDS)
         blocks += seal_all()
     return blocks + seal_all()
@@ -134,48 +137,36 @@ def child(args: list[str], env: dict) -> str:
 
 
 def one_round(mode: str, writers: int, seconds: float, env: dict) -> float:
-    """Events per second with ``writers`` processes writing at once."""
-    start_at = time.time() + 2.0 + 0.15 * writers  # every writer connected before the start
-    sealer = (
-        subprocess.Popen(
-            [sys.executable, __file__, "--seal-for", str(seconds), "--start-at", str(start_at)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        if mode == "ledger"
-        else None
-    )
+    """Events per second with ``writers`` processes writing at once (and, for the
+    ledger, the sealer beside them), all started together once every one is ready."""
+    commands = [["--write", mode, "--seconds", str(seconds)]] * writers
+    if mode == "ledger":
+        commands.append(["--seal-for", str(seconds)])
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--write",
-                mode,
-                "--start-at",
-                str(start_at),
-                "--seconds",
-                str(seconds),
-            ],
+            [sys.executable, __file__, *command],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(writers)
+        for command in commands
     ]
-    total = 0
     for proc in procs:
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"a {mode} process failed to start:\n{proc.stderr.read()[-3000:]}")
+    start_at = time.time() + 0.5
+    for proc in procs:
+        proc.stdin.write(f"{start_at}\n")
+        proc.stdin.flush()
+    total = 0
+    for number, proc in enumerate(procs):
         out, err = proc.communicate()
         if proc.returncode != 0:
-            raise SystemExit(f"a {mode} writer failed:\n{err[-3000:]}")
-        total += int(out.strip().splitlines()[-1])
-    if sealer is not None:
-        out, err = sealer.communicate()
-        if sealer.returncode != 0:
-            raise SystemExit(f"the sealer failed:\n{err[-3000:]}")
+            raise SystemExit(f"a {mode} process failed:\n{err[-3000:]}")
+        if number < writers:
+            total += int(out.strip().splitlines()[-1])
     return total / seconds
 
 
@@ -186,17 +177,16 @@ def main() -> None:
     parser.add_argument("--writers", default="1,4,16")
     parser.add_argument("--write", choices=["ledger", "plain"], help=argparse.SUPPRESS)
     parser.add_argument("--seal-for", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
         prepare()
         return
     if args.write:
-        print(write(args.write, args.start_at, args.seconds))
+        print(write(args.write, args.seconds))
         return
     if args.seal_for:
-        print(seal_for(args.start_at, args.seal_for))
+        print(seal_for(args.seal_for))
         return
 
     sys.path.insert(0, str(REPO / "bench"))

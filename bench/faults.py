@@ -303,9 +303,9 @@ def count_drops(spec: dict) -> dict:
     sealer (not run beside gunicorn here) would have done."""
     django_setup()
     from audit.ledger import seal_all
-    from audit.models import AuditEvent, PendingSeal
+    from audit.models import AuditEvent, Unsealed
 
-    unsealed = PendingSeal.objects.count()
+    unsealed = Unsealed.objects.count()
     if spec.get("seal"):
         seal_all()
     events = AuditEvent.objects.filter(actor_id__in=spec["users"], action__startswith="record.")

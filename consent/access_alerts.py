@@ -108,20 +108,17 @@ def _scan_blocks(limit: int) -> dict:
     if cursor is None:
         AccessAlertCursor.objects.get_or_create(pk=1)
         cursor = AccessAlertCursor.objects.select_for_update().get(pk=1)
-    upto, held = cursor.last_block, 0
-    blocks = Block.objects.filter(number__gt=cursor.last_block).values_list("number", "size")
-    for number, size in blocks[:limit]:
-        if held and held + size > limit:
+    upto, sealed = cursor.last_block, []
+    blocks = Block.objects.filter(number__gt=cursor.last_block).values_list("number", "size", "members")
+    for number, size, members in blocks[:limit]:
+        if sealed and len(sealed) + size > limit:
             break
-        upto, held = number, held + size
+        upto = number
+        sealed.extend(int(seq) for seq in members.split())
     watching = AccessAlertPreference.objects.filter(mode=Mode.EACH_TIME)
     looks = list(
         organisation_reads()
-        .filter(
-            sealed_in__block__number__gt=cursor.last_block,
-            sealed_in__block__number__lte=upto,
-            patient_id__in=watching.values("patient_id"),
-        )
+        .filter(seq__in=sealed, patient_id__in=watching.values("patient_id"))
         .order_by("seq")
         .values_list("seq", "patient_id", "organisation_id", "occurred_at")
     )

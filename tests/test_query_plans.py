@@ -11,15 +11,15 @@ from django.db import connection
 from django.utils import timezone
 
 from audit import partitions
-from audit.ledger import PENDING
-from audit.models import AuditEvent, BlockMember
+from audit.ledger import TAKE_UNSEALED
+from audit.models import AuditEvent, Block, Unsealed
 from consent import access_log
 from consent.ig_queries import AuditFilters, search_events
 from phr.models import Organisation, Patient, RecordEntry
 
 pytestmark = pytest.mark.django_db
 
-BIG_TABLES = ("audit_auditevent", "phr_recordentry", "audit_blockmember")
+BIG_TABLES = ("audit_auditevent", "phr_recordentry", "audit_block")
 
 
 def big(table: str | None) -> bool:
@@ -124,11 +124,15 @@ def test_the_patients_access_log(some):
 
 
 def test_the_sealer_and_an_events_block(some):
-    assert_indexed(plan(PENDING, [100]))
-    leaves = AuditEvent.objects.filter(pk__in=[1, 2, 3]).order_by("seq").values_list("pk", "hash")
+    assert_indexed(plan(TAKE_UNSEALED, [100]))
+    assert_indexed(plan(Unsealed.objects.order_by("seq").values_list("occurred_at")[:1]))  # the sealing lag
+    # An event's block, for its proof: where to start, then a range of block numbers.
+    assert_indexed(plan(Block.objects.filter(sealed_at__gte=timezone.now()).order_by("sealed_at")[:1]))
+    assert_indexed(
+        plan(Block.objects.filter(number__gte=1, number__lt=500, first_seq__lte=5, last_seq__gte=5))
+    )
+    leaves = AuditEvent.objects.filter(seq__in=[1, 2, 3]).values_list("seq", "hash")  # its leaves
     assert_indexed(plan(leaves))
-    assert_indexed(plan(BlockMember.objects.filter(event_id=1)))  # an event's block, for its proof
-    assert_indexed(plan(AuditEvent.objects.filter(pk=1).values_list("occurred_at")))  # the sealing lag
 
 
 # --- Every statement of the everyday requests ---------------------------------------------

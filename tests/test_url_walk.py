@@ -521,14 +521,14 @@ def run_access_alert_scan(world: World, tmp_path: Path) -> None:
 
 
 def run_audit_seal(world: World, tmp_path: Path) -> None:
-    from audit.models import Block, PendingSeal
+    from audit.models import Block, Unsealed
     from audit.tasks import seal
     from consent.policy import actor_for, open_record
 
     open_record(actor_for(world.users["clin_owner"]), world.pa.pk).read()
     assert seal.delay().get() >= 1
     assert seal.delay().get() == 0  # nothing left to seal
-    assert not PendingSeal.objects.exists()
+    assert not Unsealed.objects.exists()
     assert Block.objects.exists()
 
 

@@ -3,17 +3,14 @@ to the one before, the head row advanced and sealed, every head witnessed. For t
 that the old chain still verifies, and that the migration seals it into the first blocks.
 """
 
-import importlib
-
-from django.apps import apps
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from audit import witness
-from audit.chain import event_hash, head_seal, witness_line
-from audit.models import AuditEvent, ChainHead
+from audit import ledger, witness
+from audit.chain import GENESIS, event_hash, head_seal, witness_line
+from audit.models import AuditEvent, Block, ChainHead
 
-ledger_migration = importlib.import_module("audit.migrations.0008_ledger")
+FIRST_BLOCKS = 20_000  # events per block, as migration audit 0008 sealed them
 
 
 def write_chained(n: int, **fields) -> list[AuditEvent]:
@@ -44,5 +41,17 @@ def write_chained(n: int, **fields) -> list[AuditEvent]:
 
 
 def seal_as_the_migration_does() -> None:
-    """Its witness lines are written on commit: run under django_capture_on_commit_callbacks."""
-    ledger_migration.seal_the_old_chain(apps, None)
+    """The chained events in blocks as migrations audit 0008 (which sealed them) and 0011
+    (which listed the members on the block) leave them. Its witness lines are written on
+    commit: run under django_capture_on_commit_callbacks. (tests/audit/test_migrations.py
+    runs the migrations themselves.)"""
+    number, prev_hash, last_seq, lines = 0, GENESIS, 0, []
+    while rows := list(
+        AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq").values_list("seq", "hash")[:FIRST_BLOCKS]
+    ):
+        number += 1
+        fields = ledger.block_fields(number, prev_hash, [mac for _, mac in rows], timezone.now())
+        block = Block.objects.create(**fields, **ledger.members_fields([seq for seq, _ in rows]))
+        prev_hash, last_seq = block.hash, rows[-1][0]
+        lines.append(ledger.witness_line(number, block.hash))
+    transaction.on_commit(lambda: [witness.append(line) for line in lines])

@@ -7,7 +7,6 @@ TRIGGERS = {
     "audit_auditevent": "audit_event_append_only",
     "audit_disclosureset": "audit_disclosureset_append_only",
     "audit_block": "audit_block_append_only",
-    "audit_blockmember": "audit_blockmember_append_only",
 }
 
 

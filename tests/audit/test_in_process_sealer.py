@@ -23,7 +23,7 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 import audit
 from audit.ledger import InProcessSealer
-from audit.models import Block, PendingSeal
+from audit.models import Block, Unsealed
 audit.record("record.read", actor_label="make run")
 InProcessSealer().start()
 # The witness is written once the block commits, by the same thread: wait for both, or
@@ -34,7 +34,7 @@ def sealed_and_witnessed():
     return Block.objects.exists() and witness.is_file() and witness.read_text()
 while time.monotonic() < deadline and not sealed_and_witnessed():
     time.sleep(0.2)
-print(json.dumps({"blocks": Block.objects.count(), "pending": PendingSeal.objects.count()}))
+print(json.dumps({"blocks": Block.objects.count(), "pending": Unsealed.objects.count()}))
 """
 
 
