@@ -7,8 +7,10 @@ import secrets
 from datetime import date, datetime, time
 
 from django import forms
+from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from phr.dates import range_error
 
@@ -69,3 +71,27 @@ def typed_end_date(data) -> tuple[datetime | None, str]:
     except ValueError:
         return None, "The end date must be a real date, for example 1 3 2027"
     return timezone.make_aware(datetime.combine(chosen, time.min)), ""
+
+
+class CappedPaginator(Paginator):
+    """Pages of a search that may match millions of rows: it counts no further than
+    ``cap`` (COUNT over a LIMIT, read on the search's index), so a month of a large
+    organisation's events costs what a few pages do. Past the cap, ``capped`` is true
+    and the page says "more than"; the person narrows the search to see the rest."""
+
+    def __init__(self, object_list, per_page, cap: int, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.cap = cap
+
+    @cached_property
+    def found(self) -> int:
+        """How many rows match, counted to one past the cap."""
+        return self.object_list[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.found, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self.found > self.cap

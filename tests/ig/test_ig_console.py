@@ -3,6 +3,7 @@ that its exports are what they claim to be."""
 
 import csv
 import io
+import itertools
 import json
 import re
 from datetime import timedelta
@@ -18,7 +19,7 @@ from consent.policy import NotFound, actor_for, open_record
 from consent.services import change_consent, declare_break_glass
 from phr.ingest import ingest_documents
 from phr.models import Patient
-from phr.nhs_number import check_digit
+from phr.nhs_number import unissued_numbers
 from tests.personas import ClinicianFactory, IGOfficerFactory, PatientUserFactory, link_record
 
 pytestmark = pytest.mark.django_db
@@ -28,15 +29,8 @@ CONDITION_DISPLAY = "Hypertensive disorder"
 
 
 def nhs_numbers(count, start=100001):
-    """Valid NHS numbers in the 999 test range."""
-    found, n = [], start
-    while len(found) < count:
-        nine = f"999{n:06d}"
-        digit = check_digit(nine)
-        if digit is not None:
-            found.append(f"{nine}{digit}")
-        n += 1
-    return found
+    """Valid NHS numbers in the 999 test range, from 999<start>."""
+    return list(itertools.islice(unissued_numbers(9_990_000_000 + start * 10), count))
 
 
 def record_bundle(*people):
@@ -201,6 +195,21 @@ def test_an_unknown_nhs_number_is_a_form_error(ig, ada):
     assert response.status_code == 200
     assert "No patient with this NHS number" in response.content.decode()
     assert "nhsuk-error-summary" in response.content.decode()
+
+
+def test_a_search_past_the_count_cap_says_more_than_and_asks_to_narrow_it(ig, ada, clinician, monkeypatch):
+    from web.ig import views
+
+    for _ in range(3):
+        read(clinician, ada)
+    monkeypatch.setattr(views, "SEARCH_COUNT_CAP", 2)
+    page = ig.get(reverse("ig:search"), {"action": "record.read"}).content.decode()
+    assert "More than 2 events, newest first" in page
+    assert "narrow the search" in page
+    monkeypatch.setattr(views, "SEARCH_COUNT_CAP", 3)
+    page = ig.get(reverse("ig:search"), {"action": "record.read"}).content.decode()
+    assert "3 events, newest first" in page
+    assert "More than" not in page
 
 
 def seqs(response) -> set[int]:

@@ -38,7 +38,7 @@ from consent.web import request_actor
 from phr.models import Organisation, Patient
 from phr.nhs_number import is_valid_nhs_number, normalise
 from web.clinician.banner import index_banner
-from web.common import DayRangeForm
+from web.common import CappedPaginator, DayRangeForm
 
 PAGE_SIZE = 50
 # The patient's own reads on their page: the latest this many (the search finds the rest).
@@ -170,6 +170,11 @@ def _page(request, items, size: int = PAGE_SIZE):
     return Paginator(items, size).get_page(request.GET.get("page"))
 
 
+# The audit search counts this many events at most: past it, the page asks the officer to
+# narrow the search (the downloads still give every event).
+SEARCH_COUNT_CAP = 10_000
+
+
 # --- Audit search and export --------------------------------------------------------
 
 
@@ -188,7 +193,8 @@ def search(request):
         events = None
         if form.is_valid():
             filters = form.filters()
-            events = _page(request, q.search_events(filters))
+            paginator = CappedPaginator(q.search_events(filters), PAGE_SIZE, cap=SEARCH_COUNT_CAP)
+            events = paginator.get_page(request.GET.get("page"))
             audit.record(
                 "audit.search",
                 purpose="governance",
