@@ -43,7 +43,17 @@ replaces only its own part).
            and p95; the reads' audit events, those still unsealed at the end (no beat runs
            beside gunicorn here, so they are sealed before verify_audit), and verify_audit.
 
-    python bench/faults.py [--only kills|broker|drops|load] [--kills 200] [--patients 40]
+  outage   Redis (the broker and the cache) stopped for --outage-seconds (30) and started
+           again on the same port, with its append-only file: a bench redis-server of its
+           own, gunicorn (2 sync workers) and a live Celery worker on it. --outage-clients
+           patients (8) each file a correction (which owes emails to the holder's
+           clinicians) and read $everything in a loop, for 10 s before, through the
+           outage, and 10 s after, while a real `celery beat` sends the schedule (sealing
+           every 2 s, the outbox sweep every OUTBOX_RETRY_SECONDS). Reported per phase:
+           requests, errors, p50, p95; how long after Redis came back every email owed
+           was sent and every audit event sealed; emails lost or repeated; verify_audit.
+
+    python bench/faults.py [--only kills|broker|drops|load|outage] [--kills 200] [--patients 40]
         [--items 2] [--concurrency 4] [--rounds 4] [--drop-seconds 30] [--drop-every 2]
         [--drop-clients 4] [--drop-entries 200]
 """
@@ -312,7 +322,15 @@ def count_drops(spec: dict) -> dict:
     return {"read_events": events.count(), "unsealed_before": unsealed, "verify_audit": audit_verified()}
 
 
+def count_unsealed(spec: dict) -> dict:
+    django_setup()
+    from audit.models import Unsealed
+
+    return {"unsealed": Unsealed.objects.count()}
+
+
 CHILDREN = {
+    "count-unsealed": count_unsealed,
     "setup-broker": setup_broker,
     "setup-drops": setup_drops,
     "count-broker": count_broker,
@@ -426,6 +444,22 @@ class Worker:
                 stop(self.proc)
                 raise SystemExit(f"the Celery worker did not start:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.1)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+class Beat:
+    """`celery beat` with the portal's schedule (sealing every AUDIT_SEAL_SECONDS, the
+    outbox sweep every OUTBOX_SWEEP_SECONDS, ...), sending to the worker's queue."""
+
+    def __init__(self, name: str, env: dict, workdir: str):
+        self.log = Path(workdir) / f"beat-{name}.log"
+        command = [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]
+        command += ["-s", str(Path(workdir) / f"beat-{name}.db")]
+        env = {**env, "BEAT_HEARTBEAT_PATH": str(Path(workdir) / f"beat-{name}.heartbeat")}
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
 
     def stop(self) -> None:
         stop(self.proc)
@@ -618,11 +652,11 @@ def wait_for_mail(mail_dir: Path, owed: set, timeout: float, nudge=None) -> floa
     return None
 
 
-def send_sweep(queue: str) -> None:
+def send_sweep(queue: str, broker_url: str = REDIS_URL) -> None:
     """Ask for accounts.tasks.outbox_sweep by name on the queue, as beat does."""
     from celery import Celery
 
-    with contextlib.closing(Celery("faults", broker=REDIS_URL)) as app:
+    with contextlib.closing(Celery("faults", broker=broker_url)) as app:
         app.send_task("accounts.tasks.outbox_sweep", queue=queue)
 
 
@@ -971,6 +1005,177 @@ def print_load(result: dict) -> None:
     )
 
 
+# --- Scenario 5: Redis stopped for a while, then started again ----------------------------------
+
+
+class OwnRedis:
+    """A redis-server of the bench's own, on a free port, keeping its data in an
+    append-only file as a production Redis would: stopped (SIGTERM) and started again on
+    the same port and folder, while the portal runs."""
+
+    def __init__(self, workdir: str):
+        self.port = free_port()
+        self.folder = Path(workdir) / "redis"
+        self.folder.mkdir()
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def url(self, number: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{number}"
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
+        command += ["--appendonly", "yes", "--save", ""]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(redis.RedisError):
+                if redis.Redis.from_url(self.url(0), socket_connect_timeout=1).ping():
+                    return
+            if time.monotonic() > deadline:
+                raise SystemExit("the bench's own redis-server did not start")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+
+OUTAGE_PHASES = (("before", 10.0), ("Redis stopped", 30.0), ("Redis back", 10.0))
+
+
+def outage_loop(port: int, patient: dict, phase: int, until: float) -> list[tuple[str, int, float]]:
+    """One patient during one phase: a correction of this phase's item (it owes emails to
+    the holder's clinicians), then $everything until the phase ends."""
+    api = {
+        "Authorization": f"Bearer {patient['token']}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    body = json.dumps({**CORRECTION, "entry": patient["items"][phase], "element": ELEMENT}).encode()
+    status, seconds, _ = request(port, "POST", "/api/v1/corrections/", api, body)
+    seen = [("correction", status, seconds)]
+    read = {"Authorization": f"Bearer {patient['token']}", "Accept": "application/fhir+json"}
+    while time.monotonic() < until:
+        status, seconds, _ = request(port, "GET", f"/fhir/Patient/{patient['patient']}/$everything", read)
+        seen.append(("$everything", status, seconds))
+    return seen
+
+
+def outage(args: argparse.Namespace, workdir: str, keys: dict) -> dict:
+    """Redis (broker and cache) stopped for --outage-seconds and started again, while
+    gunicorn serves reads and corrections and a Celery worker sends the emails."""
+    database = "faults_outage"
+    if not fresh_postgres(database):
+        raise SystemExit("PostgreSQL stopped answering")
+    phases = [
+        (name, args.outage_seconds if name == "Redis stopped" else seconds) for name, seconds in OUTAGE_PHASES
+    ]
+    spec = {"patients": args.outage_clients, "items": len(phases)}
+    data = child("setup-broker", spec, app_env(database, workdir, keys))
+    redis = OwnRedis(workdir)
+    queue, mail = f"faults-outage-{os.getpid()}", Path(workdir) / "mail-outage"
+    mail.mkdir()
+    env = app_env(
+        database,
+        workdir,
+        keys,
+        CELERY_BROKER_URL=redis.url(0),
+        CACHE_URL=redis.url(1),
+        CELERY_TASK_DEFAULT_QUEUE=queue,
+        EMAIL_BACKEND="file",
+        EMAIL_FILE_PATH=str(mail),
+        OUTBOX_SWEEP_SECONDS=str(OUTBOX_RETRY_SECONDS),
+    )
+    running: list = []
+    result: dict = {"clients": args.outage_clients, "phases": {}}
+    try:
+        running.append(Worker("outage", queue, env, workdir))
+        running.append(Beat("outage", env, workdir))
+        server = Server("outage", env, workdir)
+        running.append(server)
+        server.wait_ready()
+        warm_up(server.port, data["patients"][0], 4)
+        for number, (name, seconds) in enumerate(phases):
+            if name == "Redis stopped":
+                redis.stop()
+            elif name == "Redis back":
+                redis.start()
+                back = time.monotonic()
+            until = time.monotonic() + seconds
+            with ThreadPoolExecutor(len(data["patients"])) as pool:
+                turns = [pool.submit(outage_loop, server.port, p, number, until) for p in data["patients"]]
+                seen = [r for turn in turns for r in turn.result()]
+            result["phases"][name] = outage_summary(seen)
+        # Beat goes on (its sweep every OUTBOX_RETRY_SECONDS, its sealing every 2 s): what
+        # was owed while Redis was away goes now, and every event is sealed.
+        counted = child("count-broker", data, app_env(database, workdir, keys))
+        took = wait_for_mail(mail, set(counted["owed"]), 180)
+        result["all_sent_after_redis_back_s"] = None if took is None else round(time.monotonic() - back, 1)
+        result["all_sealed_after_redis_back_s"] = wait_until_sealed(database, workdir, keys, back, 180)
+        time.sleep(OUTBOX_RETRY_SECONDS * 3)  # more sweeps: nothing may go twice
+        server.stop()
+        result["gunicorn_tracebacks"] = server.log.read_text().count("Traceback")
+    finally:
+        for process in running:
+            process.stop()
+        redis.stop()
+    counted = child("count-broker", data, app_env(database, workdir, keys))
+    result["emails"] = mail_figures(counted, mail)
+    result["corrections_saved"] = counted["corrections"]
+    result["verify_audit"] = counted["verify_audit"]
+    return result
+
+
+def wait_until_sealed(database: str, workdir: str, keys: dict, since: float, timeout: float) -> float | None:
+    """Seconds from ``since`` until no audit event waits to be sealed (None: not within
+    the timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child("count-unsealed", {}, app_env(database, workdir, keys))["unsealed"] == 0:
+            return round(time.monotonic() - since, 1)
+        time.sleep(1)
+    return None
+
+
+def outage_summary(seen: list[tuple[str, int, float]]) -> dict:
+    summary = {}
+    for action in ("$everything", "correction"):
+        rows = [(status, seconds) for name, status, seconds in seen if name == action]
+        latencies = [seconds for _, seconds in rows]
+        summary[action] = {
+            "requests": len(rows),
+            "statuses": dict(sorted(Counter(str(status) for status, _ in rows).items())),
+            "errors": sum(1 for status, _ in rows if not 200 <= status < 300),
+            "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+            "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        }
+    return summary
+
+
+def print_outage(result: dict) -> None:
+    print(f"\nRedis stopped and started again: {result['clients']} clients")
+    print(f"{'phase':<14} {'read':<12} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8}")
+    for phase, reads in result["phases"].items():
+        for action, row in reads.items():
+            print(
+                f"{phase:<14} {action:<12} {row['requests']:>8} {row['errors']:>6}"
+                f" {row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f}"
+            )
+    emails = result["emails"]
+    print(
+        f"emails owed {emails['owed']}, sent {emails['sent']}, lost {emails['lost']},"
+        f" repeated {emails['repeated_same_key']}; all sent {result['all_sent_after_redis_back_s']} s"
+        f" and all events sealed {result['all_sealed_after_redis_back_s']} s after Redis came back;"
+        f" corrections saved {result['corrections_saved']};"
+        f" ledger {'intact' if result['verify_audit']['ok'] else 'BROKEN'};"
+        f" tracebacks {result['gunicorn_tracebacks']}"
+    )
+
+
 # --- The run ---------------------------------------------------------------------------------
 
 
@@ -979,6 +1184,7 @@ SCENARIOS = {
     "broker": (broker, print_broker),
     "drops": (drops, print_drops),
     "load": (load, print_load),
+    "outage": (outage, print_outage),
 }
 
 
@@ -1012,6 +1218,8 @@ def main() -> None:
     parser.add_argument("--drop-entries", type=int, default=200, help="entries in each reader's record")
     parser.add_argument("--load-clients", type=int, default=50)
     parser.add_argument("--load-seconds", type=float, default=60)
+    parser.add_argument("--outage-clients", type=int, default=8)
+    parser.add_argument("--outage-seconds", type=float, default=30, help="how long Redis is stopped")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
