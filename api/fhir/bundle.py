@@ -3,6 +3,10 @@ entry joined into a string, never decoded and re-encoded (the design's rule: ser
 stored JSON as it is). The exceptions are small: a disputed entry is decoded to carry the
 "disputed" tag in meta.tag (accuracy.record_display does that), and the network Patient
 resource is one owner's Patient entry with its id replaced by the network patient's UUID.
+Each holder names the patient by its own Patient id; every reference to it (an item's
+``subject``, ``patient``, ``beneficiary`` ...) is served as ``Patient/<network id>``, the
+one that resolves here, by replacing the quoted literal in the text: the stored JSON is
+canonical (no spaces), so the literal is exact.
 A search with ``_elements`` decodes each entry it returns to keep only those elements.
 """
 
@@ -62,13 +66,45 @@ def instant() -> str:
 
 
 def entry_texts(entries: Iterable[RecordEntry]) -> list[tuple[RecordEntry, str]]:
-    """Each entry with the text to serve: as stored, or tagged "disputed" when it is."""
+    """Each entry with the text to serve: as stored, or tagged "disputed" when it is; its
+    references to the patient as the network patient."""
     entries = list(entries)
     disputed = record_display.disputed_entry_ids(entries)
+    names = holders_names_for({entry.patient_id for entry in entries})
     # _tagged is record_display's one way of tagging a disputed entry; reused, not copied.
     return [
-        (entry, record_display._tagged(entry)[0] if entry.pk in disputed else entry.json) for entry in entries
+        (
+            entry,
+            as_network_patient(
+                record_display._tagged(entry)[0] if entry.pk in disputed else entry.json,
+                names.get((entry.patient_id, entry.owner_id), ()),
+                entry.patient_id,
+            ),
+        )
+        for entry in entries
     ]
+
+
+def holders_names_for(patient_ids) -> dict[tuple, list[str]]:
+    """Each holder's own ids for each of these patients (the ids of its Patient entries
+    in their records), by (patient, holder). Ids only: nothing here is disclosed."""
+    names: dict[tuple, list[str]] = {}
+    patient_ids = [pk for pk in patient_ids if pk is not None]
+    if not patient_ids:
+        return names
+    rows = RecordEntry.objects.filter(patient_id__in=patient_ids, resource_type="Patient")
+    for patient_id, owner_id, fhir_id in rows.values_list("patient_id", "owner_id", "fhir_id"):
+        names.setdefault((patient_id, owner_id), []).append(fhir_id)
+    return names
+
+
+def as_network_patient(text: str, holder_ids, patient_id) -> str:
+    """The text with its holder's references to the patient naming the network patient."""
+    for fhir_id in holder_ids:
+        literal = f'"Patient/{fhir_id}"'
+        if literal in text:
+            text = text.replace(literal, f'"Patient/{patient_id}"')
+    return text
 
 
 def patient_text(patient: Patient, source: RecordEntry | None) -> str:

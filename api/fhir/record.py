@@ -22,7 +22,18 @@ from phr import fhir as fhir_models
 from phr.models import Patient, RecordEntry
 from phr.nhs_number import normalise
 
-from .bundle import NHS_NUMBER, bundle, bundle_entry, entry_texts, instant, outcome, patient_text, response
+from .bundle import (
+    NHS_NUMBER,
+    as_network_patient,
+    bundle,
+    bundle_entry,
+    entry_texts,
+    holders_names_for,
+    instant,
+    outcome,
+    patient_text,
+    response,
+)
 from .common import (
     DEMOGRAPHIC_PARAMS,
     FORM,
@@ -383,8 +394,9 @@ def vread(request, resource_type: str, resource_id: str, version: str):
     access, pk = resolve(actor, resource_type, resource_id)
     # The policy releases (and audits) only that version, and only if it was filed under
     # this patient's record.
-    _, (found,) = access.history(pk, version=int(version), detail={"api": "fhir"})
-    return response(found.json)
+    entry, (found,) = access.history(pk, version=int(version), detail={"api": "fhir"})
+    names = holders_names_for([entry.patient_id]).get((entry.patient_id, entry.owner_id), ())
+    return response(as_network_patient(found.json, names, entry.patient_id))
 
 
 # --- Patient operations --------------------------------------------------------------------

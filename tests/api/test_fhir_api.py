@@ -210,7 +210,14 @@ def test_a_read_serves_the_stored_json_as_it_is_and_is_audited(client, net):
     as_user(client, net, "ada")
     response = client.get("/fhir/Observation/o1")
     entry = RecordEntry.objects.get(resource_type="Observation", fhir_id="o1")
-    assert response.content.decode() == entry.json
+    # As stored, but for the holder's reference to the patient, which names the network
+    # patient (the one that resolves here).
+    holder_id = RecordEntry.objects.get(
+        resource_type="Patient", owner=entry.owner, patient=entry.patient
+    ).fhir_id
+    assert f'"Patient/{holder_id}"' in entry.json
+    served = entry.json.replace(f'"Patient/{holder_id}"', f'"Patient/{entry.patient_id}"')
+    assert response.content.decode() == served
     assert '"value":72.50' in entry.json or '"value":72.5' in entry.json
     event = latest_read()
     assert (event.action, event.outcome) == ("record.read", "permit")
@@ -234,9 +241,9 @@ def test_a_clinician_who_may_see_both_records_reads_the_id_held_longest_and_the_
     # tests/api/test_ids_and_versions.py). Ada's c1 was in her record first.
     settings.CONSENT_MODEL = "opt-out"
     as_user(client, net, "trust")
-    assert fhir(client, "/fhir/Condition/c1")["subject"]["reference"] == "Patient/p1"
+    assert fhir(client, "/fhir/Condition/c1")["subject"]["reference"] == f"Patient/{net['ada'].pk}"
     theirs = RecordEntry.objects.get(resource_type="Condition", fhir_id="c1", patient=net["ben"])
-    assert fhir(client, f"/fhir/Condition/{theirs.pk}")["subject"]["reference"] == "Patient/p2"
+    assert fhir(client, f"/fhir/Condition/{theirs.pk}")["subject"]["reference"] == f"Patient/{net['ben'].pk}"
 
 
 def test_the_network_patient_is_read_by_its_uuid(client, net):

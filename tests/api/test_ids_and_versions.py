@@ -119,9 +119,9 @@ def test_a_staff_read_is_not_blocked_by_the_same_id_in_another_patients_record(c
     settings.CONSENT_MODEL = "opt-out"
     as_user(client, net, "trust")
     first = fhir(client, "/fhir/Condition/c1")
-    assert first["subject"]["reference"] == "Patient/p1"  # Ada's, in her record first
+    assert first["subject"]["reference"] == f"Patient/{net['ada'].pk}"  # Ada's, in her record first
     bens = RecordEntry.objects.get(resource_type="Condition", fhir_id="c1", patient=net["ben"])
-    assert fhir(client, f"/fhir/Condition/{bens.pk}")["subject"]["reference"] == "Patient/p2"
+    assert fhir(client, f"/fhir/Condition/{bens.pk}")["subject"]["reference"] == f"Patient/{net['ben'].pk}"
 
 
 # --- The versions a read discloses --------------------------------------------------------
