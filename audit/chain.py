@@ -198,7 +198,7 @@ def _head_problem(checked: int, last_hash: str) -> Break | None:
 def _witness_problem(batch_size: int) -> Break | None:
     """The first (lowest) event the witness saw as a head that the chain no longer holds
     as it was: deleted from the end, or replaced by events written after a cut."""
-    database = witness.database_id()
+    databases = witness.database_ids()
     first: Break | None = None
     seen: list[tuple[int, str]] = []  # not keyed by seq: a cut tail written again repeats one
 
@@ -220,10 +220,10 @@ def _witness_problem(batch_size: int) -> Break | None:
         parts = line.split(" ")
         if len(parts) == 5 and parts[1] == "block":
             continue  # a sealed block's line: audit.ledger checks those
-        if len(parts) == 4 and parts[0] != database:
+        if len(parts) == 4 and parts[0] not in databases:
             continue  # another database's chain
         seq = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
-        if seq == 0 or not hmac.compare_digest(line, witness_line(seq, parts[2], database)):
+        if seq == 0 or not hmac.compare_digest(line, witness_line(seq, parts[2], parts[0])):
             found(Break(seq, f"the witness's line {number} was not written with the key"))
             continue
         seen.append((seq, parts[2]))
@@ -236,5 +236,7 @@ def _witness_problem(batch_size: int) -> Break | None:
 
 def witnessed_heads() -> int:
     """How many heads of this database's old chain the witness holds (for verify_audit)."""
-    database = witness.database_id()
-    return sum(1 for _, line in witness.lines() if line.startswith(database + " ") and " block " not in line)
+    databases = witness.database_ids()
+    return sum(
+        1 for _, line in witness.lines() if line.split(" ", 1)[0] in databases and " block " not in line
+    )

@@ -337,8 +337,16 @@ def block_of(event: AuditEvent) -> Block | None:
     return None
 
 
+class Altered(ValueError):
+    """The event no longer matches its MAC: no proof is given for what it says now."""
+
+
 def inclusion(event: AuditEvent) -> Inclusion | None:
-    """The event's inclusion proof, or None while it is not yet sealed."""
+    """The event's inclusion proof, or None while it is not yet sealed. Altered when the
+    event's content no longer matches its MAC: a proof vouches for the leaf, so it is
+    given only for an event that is as it was written."""
+    if not event_is_sound(event):
+        raise Altered(f"audit event #{event.seq} does not match its MAC: edited")
     block = block_of(event)
     if block is None:
         return None
@@ -369,6 +377,7 @@ def proof_holds(proof: Inclusion) -> bool:
         root == proof.root
         and len(parts) == 6
         and parts[3] == root
+        and parts[4] == str(proof.size)  # the tree the path climbs is the block's, whole
         and hashlib.sha256(proof.header.encode()).hexdigest() == proof.block_hash
     )
 
@@ -396,12 +405,32 @@ def verify(batch_size: int = 5000, *, head: tuple[int, str] | None = None) -> Re
     (and ``head``, a block number and hash kept elsewhere, when given)."""
     report = Report()
     report.events, report.problem = verify_chain(batch_size)
-    for step in (_check_blocks, _check_events, _check_witness):
+    for step in (_check_copies, _check_blocks, _check_events, _check_witness):
         if report.problem is None:
             report.problem = step(report, batch_size)
     if report.problem is None and head is not None:
         report.problem = _check_head(*head)
     return report
+
+
+# An event's MAC covers its content and time to the microsecond, not its number (which
+# the database assigns as it inserts): an exact copy of a row carries a valid MAC. No two
+# genuine events share a number, and none share content to the microsecond, so either is
+# a copy written behind the portal's back (a replayed read or refusal).
+COPIES = (
+    "SELECT MIN(seq), '{what}' FROM audit_auditevent GROUP BY {column} HAVING COUNT(*) > 1"
+    " ORDER BY MIN(seq) LIMIT 1"
+)
+
+
+def _check_copies(report: Report, batch_size: int) -> Break | None:
+    with connection.cursor() as cursor:
+        for column, what in (("seq", "another event has its number"), ("hash", "a copy of another event")):
+            cursor.execute(COPIES.format(column=column, what=what))
+            row = cursor.fetchone()
+            if row is not None:
+                return Break(row[0], f"{row[1]}: written behind the portal's back")
+    return None
 
 
 def _check_blocks(report: Report, batch_size: int) -> Break | None:
@@ -490,13 +519,13 @@ def _check_events(report: Report, batch_size: int) -> Break | None:
 def _check_witness(report: Report, batch_size: int) -> Break | None:
     """Every block the witness outside the database saw must still be here, unchanged: a
     tail cut and the head rewound to an older block leaves the witness's newer lines."""
-    database = witness.database_id()
+    databases = witness.database_ids()
     seen: list[tuple[int, str]] = []  # not keyed by number: a cut tail sealed again repeats one
     for number, line in witness.lines():
         parts = line.split(" ")
-        if len(parts) != 5 or parts[1] != "block" or parts[0] != database:
+        if len(parts) != 5 or parts[1] != "block" or parts[0] not in databases:
             continue  # the old chain's lines, or another database's
-        genuine = parts[2].isdigit() and witness_line(int(parts[2]), parts[3], database)
+        genuine = parts[2].isdigit() and witness_line(int(parts[2]), parts[3], parts[0])
         if not genuine or not hmac.compare_digest(line, genuine):
             return Break(0, f"the witness's line {number} was not written with the key", block=0)
         seen.append((int(parts[2]), parts[3]))

@@ -82,6 +82,11 @@ DECLARE
     first date := date_trunc('month', month)::date;
     name text := '{TABLE}_' || to_char(first, 'YYYY_MM');
 BEGIN
+    -- A month of the Common Era the portal can have events in: a date BC (its name
+    -- would carry no era) or far off could take a real month's name.
+    IF month IS NULL OR month < DATE '1970-01-01' OR month >= DATE '10000-01-01' THEN
+        RAISE EXCEPTION 'audit_add_month: % is not a month the trail can hold', month;
+    END IF;
     IF to_regclass(name) IS NOT NULL THEN
         RETURN false;
     END IF;

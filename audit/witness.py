@@ -31,10 +31,26 @@ def path() -> Path:
 
 
 def database_id() -> str:
-    """A short name for the database this process writes its chain to."""
+    """A short name for the database this process writes its ledger to: its engine and
+    its name (a SQLite file by its real path), never how the address was spelled, so a
+    check run with ``localhost`` in place of ``127.0.0.1`` still finds its lines."""
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite":
+        name = os.path.realpath(name)
+    return hashlib.sha256(f"{connection.vendor}:{name}".encode()).hexdigest()[:16]
+
+
+def _spelled_id() -> str:
+    """The name lines were written under until December 2026: from the address as the
+    settings spelled it (host and port included)."""
     db = connection.settings_dict
     label = f"{connection.vendor}://{db.get('HOST') or ''}:{db.get('PORT') or ''}/{db['NAME']}"
     return hashlib.sha256(label.encode()).hexdigest()[:16]
+
+
+def database_ids() -> tuple[str, ...]:
+    """Every name this database's lines may carry: today's, then the older spelling."""
+    return tuple(dict.fromkeys((database_id(), _spelled_id())))
 
 
 def append(line: str) -> None:

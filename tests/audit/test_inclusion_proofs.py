@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 import audit
 from audit import merkle
-from audit.ledger import inclusion, proof_holds, seal
+from audit.ledger import Altered, inclusion, proof_holds, seal
+from audit.models import AuditEvent
+from tests.audit.tampering import behind_the_apps_back as raw
 
 macs = st.lists(st.binary(min_size=32, max_size=32).map(bytes.hex), min_size=1, max_size=70)
 
@@ -95,3 +97,25 @@ def test_verify_audit_prints_a_proof_anyone_can_check():
     root = merkle.root_from_proof(proof["leaf"], proof["index"], proof["treeSize"], proof["path"])
     assert root == proof["root"] == proof["blockHeader"].split()[3]
     assert hashlib.sha256(proof["blockHeader"].encode()).hexdigest() == proof["blockHash"]
+
+
+@pytest.mark.django_db
+def test_no_proof_is_given_for_an_event_edited_since_it_was_written():
+    """Found by the outside probe: a proof vouched for the leaf of an edited event."""
+    events = [audit.record("record.read", detail={"i": i}) for i in range(3)]
+    seal()
+    raw("UPDATE audit_auditevent SET actor_label = 'someone else' WHERE id = %s", [events[1].pk])
+    with pytest.raises(Altered):
+        inclusion(AuditEvent.objects.get(pk=events[1].pk))
+    with pytest.raises(CommandError, match="does not match its MAC"):
+        call_command("verify_audit", "--proof", str(events[1].seq))
+    assert proof_holds(inclusion(events[0]))
+
+
+@pytest.mark.django_db
+def test_a_proof_claiming_another_tree_size_does_not_hold():
+    events = [audit.record("record.read", detail={"i": i}) for i in range(3)]
+    seal()
+    proof = inclusion(events[0])
+    object.__setattr__(proof, "size", 4)  # the same path climbs a tree of 3 or 4 leaves
+    assert not proof_holds(proof)

@@ -108,3 +108,16 @@ def test_the_migration_moves_the_trail_out_and_back_with_every_event_verifying()
     assert audit.record("test.after").pk > later.pk
     seal_all()
     assert verify().problem is None
+
+
+@pytest.mark.parametrize("month", ["2027-04-01 BC", "1969-12-01", "infinity"])
+def test_the_month_function_refuses_a_month_the_trail_cannot_hold(month):
+    """Found by the outside probe: a date BC made a table with a real month's name."""
+    from django.db import DatabaseError, transaction
+
+    with connection.cursor() as cursor:
+        before = partitions.existing(cursor)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT audit_add_month(%s::date)", [month])
+    with connection.cursor() as cursor:
+        assert partitions.existing(cursor) == before

@@ -59,6 +59,32 @@ def test_a_cut_tail_is_caught_by_the_witness(blocks):
         call_command("verify_audit")
 
 
+def test_a_cut_tail_is_caught_however_the_database_address_is_spelled(blocks, monkeypatch):
+    """Found by the outside probe: checking with ``localhost`` in place of ``127.0.0.1``
+    (or no port) made the witness's lines another database's, and a cut tail passed."""
+    from django.db import connection
+
+    blocks(4)
+    cut_from(3)
+    monkeypatch.setitem(connection.settings_dict, "HOST", "another-spelling.example")
+    monkeypatch.setitem(connection.settings_dict, "PORT", "")
+    assert verify().problem.block == 3
+
+
+def test_lines_written_under_the_old_spelling_still_count(blocks, settings):
+    from audit import witness
+    from audit.ledger import witness_line
+
+    made = blocks(3)
+    old = witness._spelled_id()
+    Path(settings.AUDIT_WITNESS_PATH).write_text(
+        "".join(witness_line(b.number, b.hash, old) + "\n" for b in made)
+    )
+    assert verify().witnessed == 3
+    cut_from(3)
+    assert verify().problem.block == 3
+
+
 def test_a_cut_tail_written_again_is_caught_by_the_witness(blocks):
     blocks(3)
     cut_from(2)

@@ -71,7 +71,10 @@ class Command(BaseCommand):
         event = AuditEvent.objects.filter(seq=seq).first()
         if event is None:
             raise CommandError(f"no audit event #{seq}")
-        inclusion = ledger.inclusion(event)
+        try:
+            inclusion = ledger.inclusion(event)
+        except ledger.Altered as error:
+            raise CommandError(f"{error}; run verify_audit for the whole trail") from None
         if inclusion is None:
             raise CommandError(f"audit event #{seq} is not sealed yet: try again in a few seconds")
         self.stdout.write(json.dumps(inclusion.as_json(), indent=2))
