@@ -11,6 +11,7 @@ import json
 import uuid
 from collections import defaultdict
 from datetime import timedelta
+from html import escape
 
 from django.db.models import Case, Count, IntegerField, Q, Value, When, Window
 from django.db.models import F as Field
@@ -64,29 +65,53 @@ from .search import (
 # Served by their own views below; the generic record views leave them alone.
 PORTAL_TYPES = frozenset({"Consent", "AuditEvent", "Provenance", "Task", "Communication", "DetectedIssue"})
 # The sections of the $summary document: (title, LOINC code, display, resource types).
+# The International Patient Summary 2.0's sections, by LOINC code: the three it requires
+# (always present: with entries, else an empty reason), then those it recommends, present
+# when there are entries. An Observation goes under vital signs when its category says so,
+# else under results. (key, title, code, display, resource types, required)
 SUMMARY_SECTIONS = (
-    ("Problems", "11450-4", "Problem list - Reported", ("Condition",)),
+    ("problems", "Problems", "11450-4", "Problem list - Reported", ("Condition",), True),
     (
-        "Medications",
-        "10160-0",
-        "History of Medication use Narrative",
-        ("MedicationStatement", "MedicationRequest"),
-    ),
-    (
+        "allergies",
         "Allergies and intolerances",
         "48765-2",
         "Allergies and adverse reactions Document",
         ("AllergyIntolerance",),
+        True,
     ),
-    ("Immunizations", "11369-6", "History of Immunization Narrative", ("Immunization",)),
     (
+        "medications",
+        "Medications",
+        "10160-0",
+        "History of Medication use Narrative",
+        ("MedicationStatement", "MedicationRequest"),
+        True,
+    ),
+    (
+        "immunizations",
+        "Immunizations",
+        "11369-6",
+        "History of Immunization Narrative",
+        ("Immunization",),
+        False,
+    ),
+    ("procedures", "Procedures", "47519-4", "History of Procedures Document", ("Procedure",), False),
+    (
+        "results",
         "Results",
         "30954-2",
         "Relevant diagnostic tests/laboratory data Narrative",
         ("Observation", "DiagnosticReport"),
+        False,
     ),
+    ("vital-signs", "Vital signs", "8716-3", "Vital signs", ("Observation",), False),
 )
-SUMMARY_TYPES = frozenset(t for *_, types in SUMMARY_SECTIONS for t in types)
+IPS_BUNDLE = "http://hl7.org/fhir/uv/ips/StructureDefinition/Bundle-uv-ips"
+IPS_COMPOSITION = "http://hl7.org/fhir/uv/ips/StructureDefinition/Composition-uv-ips"
+EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
+# An Observation of the vital-signs category, as the stored (canonical) text says it.
+VITAL_SIGNS = '"code":"vital-signs"'
+SUMMARY_TYPES = frozenset(t for *_, types, _ in SUMMARY_SECTIONS for t in types)
 LOINC = "http://loinc.org"
 PATIENT_PARAMS = frozenset({"_id", *DEMOGRAPHIC_PARAMS, "_count", "_offset", *SHAPE_PARAMS})
 # A name search must narrow itself with a birth date: it is not a way to browse people.
@@ -449,39 +474,29 @@ def summary(request, patient_uuid):
     )
     patient = access.patient
     subject = f"urn:uuid:{patient.pk}"
-    parts, sections = [], []
-    texts = entry_texts(rows)
+    # In the document the patient is its entry, by its fullUrl.
+    texts = [
+        (entry, text.replace(f'"Patient/{patient.pk}"', f'"{subject}"')) for entry, text in entry_texts(rows)
+    ]
     source = next((entry for entry, _ in texts if entry.resource_type == "Patient"), None)
-    for title, code, display, types in SUMMARY_SECTIONS:
-        if not any(actor.releases(t) for t in types):
-            continue  # not released: no section, rather than one that looks empty
-        refs = [{"reference": f"urn:uuid:{entry.pk}"} for entry, _ in texts if entry.resource_type in types]
-        section = {"title": title, "code": {"coding": [{"system": LOINC, "code": code, "display": display}]}}
-        if refs:
-            section["entry"] = refs
-        else:
-            section["emptyReason"] = {
-                "coding": [
-                    {
-                        "system": "http://terminology.hl7.org/CodeSystem/list-empty-reason",
-                        "code": "unavailable",
-                        "display": "Unavailable",
-                    }
-                ]
-            }
-        sections.append(section)
+    sections = [
+        section
+        for key, title, code, display, types, required in SUMMARY_SECTIONS
+        if (section := _ips_section(actor, texts, key, title, code, display, types, required))
+    ]
     composition = {
         "resourceType": "Composition",
         "id": str(uuid.uuid4()),
         "status": "final",
         "type": {"coding": [{"system": LOINC, "code": "60591-5", "display": "Patient summary Document"}]},
         "subject": {"reference": subject},
+        "meta": {"profile": [IPS_COMPOSITION]},
         "date": instant(),
         "author": [{"display": "Patient Record Portal"}],
         "title": "Patient summary",
         "section": sections,
     }
-    parts.append(bundle_entry(f"urn:uuid:{composition['id']}", json.dumps(composition), None))
+    parts = [bundle_entry(f"urn:uuid:{composition['id']}", json.dumps(composition), None)]
     # The subject's details only when the credentials release Patient: else its id alone.
     subject_text = (
         patient_text(patient, source)
@@ -495,4 +510,42 @@ def summary(request, patient_uuid):
         if entry.resource_type != "Patient"
     ]
     identifier = {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"}
-    return response(bundle("document", parts, extra={"identifier": identifier}))
+    extra = {"meta": {"profile": [IPS_BUNDLE]}, "identifier": identifier}
+    return response(bundle("document", parts, extra=extra))
+
+
+def _ips_section(actor, texts, key, title, code, display, types, required) -> dict | None:
+    """One IPS section: its entries (by fullUrl) with a narrative listing them; a
+    required one with none says why (withheld when the credentials do not release its
+    types, else unavailable here); a recommended one with none is left out."""
+    released = any(actor.releases(t) for t in types)
+    chosen = [
+        entry
+        for entry, text in texts
+        if released and entry.resource_type in types and _in_section(key, entry, text)
+    ]
+    if not chosen and not required:
+        return None
+    section = {"title": title, "code": {"coding": [{"system": LOINC, "code": code, "display": display}]}}
+    if chosen:
+        items = "".join(f"<li>{escape(record_display.patient_title(entry))}</li>" for entry in chosen)
+        section["text"] = {
+            "status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><ul>{items}</ul></div>',
+        }
+        section["entry"] = [{"reference": f"urn:uuid:{entry.pk}"} for entry in chosen]
+        return section
+    reason, words = ("withheld", "Information Withheld") if not released else ("unavailable", "Unavailable")
+    said = "Not shared with this app." if not released else "None held in the shared record."
+    section["text"] = {
+        "status": "generated",
+        "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{said}</p></div>',
+    }
+    section["emptyReason"] = {"coding": [{"system": EMPTY_REASON, "code": reason, "display": words}]}
+    return section
+
+
+def _in_section(key: str, entry: RecordEntry, text: str) -> bool:
+    if entry.resource_type != "Observation":
+        return True
+    return (VITAL_SIGNS in text) == (key == "vital-signs")

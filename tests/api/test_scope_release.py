@@ -47,7 +47,7 @@ def test_a_patient_only_token_gets_only_the_patient_from_everything(client, net)
     assert source.resource_type == "Patient"
 
 
-def test_a_patient_only_token_gets_a_summary_without_clinical_sections(client, net):
+def test_a_patient_only_token_gets_a_summary_with_every_clinical_section_withheld(client, net):
     headers = _token(net, "patient/Patient.read")
     response = client.get(f"/fhir/Patient/{net['ada'].pk}/$summary", **headers)
     assert response.status_code == 200, response.content[:500]
@@ -55,7 +55,14 @@ def test_a_patient_only_token_gets_a_summary_without_clinical_sections(client, n
     validate(bundle)
     assert types_in(bundle) == {"Composition", "Patient"}
     composition = bundle["entry"][0]["resource"]
-    assert not composition.get("section")
+    # The IPS's three required sections, each empty and saying why: withheld from this app.
+    assert [s["title"] for s in composition["section"]] == [
+        "Problems",
+        "Allergies and intolerances",
+        "Medications",
+    ]
+    assert {s["emptyReason"]["coding"][0]["code"] for s in composition["section"]} == {"withheld"}
+    assert not any("entry" in s for s in composition["section"])
     assert "Hypertensive" not in response.content.decode()
 
 
@@ -76,7 +83,10 @@ def test_a_condition_token_gets_only_the_problems_section_and_no_demographics(cl
     bundle = json.loads(response.content)
     validate(bundle)
     composition = bundle["entry"][0]["resource"]
-    assert [s["title"] for s in composition["section"]] == ["Problems"]
+    sections = {s["title"]: s for s in composition["section"]}
+    assert list(sections) == ["Problems", "Allergies and intolerances", "Medications"]
+    assert "entry" in sections["Problems"]
+    assert sections["Medications"]["emptyReason"]["coding"][0]["code"] == "withheld"
     assert types_in(bundle) == {"Composition", "Patient", "Condition"}
     patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     assert patient == {"resourceType": "Patient", "id": str(net["ada"].pk)}
