@@ -6,7 +6,8 @@ resource is one owner's Patient entry with its id replaced by the network patien
 Each holder names the patient by its own Patient id; every reference to it (an item's
 ``subject``, ``patient``, ``beneficiary`` ...) is served as ``Patient/<network id>``, the
 one that resolves here, by replacing the quoted literal in the text: the stored JSON is
-canonical (no spaces), so the literal is exact.
+canonical (no spaces), so the literal is exact. Every item's ``meta.source`` names its
+holder (``<portal>/fhir/Organization/<ODS code>``, which resolves here too).
 A search with ``_elements`` decodes each entry it returns to keep only those elements.
 """
 
@@ -16,6 +17,7 @@ import json
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -25,7 +27,7 @@ from phr.fhir import (
     mandatory_elements,
 )
 from phr.ingest import canonical_json, parse_json
-from phr.models import Patient, RecordEntry
+from phr.models import Organisation, Patient, RecordEntry
 
 CONTENT_TYPE = "application/fhir+json; charset=utf-8"
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
@@ -71,18 +73,52 @@ def entry_texts(entries: Iterable[RecordEntry]) -> list[tuple[RecordEntry, str]]
     entries = list(entries)
     disputed = record_display.disputed_entry_ids(entries)
     names = holders_names_for({entry.patient_id for entry in entries})
+    codes = ods_codes({entry.owner_id for entry in entries})
     # _tagged is record_display's one way of tagging a disputed entry; reused, not copied.
     return [
         (
             entry,
-            as_network_patient(
-                record_display._tagged(entry)[0] if entry.pk in disputed else entry.json,
-                names.get((entry.patient_id, entry.owner_id), ()),
-                entry.patient_id,
+            with_source(
+                as_network_patient(
+                    record_display._tagged(entry)[0] if entry.pk in disputed else entry.json,
+                    names.get((entry.patient_id, entry.owner_id), ()),
+                    entry.patient_id,
+                ),
+                codes.get(entry.owner_id, ""),
             ),
         )
         for entry in entries
     ]
+
+
+def ods_codes(owner_ids) -> dict[int, str]:
+    """The holders' ODS codes, in one query."""
+    if not owner_ids:
+        return {}
+    return dict(Organisation.objects.filter(pk__in=owner_ids).values_list("pk", "ods_code"))
+
+
+def holder_source(ods_code: str) -> str:
+    """The holder as meta.source: its Organization here, by ODS code."""
+    return f"{settings.PORTAL_URL}/fhir/Organization/{ods_code}"
+
+
+def with_source(text: str, ods_code: str) -> str:
+    """The resource's text with meta.source naming its holder. The stored text is
+    canonical (keys sorted, no spaces); an item with no contained resources has at most
+    one "meta", its own, so the element is written into the text. Otherwise, or when the
+    sender gave a source of its own, the resource is decoded (decimals kept as written)
+    and encoded again."""
+    source = holder_source(ods_code)
+    if '"contained"' not in text and '"source":' not in text and text.count('"meta":') <= 1:
+        if '"meta":{}' in text:
+            return text.replace('"meta":{}', f'"meta":{{"source":{json.dumps(source)}}}', 1)
+        if '"meta":{' in text:
+            return text.replace('"meta":{', f'"meta":{{"source":{json.dumps(source)},', 1)
+        return f'{{"meta":{{"source":{json.dumps(source)}}},{text[1:]}' if text != "{}" else text
+    resource = parse_json(text.encode(), "resource")
+    resource.setdefault("meta", {})["source"] = source
+    return canonical_json(resource).decode()
 
 
 def holders_names_for(patient_ids) -> dict[tuple, list[str]]:

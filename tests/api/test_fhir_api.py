@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+from django.conf import settings
 from fhir.resources.R4B import get_fhir_model_class
 
 from accuracy import services
@@ -211,14 +212,16 @@ def test_a_read_serves_the_stored_json_as_it_is_and_is_audited(client, net):
     response = client.get("/fhir/Observation/o1")
     entry = RecordEntry.objects.get(resource_type="Observation", fhir_id="o1")
     # As stored, but for the holder's reference to the patient, which names the network
-    # patient (the one that resolves here).
+    # patient (the one that resolves here), and meta.source, which names the holder.
     holder_id = RecordEntry.objects.get(
         resource_type="Patient", owner=entry.owner, patient=entry.patient
     ).fhir_id
     assert f'"Patient/{holder_id}"' in entry.json
     served = entry.json.replace(f'"Patient/{holder_id}"', f'"Patient/{entry.patient_id}"')
-    assert response.content.decode() == served
-    assert '"value":72.50' in entry.json or '"value":72.5' in entry.json
+    source = f"{settings.PORTAL_URL}/fhir/Organization/{entry.owner.ods_code}"
+    assert response.content.decode() == f'{{"meta":{{"source":"{source}"}},{served[1:]}'
+    # Decimals exactly as the holder wrote them.
+    assert ('"value":72.50' in entry.json) == ('"value":72.50' in response.content.decode())
     event = latest_read()
     assert (event.action, event.outcome) == ("record.read", "permit")
     assert event.entries == [f"{entry.pk.hex}:{entry.version}"]
@@ -404,7 +407,7 @@ def test_a_disputed_item_carries_the_disputed_tag(client, net):
     }.items() <= (tags[0].items())
     searched = fhir(client, "/fhir/MedicationStatement")["entry"][0]["resource"]
     assert searched["meta"]["tag"][0]["code"] == "disputed"
-    assert "meta" not in fhir(client, "/fhir/Condition/c1")
+    assert "tag" not in fhir(client, "/fhir/Condition/c1")["meta"]  # not disputed: its holder alone
     everything = fhir(client, f"/fhir/Patient/{net['ada'].pk}/$everything")["entry"]
     tagged = {
         e["resource"]["resourceType"]

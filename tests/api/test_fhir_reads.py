@@ -5,6 +5,8 @@ of URLs, and how a search answers (_sort, _summary=count, _elements)."""
 import json
 import uuid
 
+from django.conf import settings
+
 from accuracy import services
 from audit.models import AuditEvent
 from consent.models import ConsentChoice, Decision, Scope
@@ -138,7 +140,10 @@ def test_a_provenance_is_read_by_the_id_its_search_gives(client, net):
     (searched,) = resources(fhir(client, "/fhir/Provenance?target=MedicationStatement/m1"))
     provenance = RecordEntry.objects.get(resource_type="Provenance")
     response = client.get(f"/fhir/Provenance/{searched['id']}")
-    assert response.content.decode() == provenance.json
+    served = json.loads(response.content)
+    # As stored, with meta.source naming its holder, the owner whose correction it records.
+    assert served.pop("meta") == {"source": f"{settings.PORTAL_URL}/fhir/Organization/{net['gp'].ods_code}"}
+    assert served == json.loads(provenance.json)
     assert json.loads(response.content) == searched
     event = AuditEvent.objects.filter(action="record.read").order_by("-seq").first()
     assert (event.patient_id, event.entries) == (net["ada"].pk, [f"{provenance.pk.hex}:{provenance.version}"])
