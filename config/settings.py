@@ -104,12 +104,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise: static files keep their own caching and need no policy.
     "config.middleware.SecurityHeadersMiddleware",
-    "config.middleware.NulCharacterMiddleware",
     "config.errors.EmptyErrorMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After sign-in is known (its 400 page shows who is signed in), before any view runs.
+    "config.middleware.NulCharacterMiddleware",
     # Wraps the session's load and everything after it: a read whose connection was lost runs once more.
     "config.reconnect.ReconnectMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

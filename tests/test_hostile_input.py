@@ -166,6 +166,9 @@ def test_a_nul_in_a_record_pages_page_number_is_a_plain_400(client, net):
         reply = client.get("/record/problems/?page=1%00")
     assert reply.status_code == 400
     assert "page" in reply.content.decode()
+    # The page knows who is signed in (the outside probe saw "Sign in" offered here).
+    assert "Sign out" in reply.content.decode()
+    assert "Sign in" not in reply.content.decode()
 
 
 def test_a_nul_in_the_clinician_records_kind_is_a_plain_400(client, net):
