@@ -340,7 +340,17 @@ def _dose_quantity_part(dosage: str) -> Part:
         quantity.update(value=amount, unit=unit)
         _set(resource, path, quantity)
 
-    return Part("dose_quantity", "The amount", "quantity", path, serves=(f"{dosage}[0].text",), write=write)
+    return Part(
+        "dose_quantity",
+        "The amount",
+        "quantity",
+        path,
+        serves=(f"{dosage}[0].text",),
+        write=write,
+        check=lambda value: (
+            "The amount must be more than 0" if value[0] is not None and value[0] == 0 else ""
+        ),
+    )
 
 
 def _value_part() -> Part:
@@ -681,6 +691,8 @@ def amend(resource: dict, values: dict[str, object], parts: list[Part]) -> tuple
     by_key = {part.key: part for part in parts}
     if written & {"dose_quantity", "frequency"} and "dose_text" in by_key:
         _dose_text_agrees(resource, amended, by_key)
+    if written & {"dose_text", "dose_quantity"} and {"dose_text", "dose_quantity"} <= by_key.keys():
+        _a_dose_stays(resource, amended, by_key)
     if written & {"onset", "abatement"} and {"onset", "abatement"} <= by_key.keys():
         _ends_after_it_starts(amended, by_key["onset"], by_key["abatement"])
     changes = []
@@ -692,6 +704,8 @@ def amend(resource: dict, values: dict[str, object], parts: list[Part]) -> tuple
 
 
 DIRECTION_MESSAGE = "Remove the hidden text-direction characters"
+# Where a part's problem is said, for the kinds with several inputs.
+FIRST_INPUT = {"quantity": "value", "concept": "text", "date": "day", "frequency": "times"}
 
 
 def _check(part: Part, value) -> None:
@@ -702,7 +716,7 @@ def _check(part: Part, value) -> None:
         raise Refused(part.key, DIRECTION_MESSAGE, _text_input(part, value))
     problem = part.check(value) if part.check else ""
     if problem:
-        raise Refused(part.key, problem)
+        raise Refused(part.key, problem, FIRST_INPUT.get(part.kind, ""))
 
 
 def _text_input(part: Part, value) -> str:
@@ -734,6 +748,16 @@ def _dose_text_agrees(resource: dict, amended: dict, parts: dict[str, Part]) -> 
     dosage = dict(_get(amended, text_part.path[:-1]) or {})
     dosage.pop("patientInstruction", None)
     text_part.put(amended, dosage_words({k: v for k, v in dosage.items() if k != "text"}))
+
+
+def _a_dose_stays(resource: dict, amended: dict, parts: dict[str, Part]) -> None:
+    """A medicine that said its dose, in words or as an amount, keeps one: emptying both
+    would leave the patient with no instructions (remove the medicine, or end it, instead)."""
+    text, amount = parts["dose_text"], parts["dose_quantity"]
+    had = text.value_in(resource).strip() or amount.value_in(resource)[0] is not None
+    has = text.value_in(amended).strip() or amount.value_in(amended)[0] is not None
+    if had and not has:
+        raise Refused("dose_text", "Enter the dose in words or as an amount: the medicine needs one")
 
 
 def _ends_after_it_starts(condition: dict, onset: Part, abatement: Part) -> None:

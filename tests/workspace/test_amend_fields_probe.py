@@ -338,3 +338,40 @@ def test_the_code_hint_names_the_code_system_in_words_and_never_its_address(worl
     assert "own code system. Leave it" in form
     assert "example.org" not in form
     assert fields_shown(client, local)["concept_code"] == "X1"
+
+
+# --- From the probe of issue 13's pages: a dose of nothing ----------------------------------
+
+
+def test_an_amount_of_zero_is_refused(world, client):
+    correction = flagged(world, "m1", "dosage[0].text")
+    client.force_login(world["dr_gp"])
+    response = submit(
+        client,
+        correction,
+        confirm=True,
+        dose_text="None for now",
+        dose_quantity_value="0",
+        dose_quantity_unit="mg",
+    )
+    assert response.status_code == 200
+    assert "The amount must be more than 0" in words_of(response)
+    assert EntryVersion.objects.filter(entry=entry_of("m1")).count() == 1
+
+
+def test_emptying_the_dose_with_no_amount_is_refused_at_the_words(world, client):
+    correction = flagged(world, "m1", "dosage[0].text")
+    client.force_login(world["dr_gp"])
+    refused_at(
+        submit(client, correction, confirm=True, dose_text="", dose_quantity_value="", dose_quantity_unit=""),
+        "dose_text",
+        "Enter the dose in words or as an amount: the medicine needs one",
+    )
+    assert EntryVersion.objects.filter(entry=entry_of("m1")).count() == 1
+
+
+def test_the_words_may_go_when_an_amount_stays(world, client):
+    correction = flagged(world, "m1", "dosage[0].text")
+    client.force_login(world["dr_gp"])
+    submit(client, correction, confirm=True, dose_text="", **STRUCTURED_ONLY)
+    assert EntryVersion.objects.filter(entry=entry_of("m1")).count() == 2
