@@ -58,28 +58,52 @@ def _patients_own(request: CorrectionRequest) -> set:
     return own
 
 
-def timeline_rows(request: CorrectionRequest, events: list[TimelineEvent]) -> list[TimelineRow]:
-    """The steps as the patient reads them: "You" for their own, "<email>, acting for you"
-    for those of someone acting for them, the organisation's name for its staff's."""
+def timeline_rows(request: CorrectionRequest, events: list[TimelineEvent], reader=None) -> list[TimelineRow]:
+    """The steps as the patient's side reads them. To the patient: "You" for their own,
+    "<email>, acting for you" for those of someone acting for them. To someone acting for
+    the patient (``reader``, an Actor with a proxy grant): "The patient" for the patient's
+    steps, "You, acting for the patient" for their own. The organisation's name for its
+    staff's, to both."""
     rows = []
     own = None
+    acting_as = str(reader.user) if reader is not None and reader.proxy is not None else ""
     for event in events:
         if event.kind in HIDDEN_STEPS:
             continue
         proxy = proxy_email(event.actor_label) if event.actor_id is not None else ""
         words = TIMELINE_WORDS.get(event.kind, event.kind.replace("_", " ").capitalize())
         if proxy:
-            by, words = f"{proxy}, acting for you", PROXY_WORDS.get(event.kind, words)
+            words = PROXY_WORDS.get(event.kind, words)
+            if not acting_as:
+                by = f"{proxy}, acting for you"
+            else:
+                by = (
+                    "You, acting for the patient"
+                    if proxy == acting_as
+                    else f"{proxy}, acting for the patient"
+                )
         elif event.actor_id is None:
             by = "The portal"
         else:
             own = _patients_own(request) if own is None else own
-            by = "You" if event.actor_id in own else request.owner.name
+            if event.actor_id not in own:
+                by = request.owner.name
+            elif acting_as:
+                by, words = "The patient", PROXY_WORDS.get(event.kind, words)
+            else:
+                by = "You"
         note = event.note if event.kind in SHOWN_NOTES else ""
         if event.kind in NOTE_PREFIX and note:
             words, note = f"{NOTE_PREFIX[event.kind]}: {note}", ""
         rows.append(
-            TimelineRow(event.at, words, note, by, from_patient=bool(proxy) or by == "You", proxy=proxy)
+            TimelineRow(
+                event.at,
+                words,
+                note,
+                by,
+                from_patient=bool(proxy) or by in ("You", "The patient"),
+                proxy=proxy,
+            )
         )
     return rows
 

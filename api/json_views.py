@@ -407,7 +407,7 @@ def _detail(actor: Actor, request: CorrectionRequest) -> dict:
     today = timezone.localdate()
     copies = release_copies(actor, [request], detail={"api": "json"})[request.pk]
     if actor.role == ActorRole.PATIENT:
-        steps = [asdict(row) for row in timeline_rows(request, list(request.timeline.all()))]
+        steps = [asdict(row) for row in timeline_rows(request, list(request.timeline.all()), reader=actor)]
     else:
         steps = _staff_timeline(request)
     data = {

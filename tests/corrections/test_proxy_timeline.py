@@ -121,6 +121,10 @@ def test_the_pages_name_the_proxy_for_whoever_reads_them(client, mia_user, ben, 
     assert "You, acting for Mia Jones" in timeline
     assert "acting for you" not in timeline
     assert ", You</span>" not in timeline
+    # The steps' words do not speak to the proxy as if they were the patient.
+    assert "You sent your request" not in timeline
+    assert "You replied" not in timeline
+    assert "Request sent" in timeline
 
     client.force_login(dr_gp)
     page = client.get(reverse("workspace:request", kwargs=where)).content.decode()
@@ -129,3 +133,13 @@ def test_the_pages_name_the_proxy_for_whoever_reads_them(client, mia_user, ben, 
     assert "<strong>The patient</strong>" in messages
     events = page.split('id="timeline-events"', 1)[1].split("</ol>", 1)[0]
     assert "by ben@example.com, acting for the patient (" in events
+
+
+def test_the_json_timeline_names_each_step_for_someone_acting_for_the_patient(mia_user, dr_gp, proxy_actor):
+    _, proxy = proxy_actor
+    found = _asked_by(actor_for(mia_user), mia_user, dr_gp, proxy_actor=proxy)
+    rows = _by(timeline_rows(found, list(found.timeline.all()), reader=proxy))
+    assert rows[0] == ("Request sent", "The patient")
+    assert ("Replied", "You, acting for the patient") in rows
+    assert rows[-1][1] == "The patient"
+    assert not [row for row in rows if row[1] == "You" or row[0].startswith("You ")]

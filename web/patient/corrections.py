@@ -114,7 +114,7 @@ def _detail(request, access: RecordAccess, correction: CorrectionRequest, *, sta
             else None
         ),
         "overdue": correction.is_open and correction.due_on < today,
-        "timeline": timeline_rows(correction, list(correction.timeline.all())),
+        "timeline": timeline_rows(correction, list(correction.timeline.all()), reader=access.actor),
         "thread": copies.messages,
         "statements": copies.statements,
         "letter": services.decision_letter(correction, copies.item_name) if decided else "",
