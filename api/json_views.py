@@ -537,12 +537,20 @@ def access_log_page(view: PortalView, data) -> Response:
     events = page.paginate_queryset(
         access_log.looks(access.patient, viewer=actor.user, filters=filters), view.request, view=view
     )
-    looks = access_log.shown_looks(
+    # What people acting for the patient did, their reads named in the same audited read.
+    acts, more = access_log.proxy_events(access.patient, filters=filters)
+    looks, people = access_log.shown_log(
         access,
         list(events),
+        acts,
         detail={"api": "json", "page": "access-log", "offset": page.offset, **filters.as_query()},
     )
-    return page.paginated(s.LookSerializer(looks, many=True).data, log="access-log")
+    return page.paginated(
+        s.LookSerializer(looks, many=True).data,
+        log="access-log",
+        people_acting=s.PersonActingSerializer(people, many=True).data,
+        people_acting_more=more,
+    )
 
 
 class AccessLog(PortalView):

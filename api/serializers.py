@@ -327,8 +327,34 @@ AuditTrailPageSerializer = page_of(
     "AuditTrailPage",
     log=serializers.ChoiceField(choices=[("audit-trail", "The audit trail")]),
 )
+
+
+class ProxyActSerializer(serializers.Serializer):
+    """One thing someone acting for the patient did, or tried, on the patient's record."""
+
+    when = serializers.DateTimeField(source="event.occurred_at")
+    what = serializers.CharField(source="words", help_text="In words, as 'Read the record'")
+    refused = serializers.BooleanField()
+    app = serializers.CharField(allow_blank=True, help_text="The app connected or stopped, if any")
+    items = LookItemSerializer(
+        many=True, source="look.items", default=list, help_text="For a read, the items seen"
+    )
+
+
+class PersonActingSerializer(serializers.Serializer):
+    """Someone acting for the patient, and what they did, newest first."""
+
+    email = serializers.CharField()
+    relationship = serializers.CharField(allow_blank=True)
+    acts = ProxyActSerializer(many=True)
+
+
 AccessLogPageSerializer = page_of(
     LookSerializer,
     "AccessLogPage",
     log=serializers.ChoiceField(choices=[("access-log", "A patient's own access log")]),
+    people_acting=PersonActingSerializer(
+        many=True, help_text="What people acting for the patient did (the newest acts), as the page shows"
+    ),
+    people_acting_more=serializers.BooleanField(help_text="More acts than these: narrow the dates"),
 )

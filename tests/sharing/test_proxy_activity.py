@@ -2,6 +2,7 @@
 acting for them did (their reads, sharing changes, corrections, apps, refused tries), by
 email and relationship; and is told when one of them connects an app."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -161,3 +162,16 @@ def test_the_patient_is_told_when_someone_acting_for_them_connects_an_app(client
 def test_connecting_an_app_to_ones_own_record_tells_no_one_else(client, mia_user, app):
     connect(client, mia_user, app, None)
     assert not Notification.objects.filter(title="Someone acting for you connected an app").exists()
+
+
+def test_the_json_access_log_lists_what_someone_acting_for_them_did(client, mia_user, ben_acted):
+    """Left out of issue 12: the JSON API's access log had only the organisations' looks."""
+    client.force_login(mia_user)
+    log = client.get("/api/v1/access-log/").json()
+    [person] = log["people_acting"]
+    assert (person["email"], person["relationship"]) == ("ben@example.com", CHOSEN)
+    assert person["acts"][0]["what"] == "Changed your sharing choices"  # newest first
+    read = next(act for act in person["acts"] if act["items"])
+    assert "Asthma" in [item["display"] for item in read["items"]]
+    assert log["people_acting_more"] is False
+    assert "acting for the patient" not in json.dumps(log)
