@@ -221,6 +221,19 @@ def own_item(actor: Actor, finding_id, entry_id) -> tuple[Finding, FindingEntry]
     return finding, row
 
 
+def already_amended(actor: Actor, finding_id) -> bool:
+    """Whether the actor's organisation has amended its item for this finding: what a
+    second click of "Save" meets once the first one was saved (no longer an item to
+    correct, so own_item refuses it)."""
+    try:
+        finding = visible_to(actor, finding_id, settled=True)
+    except NotFound:
+        return False
+    return finding.responses.filter(
+        organisation=actor.organisation, outcome=FindingResponse.Outcome.AMENDED
+    ).exists()
+
+
 @transaction.atomic
 def holder_amended(
     actor: Actor, finding_id, entry_id, *, resource_json: str, based_on_version: int, note: str = ""

@@ -192,6 +192,10 @@ def test_the_holder_corrects_its_item_in_fields_and_the_next_check_clears_the_fi
     assert RecordEntry.objects.get(pk=gp_item.pk).version == 1, "nothing saved before it is confirmed"
     done = client.post(_correct_page(found, gp), {**data, "confirm": "1"})
     assert done.status_code == 302
+    # A second click of "Save" is told it was saved, not "page not found"; nothing twice.
+    again = client.post(_correct_page(found, gp), {**data, "confirm": "1"}, follow=True)
+    assert again.status_code == 200
+    assert "Your correction was already saved" in again.content.decode()
 
     gp_item.refresh_from_db()
     assert gp_item.version == 2

@@ -137,6 +137,10 @@ def finding_correct(request, finding_id, entry_id):
     """Correct the organisation's item a finding is about, in the fields of the correction
     form: the change in words first, then saved as the item's next version."""
     actor = request_actor(request)
+    if request.method == "POST" and findings.already_amended(actor, finding_id):
+        # A second click of "Save" (or the form sent again): the first one was saved.
+        messages.info(request, "Your correction was already saved. The finding clears at the next check.")
+        return redirect("clinician:findings")
     finding, entry, banner = _item_to_correct(actor, finding_id, entry_id)
     asked = findings.open_request_about(actor, entry.pk)
     if asked is not None:
