@@ -291,3 +291,13 @@ def test_only_a_clinician_at_the_holder_may_correct_its_item(client, found, gp, 
     other = reverse("clinician:finding_correct", kwargs={"finding_id": found.pk, "entry_id": found.pk})
     client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
     assert client.get(other).status_code == 404
+
+
+def test_a_note_too_long_says_how_long_it_may_be(client, found, gp):
+    """The probe saw Django's own wording ("Ensure this value has at most ...")."""
+    client.force_login(ClinicianFactory(email="dr@gp.example", organisation=gp))
+    form = client.get(_correct_page(found, gp)).context["form"]
+    data = {**_as_posted(form), "dose_text": "1g daily", "note": "x" * 5001}
+    page = client.post(_correct_page(found, gp), data).content.decode()
+    assert "Note about the correction must be 5,000 characters or fewer" in page
+    assert "Ensure this value" not in page

@@ -51,6 +51,9 @@ class QueueFilterForm(forms.Form):
         return (self.cleaned_data.get("show") or "open") if self.is_valid() else "open"
 
 
+MAX_WORDS = 5000  # what one box of a step or a note may hold
+
+
 def _text(label: str, help_text: str = "", *, rows: int = 4, required: bool = True) -> forms.CharField:
     # Required-ness is the workflow's to judge (it names what is missing): the form only
     # refuses an empty box where nothing could be sent at all.
@@ -58,9 +61,12 @@ def _text(label: str, help_text: str = "", *, rows: int = 4, required: bool = Tr
         label=label,
         help_text=help_text,
         required=required,
-        max_length=5000,
+        max_length=MAX_WORDS,
         widget=forms.Textarea(attrs={"rows": rows}),
-        error_messages={"required": f"Enter {label[0].lower()}{label[1:]}"},
+        error_messages={
+            "required": f"Enter {label[0].lower()}{label[1:]}",
+            "max_length": f"{label} must be {MAX_WORDS:,} characters or fewer",
+        },
     )
 
 
