@@ -2,9 +2,8 @@
 
 Writing: ``append`` inserts the event, with an HMAC of its own content, in the caller's
 transaction, and a row in the small Unsealed table (its number, MAC and time) in the
-same statement. Writers
-share no lock: each takes its sequence number from a database sequence (PostgreSQL) or
-under SQLite's single writer lock, which it holds anyway.
+same statement. Writers share no lock: each takes its sequence number from a database
+sequence (PostgreSQL) or under SQLite's single writer lock, which it holds anyway.
 
 Sealing: ``seal`` runs every AUDIT_SEAL_SECONDS, one sealer at a time (a PostgreSQL
 advisory lock; SQLite's writer lock). The events pending and committed become one block:

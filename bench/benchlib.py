@@ -42,11 +42,6 @@ def child_env(backend: str, workdir: str, pg_name: str) -> dict:
 
 def nhs_number(n: int) -> str:
     """A valid NHS number in the 999 range (never issued), the first from n up."""
-    from phr.nhs_number import check_digit
+    from phr.nhs_number import unissued_numbers
 
-    while True:
-        first_nine = f"999{n:06d}"
-        digit = check_digit(first_nine)
-        if digit is not None:
-            return f"{first_nine}{digit}"
-        n += 1
+    return next(unissued_numbers(9_990_000_000 + n * 10))

@@ -976,17 +976,24 @@ def load(args: argparse.Namespace, workdir: str, keys: dict) -> dict:
     }
     for name in ("$everything", "record page"):
         mine = [(status, seconds) for n, status, seconds in seen if n == name]
-        statuses = Counter(status for status, _ in mine)
-        latencies = [seconds for status, seconds in mine if status == 200] or [0.0]
         result["reads"][name] = {
-            "requests": len(mine),
-            "statuses": dict(sorted((str(k), v) for k, v in statuses.items())),
-            "errors": sum(v for k, v in statuses.items() if k != 200),
+            **answers_figures(mine),
             "per_second": round(len(mine) / args.load_seconds, 1),
-            "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
-            "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
         }
     return result
+
+
+def answers_figures(rows: list[tuple[int, float]]) -> dict:
+    """One kind of request's answers (status, seconds): how many, by status, the errors
+    (anything but a 2xx), and p50 and p95 of the successful ones."""
+    latencies = [seconds for status, seconds in rows if 200 <= status < 300] or [0.0]
+    return {
+        "requests": len(rows),
+        "statuses": dict(sorted(Counter(str(status) for status, _ in rows).items())),
+        "errors": sum(1 for status, _ in rows if not 200 <= status < 300),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+    }
 
 
 def print_load(result: dict) -> None:
@@ -1142,18 +1149,10 @@ def wait_until_sealed(database: str, workdir: str, keys: dict, since: float, tim
 
 
 def outage_summary(seen: list[tuple[str, int, float]]) -> dict:
-    summary = {}
-    for action in ("$everything", "correction"):
-        rows = [(status, seconds) for name, status, seconds in seen if name == action]
-        latencies = [seconds for _, seconds in rows]
-        summary[action] = {
-            "requests": len(rows),
-            "statuses": dict(sorted(Counter(str(status) for status, _ in rows).items())),
-            "errors": sum(1 for status, _ in rows if not 200 <= status < 300),
-            "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
-            "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
-        }
-    return summary
+    return {
+        action: answers_figures([(status, seconds) for name, status, seconds in seen if name == action])
+        for action in ("$everything", "correction")
+    }
 
 
 def print_outage(result: dict) -> None:

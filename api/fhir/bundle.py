@@ -105,12 +105,13 @@ def holder_source(ods_code: str) -> str:
 
 def with_source(text: str, ods_code: str) -> str:
     """The resource's text with meta.source naming its holder. The stored text is
-    canonical (keys sorted, no spaces); an item with no contained resources has at most
-    one "meta", its own, so the element is written into the text. Otherwise, or when the
-    sender gave a source of its own, the resource is decoded (decimals kept as written)
-    and encoded again."""
+    canonical (keys sorted, no spaces; a quote inside a string is escaped), so a text
+    holding one resource alone (one "resourceType") has at most one "meta", its own, and
+    the element is written into the text. A resource holding others (contained ones, or
+    whole resources as a Bundle does), or with a source of the sender's own, is decoded
+    (decimals kept as written) and encoded again."""
     source = holder_source(ods_code)
-    if '"contained"' not in text and '"source":' not in text and text.count('"meta":') <= 1:
+    if text.count('"resourceType":') == 1 and '"source":' not in text:
         if '"meta":{}' in text:
             return text.replace('"meta":{}', f'"meta":{{"source":{json.dumps(source)}}}', 1)
         if '"meta":{' in text:

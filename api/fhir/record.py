@@ -479,11 +479,7 @@ def summary(request, patient_uuid):
         (entry, text.replace(f'"Patient/{patient.pk}"', f'"{subject}"')) for entry, text in entry_texts(rows)
     ]
     source = next((entry for entry, _ in texts if entry.resource_type == "Patient"), None)
-    sections = [
-        section
-        for key, title, code, display, types, required in SUMMARY_SECTIONS
-        if (section := _ips_section(actor, texts, key, title, code, display, types, required))
-    ]
+    sections = [section for row in SUMMARY_SECTIONS if (section := _ips_section(actor, texts, *row))]
     composition = {
         "resourceType": "Composition",
         "id": str(uuid.uuid4()),

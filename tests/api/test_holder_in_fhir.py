@@ -80,6 +80,9 @@ def test_what_the_holder_put_in_meta_stays_and_the_stored_json_is_untouched(clie
         '"meta":{"versionId":"3"},"resourceType":"Observation","valueQuantity":{"value":72.50}}',
         '{"id":"o1","meta":{"source":"https://sender.example/ehr"},"resourceType":"Observation",'
         '"valueQuantity":{"value":72.50}}',
+        # A resource holding a whole resource outside "contained": its meta is not the holder's.
+        '{"id":"o1","meta":{"versionId":"3"},"part":[{"resource":{"meta":{"versionId":"1"},'
+        '"resourceType":"Patient"}}],"resourceType":"Parameters","valueQuantity":{"value":72.50}}',
     ],
 )
 def test_the_source_is_written_in_without_losing_anything(stored, gp):
@@ -97,3 +100,5 @@ def test_the_source_is_written_in_without_losing_anything(stored, gp):
     }
     if "contained" in original:
         assert "source" not in resource["contained"][0]["meta"]
+    if "part" in original:
+        assert "source" not in resource["part"][0]["resource"]["meta"]
